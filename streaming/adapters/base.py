@@ -1,0 +1,133 @@
+"""The one interface every exchange adapter implements.
+
+An adapter turns one exchange's wire protocol into the normalised values of streaming.models.
+It owns protocol concerns (subscribing, acks, heartbeats/pings, reconnect with backoff,
+resubscribe and REST backfill of the gap, candle closing rules). It does no storage: it hands
+every CandleUpdate to a StreamListener, closed candles in open-time order per
+(symbol, timeframe), each closed bar at least once (the store downstream is idempotent).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from streaming.models import Balance, Candle, CandleUpdate, ProductStats
+
+
+class ConnectionState(enum.StrEnum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+class AdapterError(Exception):
+    """A failure the user can act on; the message says what to do."""
+
+
+class UnknownSymbolError(AdapterError):
+    pass
+
+
+class AuthError(AdapterError):
+    pass
+
+
+class RateLimitedError(AdapterError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """What an adapter needs from an `exchanges` row (URLs already overridden by environment)."""
+
+    exchange_id: int
+    name: str  # coinbase, binance, binance_us
+    ws_url: str
+    rest_url: str
+    api_limits: Mapping[str, Any] = field(default_factory=dict)
+    timeframes: tuple[str, ...] = ("5m", "15m", "1h", "4h", "1d")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Secrets resolved from the environment variables a user_exchanges row names. Never logged."""
+
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:  # secrets never reach logs
+        return "Credentials(api_key=***, api_secret=***)"
+
+    __str__ = __repr__
+
+
+class StreamListener(Protocol):
+    def on_candle(self, update: CandleUpdate) -> None:
+        """Forming and closed candles. Must be fast and must not raise."""
+
+    def on_state(self, state: ConnectionState, detail: str | None = None) -> None:
+        """Connection lifecycle (connecting, connected, disconnected with reason, error)."""
+
+    def on_rejected(self, symbols: list[str], reason: str) -> None:
+        """Symbols the exchange (or the keyspace check) refused: reported, never silently lost."""
+
+
+class LiveStream(ABC):
+    """A running market-data subscription; may hold several WebSocket connections."""
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Connect and stream until close(); reconnects by itself. Returns after close()."""
+
+    @abstractmethod
+    async def subscribe(self, symbols: Iterable[str]) -> None:
+        """Add symbols without reconnecting the existing ones."""
+
+    @abstractmethod
+    async def unsubscribe(self, symbols: Iterable[str]) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def symbols(self) -> frozenset[str]: ...
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Counters: frames, skipped frames per kind, reconnects, gaps, backfilled candles..."""
+
+
+class ExchangeAdapter(ABC):
+    def __init__(self, config: ExchangeConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @abstractmethod
+    async def fetch_products(self) -> list[ProductStats]:
+        """All spot products with 24 h stats."""
+
+    @abstractmethod
+    async def fetch_candles(self, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[Candle]:
+        """Closed candles with open time in [start_ms, end_ms), oldest first, paginated."""
+
+    @abstractmethod
+    async def fetch_balances(self, credentials: Credentials) -> list[Balance]: ...
+
+    @abstractmethod
+    def live(self, symbols: Iterable[str], timeframes: Iterable[str], listener: StreamListener) -> LiveStream:
+        """Build (not start) a live stream; `await stream.run()` connects."""
+
+    async def aclose(self) -> None:
+        """Release HTTP sessions."""

@@ -1,0 +1,106 @@
+"""The Redis keyspace (docs/architecture.md). Every key and channel name is built here."""
+
+from __future__ import annotations
+
+import re
+
+# Anything outside this set could break key patterns (':' separates fields, '*?[' are glob
+# metacharacters for SCAN/PSUBSCRIBE, whitespace breaks CLI tools).
+_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
+
+
+class InvalidSymbol(ValueError):
+    pass
+
+
+def validate_symbol(symbol: object) -> str:
+    """Return `symbol` if it is safe in the keyspace, else raise InvalidSymbol saying why."""
+    if not isinstance(symbol, str):
+        raise InvalidSymbol(f"symbol must be a string, got {type(symbol).__name__}")
+    if not _SYMBOL_RE.match(symbol):
+        raise InvalidSymbol(
+            f"symbol {symbol!r} rejected: only letters, digits and . _ / - are allowed "
+            "(no ':', '*', '?', '[', spaces), at most 40 characters"
+        )
+    return symbol
+
+
+def candles(exchange_id: int, symbol: str, timeframe: str) -> str:
+    return f"candles:{exchange_id}:{symbol}:{timeframe}"
+
+
+def user_candles(user_id: int, exchange_id: int, symbol: str, timeframe: str) -> str:
+    return f"usercandles:{user_id}:{exchange_id}:{symbol}:{timeframe}"
+
+
+def indicator(exchange_id: int, symbol: str, timeframe: str) -> str:
+    return f"indicator:{exchange_id}:{symbol}:{timeframe}:macd-v"
+
+
+def candle_close_channel(exchange_id: int, symbol: str, timeframe: str) -> str:
+    return f"channel:exchange:{exchange_id}:candle:close:{symbol}:{timeframe}"
+
+
+def candle_close_pattern(exchange_id: int | str = "*", symbol: str = "*", timeframe: str = "*") -> str:
+    return f"channel:exchange:{exchange_id}:candle:close:{symbol}:{timeframe}"
+
+
+def alerts_channel(exchange_id: int) -> str:
+    return f"channel:alerts:{exchange_id}"
+
+
+ALERTS_STREAM = "stream:alerts"
+
+
+def lifecycle_channel(exchange_id: int) -> str:
+    return f"channel:exchange:{exchange_id}:lifecycle"
+
+
+LIFECYCLE_STREAM = "stream:lifecycle"
+
+
+def exchange_status(exchange_id: int) -> str:
+    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at (EXC-04)."""
+    return f"exchange:{exchange_id}:status"
+
+
+def exchange_meta(exchange_id: int) -> str:
+    """JSON of the exchanges row, written by the Dagster `exchanges` asset for the worker."""
+    return f"exchange:{exchange_id}:meta"
+
+
+EXCHANGES_BY_NAME = "exchanges:by-name"  # HASH name -> id
+
+
+def universe(exchange_id: int) -> str:
+    """JSON of the symbol universe of an exchange (Tier 1 + Tier 2), written by Dagster."""
+    return f"universe:{exchange_id}"
+
+
+def tier1(exchange_id: int) -> str:
+    return f"symbols:tier1:{exchange_id}"
+
+
+def closed_marker(exchange_id: int, symbol: str, timeframe: str) -> str:
+    """Open time (ms) of the newest bar whose close event was published: makes events exactly-once."""
+    return f"closed:{exchange_id}:{symbol}:{timeframe}"
+
+
+def alert_state(exchange_id: int, symbol: str, timeframe: str) -> str:
+    """HASH: previous MACD-V, cooldown expiries, reversal latches; survives worker restarts."""
+    return f"alertstate:{exchange_id}:{symbol}:{timeframe}"
+
+
+# control plane
+COMMANDS_STREAM = "worker:commands"
+
+
+def command_responses(command_id: str) -> str:
+    return f"worker:responses:{command_id}"
+
+
+WORKERS = "workers"  # HASH worker_id -> JSON heartbeat
+
+
+def worker_heartbeat(worker_id: str) -> str:
+    return f"worker:{worker_id}:heartbeat"

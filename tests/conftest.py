@@ -1,0 +1,67 @@
+"""Session-wide real servers and per-test clean databases (see tests/servers.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests import servers
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = SHARED / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.exists():
+        pytest.fail(f"recordings not found at {FIXTURES}: the shared/ folder must sit beside the checkout")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    with servers.redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """A real Redis server, flushed before each test."""
+    client = redis.Redis.from_url(redis_server_url)
+    client.flushall()
+    client.close()
+    return redis_server_url
+
+
+@pytest.fixture
+def redis_client(redis_url: str):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    with servers.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return servers.create_database(postgres_admin_url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'livermore.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> str:
+    """A fresh, empty database; every test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'livermore.db'}"
+    return servers.create_database(request.getfixturevalue("postgres_admin_url"))
