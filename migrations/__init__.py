@@ -1,0 +1,1 @@
+"""Alembic migrations of Livermore's relational schema (run with `livermore db upgrade`)."""

@@ -1,0 +1,1 @@
+"""The relational store: schema (SQLAlchemy Core), engine, migrations and seed data."""
