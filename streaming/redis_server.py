@@ -66,10 +66,13 @@ def ping(url: str, timeout: float = 0.5) -> bool:
 class RedisServer:
     """One redis-server process on 127.0.0.1, data and logs under `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None, persistent: bool = True) -> None:
+    def __init__(self, directory: Path, port: int | None = None, persistent: bool = True,
+                 detach: bool = False) -> None:
         self.directory = Path(directory)
         self.port = port or free_port()
         self.persistent = persistent
+        # detach: the server daemonizes and outlives this process (the shared embedded server)
+        self.detach = detach
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,7 +87,8 @@ class RedisServer:
             "--port", str(self.port),
             "--dir", str(self.directory),
             "--logfile", str(self.directory / "redis.log"),
-            "--daemonize", "no",
+            "--daemonize", "yes" if self.detach else "no",
+            "--pidfile", str(self.directory / "redis.pid"),
             "--protected-mode", "yes",
             "--save", "",
         ]
@@ -100,9 +104,14 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # outlives the process that started it (shared server)
         )
+        if self.detach:
+            code = self.process.wait(timeout=timeout)
+            self.process = None
+            if code != 0:
+                raise RedisServerError(f"redis-server failed to start (exit {code}); see {self.directory}/redis.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 raise RedisServerError(
                     f"redis-server exited with code {self.process.returncode}; see {self.directory}/redis.log"
                 )
@@ -157,10 +166,9 @@ def ensure_embedded_redis(home: Path) -> str:
         url = embedded_redis_url(home)
         if url:
             return url
-        server = RedisServer(home / "redis")
+        server = RedisServer(home / "redis", detach=True)
         url = server.start()
-        assert server.process is not None
-        _state_file(home).write_text(json.dumps({"url": url, "pid": server.process.pid, "port": server.port}))
+        _state_file(home).write_text(json.dumps({"url": url, "port": server.port}))
         return url
 
 

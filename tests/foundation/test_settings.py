@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from streaming.errors import UsageError
+from streaming.settings import load_settings, mask_url, resolve_redis_url
+
+
+def test_defaults_use_home_and_sqlite(tmp_path):
+    s = load_settings({"LIVERMORE_HOME": str(tmp_path / "h")})
+    assert s.home == (tmp_path / "h").resolve()
+    assert s.home.is_dir()
+    assert s.database_url == f"sqlite:///{s.home / 'livermore.db'}"
+    assert s.redis_url is None and s.embedded_redis
+
+
+def test_default_home_is_dot_livermore(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).home == (tmp_path / ".livermore").resolve()
+
+
+def test_plain_postgresql_url_gets_psycopg2_driver(tmp_path):
+    s = load_settings({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DATABASE_URL": "postgresql://u:p@db:5432/liv"})
+    assert s.database_url == "postgresql+psycopg2://u:p@db:5432/liv"
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"LIVERMORE_DATABASE_URL": "mysql://x/y"}, "not a supported database URL"),
+        ({"LIVERMORE_DATABASE_URL": "not a url"}, "not a supported database URL"),
+        ({"LIVERMORE_DATABASE_URL": "postgresql+psycopg2://"}, "names no host or database"),
+        ({"LIVERMORE_REDIS_URL": "http://x"}, "not a Redis URL"),
+        ({"LIVERMORE_REDIS_URL": "redis://localhost:notaport"}, "not a valid URL"),
+    ],
+)
+def test_invalid_settings_say_what_to_do(tmp_path, env, needle):
+    with pytest.raises(UsageError, match=needle):
+        load_settings({"LIVERMORE_HOME": str(tmp_path), **env})
+
+
+def test_unwritable_home(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match="not a writable directory"):
+        load_settings({"LIVERMORE_HOME": str(blocker / "sub")})
+
+
+def test_unreachable_redis_is_one_clear_line_without_password(tmp_path):
+    from streaming.redis_server import free_port
+
+    s = load_settings({"LIVERMORE_HOME": str(tmp_path),
+                       "LIVERMORE_REDIS_URL": f"redis://:hunter2@127.0.0.1:{free_port()}/0"})
+    with pytest.raises(UsageError) as exc:
+        resolve_redis_url(s)
+    assert "unreachable" in str(exc.value)
+    assert "hunter2" not in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_mask_url_hides_only_the_password():
+    assert mask_url("redis://:s3cret@h:1/0") == "redis://:***@h:1/0"
+    assert mask_url("postgresql+psycopg2://u:p%40ss@h/db") == "postgresql+psycopg2://u:***@h/db"
+    assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_reachable_redis_url_is_used(tmp_path, redis_url):
+    s = load_settings({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_REDIS_URL": redis_url})
+    assert resolve_redis_url(s) == redis_url
+    assert not (Path(s.home) / "redis").exists()  # no embedded server started
