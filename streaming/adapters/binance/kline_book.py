@@ -1,0 +1,59 @@
+"""Pure kline closing for Binance: the frame with "x": true closes a bar, exactly once.
+
+Klines are contiguous (a bar exists for every interval), so a frame for a bar later than the
+next one owed means closes were lost: `gap_start` tells the shell what to backfill.
+"""
+
+from __future__ import annotations
+
+from streaming.adapters.ledger import ClosedLedger
+from streaming.models import Candle, CandleUpdate
+
+Key = tuple[str, str]
+
+
+class KlineBook:
+    def __init__(self, exchange: str) -> None:
+        self.exchange = exchange
+        self.ledger = ClosedLedger(exchange)
+        # open time of the next bar whose close we owe, per (symbol, timeframe)
+        self.owed: dict[Key, int] = {}
+
+    @property
+    def counts(self):  # type: ignore[no-untyped-def]
+        return self.ledger.counts
+
+    def gap_start(self, symbol: str, timeframe: str, ts: int) -> int | None:
+        owed = self.owed.get((symbol, timeframe))
+        return owed if owed is not None and ts > owed else None
+
+    def on_kline(self, symbol: str, timeframe: str, step_ms: int, candle: Candle,
+                 closed: bool) -> CandleUpdate | None:
+        key = (symbol, timeframe)
+        last = self.ledger.last_closed.get(key)
+        if last is not None and candle.timestamp <= last:
+            self.ledger.counts["duplicate_closes" if closed else "late_updates"] += 1
+            return None
+        if key not in self.owed:
+            self.owed[key] = candle.timestamp
+        if closed:
+            update = self.ledger.close(symbol, timeframe, candle)
+            self.owed[key] = candle.timestamp + step_ms
+            return update
+        return CandleUpdate(self.exchange, symbol, timeframe, candle, False)
+
+    def backfill(self, symbol: str, timeframe: str, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
+        out = self.ledger.backfill(symbol, timeframe, candles)
+        last = self.ledger.last_closed.get((symbol, timeframe))
+        if last is not None:
+            self.owed[(symbol, timeframe)] = max(self.owed.get((symbol, timeframe), 0), last + step_ms)
+        return out
+
+    def skip_to(self, symbol: str, timeframe: str, ts: int) -> None:
+        """Give up on bars before `ts` (a backfill failed): never block live closes forever."""
+        self.owed[(symbol, timeframe)] = ts
+
+    def forget(self, symbol: str) -> None:
+        self.ledger.forget(symbol)
+        for key in [k for k in self.owed if k[0] == symbol]:
+            del self.owed[key]

@@ -1,0 +1,78 @@
+"""Pure Binance frame parsing: raw text -> BinanceMessage (kline, ack, error, shutdown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from streaming.adapters.binance import schemas as s
+from streaming.adapters.skips import (
+    EXCHANGE_ERROR,
+    INVALID_JSON,
+    OVERSIZED,
+    SCHEMA,
+    UNKNOWN_INTERVAL,
+    BadFrame,
+)
+from streaming.adapters.validate import check_timestamp, make_candle
+from streaming.models import Candle
+
+MAX_FRAME_BYTES = 1024 * 1024
+
+# every native kline interval; None = not aligned to a fixed step (weeks start Monday, months vary)
+INTERVAL_MS: dict[str, int | None] = {
+    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+    "12h": 43_200_000, "1d": 86_400_000, "3d": None, "1w": None, "1M": None,
+}
+
+_frame = msgspec.json.Decoder(s.Frame)
+
+KLINE, ACK, ERROR, SHUTDOWN, OTHER = "kline", "ack", "error", "shutdown", "other"
+
+
+@dataclass(slots=True)
+class BinanceMessage:
+    kind: str
+    symbol: str = ""
+    interval: str = ""
+    candle: Candle | None = None
+    closed: bool = False
+    id: int | str | None = None
+    error: str = ""
+
+
+def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> BinanceMessage:
+    if len(raw) > max_bytes:
+        raise BadFrame(OVERSIZED, f"{len(raw)} bytes > {max_bytes}")
+    try:
+        f = _frame.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise BadFrame(SCHEMA, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise BadFrame(INVALID_JSON, str(exc)) from None
+    event = f.data
+    kind, kline = (event.e, event.k) if event is not None else (f.e, f.k)
+    if kind == "kline":
+        if kline is None:
+            raise BadFrame(SCHEMA, "kline event without k")
+        return _kline(kline)
+    if kind == "serverShutdown":
+        return BinanceMessage(SHUTDOWN)
+    if f.id is not None:
+        if f.error is not None:
+            return BinanceMessage(ERROR, id=f.id, error=f"{f.error.code}: {f.error.msg}"[:300])
+        return BinanceMessage(ACK, id=f.id)
+    if f.error is not None:
+        raise BadFrame(EXCHANGE_ERROR, f"{f.error.code}: {f.error.msg}"[:300])
+    return BinanceMessage(OTHER)
+
+
+def _kline(k: s.Kline) -> BinanceMessage:
+    if k.i not in INTERVAL_MS:
+        raise BadFrame(UNKNOWN_INTERVAL, f"interval {k.i[:20]!r}")
+    if not k.s:
+        raise BadFrame(SCHEMA, "kline without symbol")
+    candle = make_candle(check_timestamp(k.t, INTERVAL_MS[k.i]), k.o, k.h, k.l, k.c, k.v)
+    return BinanceMessage(KLINE, symbol=k.s, interval=k.i, candle=candle, closed=k.x)

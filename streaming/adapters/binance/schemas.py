@@ -1,0 +1,74 @@
+"""Binance spot wire types (msgspec): only the fields Livermore reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+Num = str | int | float
+
+
+class Kline(msgspec.Struct):
+    t: int
+    s: str
+    i: str
+    o: Num
+    c: Num
+    h: Num
+    l: Num  # noqa: E741 - the wire name
+    v: Num
+    x: bool
+    T: int = 0
+
+
+class Event(msgspec.Struct):
+    e: str = ""
+    s: str = ""
+    k: Kline | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    code: int | str = 0
+    msg: str = ""
+
+
+class Frame(msgspec.Struct):
+    """A combined-stream frame {"stream","data"}, a raw event, or a method response {"result","id"}."""
+
+    stream: str = ""
+    data: Event | None = None
+    e: str = ""
+    s: str = ""
+    k: Kline | None = None
+    result: Any = None
+    id: int | str | None = None
+    error: ErrorBody | None = None
+
+
+class SymbolInfo(msgspec.Struct):
+    symbol: str
+    status: str = ""
+    baseAsset: str = ""
+    quoteAsset: str = ""
+
+
+class ExchangeInfo(msgspec.Struct):
+    symbols: list[SymbolInfo]
+
+
+class Ticker(msgspec.Struct):
+    symbol: str
+    lastPrice: str = "0"
+    volume: str = "0"
+    quoteVolume: str = "0"
+
+
+class AccountBalance(msgspec.Struct):
+    asset: str
+    free: str = "0"
+    locked: str = "0"
+
+
+class Account(msgspec.Struct):
+    balances: list[AccountBalance]

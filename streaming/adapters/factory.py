@@ -1,0 +1,136 @@
+"""Adapter factory (EXC-03): an `exchanges` row (as a mapping) -> a ready ExchangeAdapter.
+
+URLs come from the row unless LIVERMORE_<NAME>_WS_URL / LIVERMORE_<NAME>_REST_URL override them
+(NAME upper-cased: LIVERMORE_BINANCE_US_WS_URL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from streaming.adapters.base import AdapterError, ExchangeAdapter, ExchangeConfig
+from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
+
+
+class UnknownExchangeError(AdapterError):
+    pass
+
+
+class InactiveExchangeError(AdapterError):
+    pass
+
+
+class BadExchangeConfigError(AdapterError):
+    pass
+
+
+def _coinbase(config: ExchangeConfig, **options: Any) -> ExchangeAdapter:
+    from streaming.adapters.coinbase.adapter import CoinbaseAdapter
+
+    return CoinbaseAdapter(config, **options)
+
+
+def _binance(config: ExchangeConfig, **options: Any) -> ExchangeAdapter:
+    from streaming.adapters.binance.adapter import BinanceAdapter
+
+    return BinanceAdapter(config, **options)
+
+
+BUILDERS: dict[str, Callable[..., ExchangeAdapter]] = {
+    "coinbase": _coinbase,
+    "binance": _binance,
+    "binance_us": _binance,
+}
+
+DEFAULT_LIMITS: dict[str, dict[str, Any]] = {
+    "coinbase": {"ws_connections_per_second": 8, "ws_messages_per_second": 8, "rest_public_per_second": 10,
+                 "rest_private_per_second": 30},
+    "binance": {"rest_weight_per_minute": 6000, "ws_connections_per_5m": 300, "ws_streams_per_connection": 1024,
+                "ws_incoming_messages_per_second": 5, "ws_connection_lifetime_hours": 24},
+}
+DEFAULT_LIMITS["binance_us"] = {**DEFAULT_LIMITS["binance"], "rest_weight_per_minute": 1200}
+
+
+def _url(value: object, what: str, name: str, schemes: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadExchangeConfigError(f"exchange {name!r}: {what} is missing; set it in the exchanges table "
+                                     f"or LIVERMORE_{name.upper()}_{what.upper()}")
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise BadExchangeConfigError(f"exchange {name!r}: {what} {url!r} is not a {'/'.join(schemes)} URL")
+    return url
+
+
+def _limits(name: str, raw: object) -> dict[str, Any]:
+    limits = dict(DEFAULT_LIMITS.get(name, {}))
+    if raw is None:
+        return limits
+    if not isinstance(raw, Mapping):
+        raise BadExchangeConfigError(f"exchange {name!r}: api_limits must be an object, got {type(raw).__name__}")
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise BadExchangeConfigError(f"exchange {name!r}: api_limits.{key}={value!r} must be a positive number")
+        limits[str(key)] = value
+    return limits
+
+
+def _timeframes(name: str, raw: object) -> tuple[str, ...]:
+    if raw is None:
+        return TIMEFRAMES
+    if isinstance(raw, str) or not isinstance(raw, Iterable):
+        raise BadExchangeConfigError(f"exchange {name!r}: ws_timeframes must be a list like ['5m', '1h']")
+    out = tuple(raw)
+    for tf in out:
+        try:
+            timeframe_ms(tf)
+        except (UnknownTimeframe, TypeError):
+            raise BadExchangeConfigError(f"exchange {name!r}: unknown timeframe {tf!r} in ws_timeframes") from None
+    return out or TIMEFRAMES
+
+
+def exchange_config(row: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ExchangeConfig:
+    env = os.environ if env is None else env
+    name = row.get("name")
+    if not isinstance(name, str) or not name:
+        raise BadExchangeConfigError(f"exchanges row without a name: {sorted(row)}")
+    prefix = f"LIVERMORE_{name.upper()}"
+    ws_url = _url(env.get(f"{prefix}_WS_URL") or row.get("ws_url"), "ws_url", name, ("ws", "wss"))
+    rest_url = _url(env.get(f"{prefix}_REST_URL") or row.get("rest_url"), "rest_url", name, ("http", "https"))
+    exchange_id = row.get("id")
+    if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
+        raise BadExchangeConfigError(f"exchange {name!r}: id must be an integer, got {exchange_id!r}")
+    return ExchangeConfig(exchange_id=exchange_id, name=name, ws_url=ws_url, rest_url=rest_url,
+                          api_limits=_limits(name, row.get("api_limits")),
+                          timeframes=_timeframes(name, row.get("ws_timeframes")))
+
+
+def build_adapter(row: Mapping[str, Any], env: Mapping[str, str] | None = None, *,
+                  known: Iterable[str] | None = None, **options: Any) -> ExchangeAdapter:
+    """The adapter for one `exchanges` row; `options` go to the adapter (e.g. clock_ms, grace_ms).
+
+    `known` names the exchanges that exist (for the error message); default: the supported ones.
+    """
+    name = row.get("name")
+    names = sorted(known) if known is not None else sorted(BUILDERS)
+    builder = BUILDERS.get(name) if isinstance(name, str) else None
+    if builder is None:
+        raise UnknownExchangeError(f"no adapter for exchange {name!r}; exchanges: {', '.join(names)} "
+                                   f"(supported: {', '.join(sorted(BUILDERS))})")
+    if not row.get("is_active", True):
+        raise InactiveExchangeError(f"exchange {name!r} is inactive (exchanges.is_active = false); "
+                                    f"activate it or use one of: {', '.join(names)}")
+    return builder(exchange_config(row, env), **options)
+
+
+def build_adapter_by_name(rows: Iterable[Mapping[str, Any]], name: str,
+                          env: Mapping[str, str] | None = None, **options: Any) -> ExchangeAdapter:
+    rows = list(rows)
+    names = [str(r.get("name")) for r in rows]
+    for row in rows:
+        if row.get("name") == name:
+            return build_adapter(row, env, known=names, **options)
+    raise UnknownExchangeError(f"unknown exchange {name!r}; exchanges: {', '.join(sorted(names)) or '(none)'}")

@@ -1,0 +1,50 @@
+"""Pure bookkeeping of the newest closed bar per (symbol, timeframe): at most one close per bar."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from streaming.models import Candle, CandleSource, CandleUpdate
+
+Key = tuple[str, str]  # (symbol, timeframe)
+
+
+class ClosedLedger:
+    def __init__(self, exchange: str) -> None:
+        self.exchange = exchange
+        self.last_closed: dict[Key, int] = {}
+        self.counts: Counter[str] = Counter()
+
+    def close(self, symbol: str, timeframe: str, candle: Candle,
+              source: CandleSource = "websocket") -> CandleUpdate | None:
+        """The closed update for `candle`, or None if that bar (or a later one) already closed."""
+        key = (symbol, timeframe)
+        last = self.last_closed.get(key)
+        if last is not None and candle.timestamp <= last:
+            self.counts["duplicate_closes" if candle.timestamp == last else "late_closes"] += 1
+            return None
+        self.last_closed[key] = candle.timestamp
+        self.counts["closed"] += 1
+        if source == "rest":
+            self.counts["backfilled"] += 1
+        return CandleUpdate(self.exchange, symbol, timeframe, candle, True, source)
+
+    def backfill(self, symbol: str, timeframe: str, candles: list[Candle]) -> list[CandleUpdate]:
+        """Closed REST candles (oldest first) newer than the last close, as source="rest"."""
+        out = []
+        for c in sorted(candles, key=lambda c: c.timestamp):
+            u = self.close(symbol, timeframe, c, "rest")
+            if u is not None:
+                out.append(u)
+        return out
+
+    def gap_start(self, symbol: str, timeframe: str, ts: int, step_ms: int) -> int | None:
+        """Open time of the first bar missing before `ts`, or None if nothing is missing/known."""
+        last = self.last_closed.get((symbol, timeframe))
+        if last is None or ts <= last + step_ms:
+            return None
+        return last + step_ms
+
+    def forget(self, symbol: str) -> None:
+        for key in [k for k in self.last_closed if k[0] == symbol]:
+            del self.last_closed[key]

@@ -1,0 +1,71 @@
+"""Counted, rate-limited reporting of frames (or parts of frames) that were skipped.
+
+A malformed frame must never crash a connection nor flood the log: every skip is counted per
+kind (exposed in `stats()`), and at most one log line per kind is written per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+
+# Kinds of skips; parsers raise BadFrame with one of these.
+INVALID_JSON = "invalid_json"
+OVERSIZED = "oversized"
+SCHEMA = "schema"  # missing field or wrong type
+BAD_NUMBER = "bad_number"  # not a number
+NON_FINITE = "non_finite"  # NaN / inf
+BAD_PRICE = "bad_price"  # zero or negative price, negative volume
+HIGH_LOW = "high_below_low"
+BAD_TIMESTAMP = "bad_timestamp"  # absurd or misaligned open time
+UNKNOWN_SYMBOL = "unknown_symbol"  # a symbol we did not subscribe
+UNKNOWN_INTERVAL = "unknown_interval"
+EXCHANGE_ERROR = "exchange_error"  # an error frame from the exchange
+
+KINDS = (INVALID_JSON, OVERSIZED, SCHEMA, BAD_NUMBER, NON_FINITE, BAD_PRICE, HIGH_LOW, BAD_TIMESTAMP,
+         UNKNOWN_SYMBOL, UNKNOWN_INTERVAL, EXCHANGE_ERROR)
+
+
+class BadFrame(ValueError):
+    """A frame or a candle in it that cannot be used; `kind` is one of KINDS."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class SkipCounter:
+    """Counts skips per kind and logs at most one line per kind every `log_interval` seconds."""
+
+    def __init__(self, logger: logging.Logger, context: str, log_interval: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.counts: Counter[str] = Counter()
+        self._logger = logger
+        self._context = context
+        self._interval = log_interval
+        self._clock = clock
+        self._last_log: dict[str, float] = {}
+        self._unlogged: Counter[str] = Counter()
+
+    def skip(self, kind: str, detail: str = "") -> None:
+        self.counts[kind] += 1
+        now = self._clock()
+        last = self._last_log.get(kind)
+        if last is not None and now - last < self._interval:
+            self._unlogged[kind] += 1
+            return
+        suppressed = self._unlogged.pop(kind, 0)
+        self._last_log[kind] = now
+        more = f" (+{suppressed} more since last report)" if suppressed else ""
+        # detail is truncated: a hostile frame must not blow up the log
+        self._logger.warning("%s: skipped %s frame: %s%s", self._context, kind, detail[:200], more)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

@@ -1,0 +1,61 @@
+"""Pure checks shared by the parsers: turn raw wire values into a sane Candle or raise BadFrame."""
+
+from __future__ import annotations
+
+import math
+
+from streaming.adapters.skips import BAD_NUMBER, BAD_PRICE, BAD_TIMESTAMP, HIGH_LOW, NON_FINITE, SCHEMA, BadFrame
+from streaming.models import Candle
+
+# 2009-01-03 (the first Bitcoin block) .. 2100-01-01: anything outside is a unit mix-up or junk
+MIN_TS_MS = 1_230_940_800_000
+MAX_TS_MS = 4_102_444_800_000
+
+
+def to_float(value: object, name: str) -> float:
+    if type(value) is str:
+        try:
+            x = float(value)
+        except ValueError:
+            raise BadFrame(BAD_NUMBER, f"{name}={value[:40]!r} is not a number") from None
+    elif type(value) is float or type(value) is int:
+        x = float(value)
+    else:
+        raise BadFrame(SCHEMA, f"{name} has type {type(value).__name__}")
+    if not math.isfinite(x):
+        raise BadFrame(NON_FINITE, f"{name}={value!r}")
+    return x
+
+
+def to_int(value: object, name: str) -> int:
+    """An integer given as int or as a decimal string (Coinbase sends epoch seconds as strings)."""
+    if type(value) is int:
+        return value
+    if type(value) is str and value.isdigit() and len(value) < 20:
+        return int(value)
+    if type(value) is str:
+        raise BadFrame(BAD_NUMBER, f"{name}={value[:40]!r} is not an integer")
+    raise BadFrame(SCHEMA, f"{name} has type {type(value).__name__}")
+
+
+def check_timestamp(ts_ms: int, step_ms: int | None = None) -> int:
+    if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        raise BadFrame(BAD_TIMESTAMP, f"open time {ts_ms} ms is outside 2009..2100")
+    if step_ms is not None and ts_ms % step_ms:
+        raise BadFrame(BAD_TIMESTAMP, f"open time {ts_ms} ms is not aligned to {step_ms} ms")
+    return ts_ms
+
+
+def make_candle(ts_ms: int, o: object, h: object, lo: object, c: object, v: object) -> Candle:
+    op = to_float(o, "open")
+    hi = to_float(h, "high")
+    low = to_float(lo, "low")
+    cl = to_float(c, "close")
+    vol = to_float(v, "volume")
+    if op <= 0 or hi <= 0 or low <= 0 or cl <= 0:
+        raise BadFrame(BAD_PRICE, f"non-positive price o={op} h={hi} l={low} c={cl}")
+    if vol < 0:
+        raise BadFrame(BAD_PRICE, f"negative volume {vol}")
+    if hi < low:
+        raise BadFrame(HIGH_LOW, f"high {hi} < low {low}")
+    return Candle(ts_ms, op, hi, low, cl, vol)
