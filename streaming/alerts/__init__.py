@@ -1,0 +1,1 @@
+"""MACD-V alerts: pure rules (rules.py); publishing lives beside them."""

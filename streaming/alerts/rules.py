@@ -1,0 +1,214 @@
+"""MACD-V alert rules (docs macd-v.md "Alert rules") as a pure function over a small state.
+
+One AlertState per (exchange, symbol, timeframe); the caller keys it, stores it (a Redis HASH
+via to_dict/from_dict) and passes `now_ms` = the CLOSE time of the candle being evaluated
+(open time + timeframe), never the wall clock, so replays and backfills fire identically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+import orjson
+
+from streaming.indicators.macd_v_state import MacdVValue
+
+DEFAULT_COOLDOWN_MS = 300_000
+REVERSAL_OVERSOLD = "reversal_oversold"
+REVERSAL_OVERBOUGHT = "reversal_overbought"
+_STATE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Levels and thresholds; the defaults are the ones users of the original system rely on."""
+
+    oversold_levels: tuple[float, ...] = (-150, -200, -250, -300, -350, -400)
+    overbought_levels: tuple[float, ...] = (150, 200, 250, 300, 350, 400)
+    oversold_zone: float = -150.0  # reversal from oversold needs prev and cur below this
+    overbought_zone: float = 150.0
+    oversold_reversal_pct: float = 0.05  # histogram > pct * |MACD-V|
+    overbought_reversal_pct: float = 0.03  # histogram < -pct * |MACD-V|
+
+    def __post_init__(self) -> None:
+        for name, levels, sign in (
+            ("oversold_levels", self.oversold_levels, -1),
+            ("overbought_levels", self.overbought_levels, 1),
+        ):
+            if not isinstance(levels, tuple) or not levels:
+                raise ValueError(f"AlertConfig.{name} must be a non-empty tuple of numbers")
+            for lv in levels:
+                if isinstance(lv, bool) or not isinstance(lv, int | float) or not math.isfinite(lv) or lv * sign <= 0:
+                    side = "negative" if sign < 0 else "positive"
+                    raise ValueError(f"AlertConfig.{name}: {lv!r} is not a finite {side} number")
+            if len(set(levels)) != len(levels):
+                raise ValueError(f"AlertConfig.{name} has duplicate levels: {levels!r}")
+        for name in ("oversold_zone", "overbought_zone", "oversold_reversal_pct", "overbought_reversal_pct"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"AlertConfig.{name} must be a finite number, got {v!r}")
+        if self.oversold_zone >= 0 or self.overbought_zone <= 0:
+            raise ValueError("AlertConfig: oversold_zone must be negative and overbought_zone positive")
+        if not (0 <= self.oversold_reversal_pct < 1 and 0 <= self.overbought_reversal_pct < 1):
+            raise ValueError("AlertConfig: reversal percentages are fractions in [0, 1), e.g. 0.05 for 5%")
+
+
+DEFAULT_CONFIG = AlertConfig()
+
+
+def level_label(level: float) -> str:
+    """`level_-150`, `level_200`: integral levels print without a decimal point."""
+    return f"level_{int(level)}" if float(level).is_integer() else f"level_{level}"
+
+
+class AlertSignal(msgspec.Struct, frozen=True):
+    type: Literal["level", "reversal"]
+    label: str  # level_-200, level_150, reversal_oversold, reversal_overbought
+    level: int | float | None
+    macd_v: float
+    signal: float | None
+    histogram: float | None
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """What the rules remember between closed candles.
+
+    prev_macd_v: the last valid MACD-V (None = no baseline: the next valid value only sets it).
+    cooldowns: label -> epoch ms before which that label may not fire again.
+    oversold_latched / overbought_latched: a reversal already fired in the current excursion.
+    """
+
+    prev_macd_v: float | None = None
+    cooldowns: Mapping[str, int] = field(default_factory=dict)
+    oversold_latched: bool = False
+    overbought_latched: bool = False
+
+    def to_dict(self) -> dict[str, str]:
+        """Flat str -> str for a Redis HASH. Always the same five fields, so one HSET replaces
+        the whole state without leaving stale fields behind."""
+        return {
+            "v": _STATE_VERSION,
+            "prev_macd_v": "" if self.prev_macd_v is None else repr(self.prev_macd_v),
+            "cooldowns": orjson.dumps(dict(sorted(self.cooldowns.items()))).decode(),
+            "oversold_latched": "1" if self.oversold_latched else "0",
+            "overbought_latched": "1" if self.overbought_latched else "0",
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str | bytes, str | bytes]) -> AlertState:
+        """Inverse of to_dict; accepts bytes (redis-py without decode_responses). An empty mapping
+        (HGETALL of a missing key) is a fresh state. Raises ValueError naming a bad field."""
+        if not data:
+            return cls()
+        d = {_text(k): _text(v) for k, v in data.items()}
+        if d.get("v") != _STATE_VERSION:
+            raise ValueError(f"alert state version {d.get('v')!r} not supported (expected {_STATE_VERSION})")
+        raw_prev = d.get("prev_macd_v", "")
+        prev: float | None = None
+        if raw_prev:
+            try:
+                prev = float(raw_prev)
+            except ValueError:
+                raise ValueError(f"alert state field 'prev_macd_v' is not a number: {raw_prev!r}") from None
+            if not math.isfinite(prev):
+                raise ValueError(f"alert state field 'prev_macd_v' is not finite: {raw_prev!r}")
+        try:
+            cooldowns = orjson.loads(d.get("cooldowns", "{}"))
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"alert state field 'cooldowns' is not JSON: {exc}") from None
+        if not isinstance(cooldowns, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in cooldowns.items()
+        ):
+            raise ValueError("alert state field 'cooldowns' must map labels to integer epoch ms")
+        return cls(prev, cooldowns, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
+
+
+def _text(v: str | bytes) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _flag(d: Mapping[str, str], name: str) -> bool:
+    v = d.get(name, "0")
+    if v not in ("0", "1"):
+        raise ValueError(f"alert state field {name!r} must be '0' or '1', got {v!r}")
+    return v == "1"
+
+
+def _cooling(cooldowns: Mapping[str, int], label: str, now_ms: int) -> bool:
+    return now_ms < cooldowns.get(label, -1)
+
+
+def evaluate(
+    state: AlertState,
+    value: MacdVValue,
+    now_ms: int,
+    cooldown_ms: int = DEFAULT_COOLDOWN_MS,
+    config: AlertConfig = DEFAULT_CONFIG,
+) -> tuple[AlertState, list[AlertSignal]]:
+    """Apply the rules to one closed-candle reading; returns the next state and the alerts.
+
+    - Null MACD-V (not seeded, zero volatility, not finite): no alert, and the baseline is
+      dropped, so the next valid reading only sets a new baseline: a crossing is only ever
+      reported between two consecutive valid readings. Cooldowns and latches are kept.
+    - Level crossing: at most one per call, the deepest level crossed; if that label is cooling
+      down, no level alert (a shallower level is not substituted).
+    - Reversal: once per excursion; the latch resets when MACD-V leaves the zone. A reversal
+      blocked by its cooldown does not latch, so it may fire later in the same excursion.
+    - A label may fire again once now_ms >= its last firing + cooldown_ms.
+    """
+    if isinstance(now_ms, bool) or not isinstance(now_ms, int):
+        raise ValueError(f"now_ms must be integer epoch milliseconds, got {now_ms!r}")
+    if isinstance(cooldown_ms, bool) or not isinstance(cooldown_ms, int) or cooldown_ms < 0:
+        raise ValueError(f"cooldown_ms must be a non-negative integer, got {cooldown_ms!r}")
+    cur = value.macd_v
+    # drop expired cooldowns so the stored state stays small
+    cooldowns = {k: v for k, v in state.cooldowns.items() if v > now_ms}
+    if cur is None or not math.isfinite(cur):
+        return AlertState(None, cooldowns, state.oversold_latched, state.overbought_latched), []
+
+    prev = state.prev_macd_v
+    oversold_latched = state.oversold_latched and cur < config.oversold_zone
+    overbought_latched = state.overbought_latched and cur > config.overbought_zone
+    signals: list[AlertSignal] = []
+    hist = value.histogram
+    sig = value.signal
+
+    if prev is not None:
+        crossed_down = [lv for lv in config.oversold_levels if prev >= lv > cur]
+        crossed_up = [lv for lv in config.overbought_levels if prev <= lv < cur]
+        level = min(crossed_down) if crossed_down else max(crossed_up) if crossed_up else None
+        if level is not None:
+            label = level_label(level)
+            if not _cooling(cooldowns, label, now_ms):
+                lv_out = int(level) if float(level).is_integer() else level
+                signals.append(AlertSignal("level", label, lv_out, cur, sig, hist))
+                cooldowns[label] = now_ms + cooldown_ms
+
+        if hist is not None and math.isfinite(hist):
+            if (
+                not oversold_latched
+                and prev < config.oversold_zone
+                and cur < config.oversold_zone
+                and hist > config.oversold_reversal_pct * abs(cur)
+                and not _cooling(cooldowns, REVERSAL_OVERSOLD, now_ms)
+            ):
+                signals.append(AlertSignal("reversal", REVERSAL_OVERSOLD, None, cur, sig, hist))
+                cooldowns[REVERSAL_OVERSOLD] = now_ms + cooldown_ms
+                oversold_latched = True
+            if (
+                not overbought_latched
+                and prev > config.overbought_zone
+                and cur > config.overbought_zone
+                and hist < -config.overbought_reversal_pct * abs(cur)
+                and not _cooling(cooldowns, REVERSAL_OVERBOUGHT, now_ms)
+            ):
+                signals.append(AlertSignal("reversal", REVERSAL_OVERBOUGHT, None, cur, sig, hist))
+                cooldowns[REVERSAL_OVERBOUGHT] = now_ms + cooldown_ms
+                overbought_latched = True
+
+    return AlertState(cur, cooldowns, oversold_latched, overbought_latched), signals
