@@ -72,6 +72,7 @@ class Platform:
     port: int = 3000
     offline: bool = False
     with_worker: bool = True
+    sim_args: list[str] = field(default_factory=list)
     children: list[Child] = field(default_factory=list)
     started_redis: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -92,7 +93,8 @@ class Platform:
     def start_simulator(self, timeout: float = 30.0) -> dict[str, dict[str, str]]:
         urls_file = self.settings.home / "sim-urls.json"
         urls_file.unlink(missing_ok=True)
-        child = self._spawn("exchange-sim", _livermore_cmd("exchange-sim", "--urls-file", str(urls_file)))
+        child = self._spawn("exchange-sim", _livermore_cmd("exchange-sim", "--urls-file", str(urls_file),
+                                                                *self.sim_args))
         deadline = time.monotonic() + timeout
         while not urls_file.exists():
             if child.process.poll() is not None or time.monotonic() > deadline:

@@ -13,6 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--offline", action="store_true",
                     help="point every exchange at the local exchange simulator (no internet needed)")
     up.add_argument("--no-worker", action="store_true", help="do not start the streaming worker")
+    up.add_argument("--sim-speed", type=float, default=1.0,
+                    help="with --offline: simulated clock speed-up (60 = a 5m candle every 5 s)")
+    up.add_argument("--sim-symbols", type=int, default=5, help="with --offline: synthetic symbols per exchange")
     up.set_defaults(func=_up)
     down = subparsers.add_parser("down", help="stop the embedded Redis server of this LIVERMORE_HOME")
     down.set_defaults(func=_down)
@@ -22,7 +25,8 @@ def _up(args: argparse.Namespace) -> int:
     from streaming.platform import Platform
 
     settings = load_settings()
-    platform = Platform(settings, port=args.port, offline=args.offline, with_worker=not args.no_worker)
+    platform = Platform(settings, port=args.port, offline=args.offline, with_worker=not args.no_worker,
+                        sim_args=["--speed", str(args.sim_speed), "--symbols", str(args.sim_symbols)])
     try:
         platform.start()
         platform.wait_ready()

@@ -1,0 +1,106 @@
+"""End to end: `livermore up --offline`, then everything through Dagster's GraphQL API.
+
+Materializes exchanges, tiers and universe, launches start_streaming, sees candles, indicator
+keys and candle-close events in Redis, then stop_streaming leaves the worker idle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from streaming import keys
+from streaming.dagster_graphql_client import DagsterGraphQL
+from streaming.redis_server import free_port
+from tests.servers import wait_for
+
+pytestmark = pytest.mark.slow
+
+LIVERMORE = [sys.executable, "-c", "from streaming.cli import main; raise SystemExit(main())"]
+PARTITION = "coinbase"
+
+
+@pytest.fixture
+def platform(tmp_path, redis_url):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVERMORE_", "DAGSTER_"))}
+    env.update({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url,
+                "LIVERMORE_TIER1_TOP_N": "3"})
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [*LIVERMORE, "up", "--offline", "--port", str(port), "--sim-speed", "600", "--sim-symbols", "3"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    gql = DagsterGraphQL(f"http://127.0.0.1:{port}")
+    try:
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"livermore up exited: {(tmp_path / 'up.log').read_text()[-3000:]}")
+            try:
+                return gql.repository()
+            except Exception:
+                return None
+
+        wait_for(ready, timeout=180, interval=1.0, message="the Dagster code location")
+        yield gql, redis.Redis.from_url(redis_url, decode_responses=True), tmp_path
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _logs(tmp_path) -> str:
+    out = []
+    for p in sorted((tmp_path / "home" / "logs").glob("*.log")):
+        out.append(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}")
+    return "\n".join(out)
+
+
+def test_up_offline_materialize_start_stream_stop(platform):
+    gql, r, tmp_path = platform
+    ex_id = 1
+    assert gql.run(assets=["exchanges"]) == "SUCCESS", _logs(tmp_path)
+    assert r.hget(keys.EXCHANGES_BY_NAME, "coinbase") == str(ex_id)
+    for asset in ("tier1_symbols", "tier2_positions", "symbol_universe"):
+        assert gql.run(assets=[asset], partition=PARTITION) == "SUCCESS", f"{asset}\n{_logs(tmp_path)}"
+    universe = json.loads(r.get(keys.universe(ex_id)))
+    symbols = [s["symbol"] for s in universe["symbols"]]
+    assert symbols, universe
+
+    sub = r.pubsub()
+    sub.psubscribe(keys.candle_close_pattern(ex_id))
+    status = gql.run("start_streaming", run_config={"ops": {"start_streaming": {"config": {"exchange": PARTITION}}}})
+    assert status == "SUCCESS", _logs(tmp_path)
+    assert r.hget(keys.exchange_status(ex_id), "connection_state") == "connected"
+
+    event = None
+    deadline = time.monotonic() + 60
+    while event is None and time.monotonic() < deadline:
+        msg = sub.get_message(timeout=1.0)
+        if msg and msg["type"] == "pmessage":
+            event = json.loads(msg["data"])
+    sub.close()
+    assert event is not None, "no candle-close event within 60 s\n" + _logs(tmp_path)
+    assert event["exchange_id"] == ex_id and event["symbol"] in symbols
+    sym = symbols[0]
+    assert r.zcard(keys.candles(ex_id, sym, "5m")) >= 300  # warm-up backfill
+    for tf in ("5m", "15m", "1h", "4h", "1d"):
+        assert r.exists(keys.indicator(ex_id, sym, tf)), f"no indicator for {sym} {tf}"
+    indicator = json.loads(r.get(keys.indicator(ex_id, sym, "5m")))
+    assert {"timestamp", "macd_v", "signal", "histogram", "atr", "stage"} <= set(indicator)
+
+    status = gql.run("stop_streaming", run_config={"ops": {"stop_streaming": {"config": {"exchange": PARTITION}}}})
+    assert status == "SUCCESS", _logs(tmp_path)
+    wait_for(lambda: r.hget(keys.exchange_status(ex_id), "connection_state") in ("idle", "disconnected"),
+             timeout=30, message="the exchange to go idle")
