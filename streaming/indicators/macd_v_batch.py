@@ -92,10 +92,12 @@ def macd_v_frame(df: pd.DataFrame) -> pd.DataFrame:
     cols, synthetic = _core(df)
     out = pd.DataFrame(cols)
     out["gap_ratio"] = pd.Series(synthetic.astype(float)).rolling(GAP_WINDOW, min_periods=1).mean().to_numpy()
-    out["stage"] = [
+    stages = [
         stage(None if np.isnan(m) else float(m), None if np.isnan(s) else float(s))
         for m, s in zip(out["macd_v"].to_numpy(), out["signal"].to_numpy(), strict=True)
     ]
+    # object dtype keeps None as None (pandas 3 would turn it into NaN in a string column)
+    out["stage"] = pd.Series(stages, index=out.index, dtype=object)
     out.index = df.index
     return out
 
