@@ -1,0 +1,1 @@
+"""The Dagster code location of Livermore: exchanges, symbol tiers and universe, streaming control."""

@@ -1,0 +1,46 @@
+"""Talking to the streaming worker from Dagster (contract E), tolerant of a worker that is not there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from streaming import keys
+
+RUNNING_STATES = frozenset({"connected", "connecting"})
+
+
+def connection_state(r: redis.Redis, exchange_id: int) -> dict[str, str]:
+    raw = r.hgetall(keys.exchange_status(exchange_id))
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()}
+
+
+def live_workers(r: redis.Redis, max_age_s: float = 15) -> list[dict[str, Any]]:
+    from streaming.control.client import live_workers as _live_workers
+
+    return _live_workers(r, max_age_s=max_age_s)
+
+
+def send(r: redis.Redis, command: str, *, exchange: str | None = None, user: int | None = None,
+         timeout: float = 30.0) -> dict[str, Any]:
+    from streaming.control.client import ControlClient
+
+    return ControlClient(r).send(command, exchange=exchange, user=user, timeout=timeout)
+
+
+def reload_symbols_if_running(r: redis.Redis, exchange_id: int, exchange: str, timeout: float) -> str:
+    """Ask a running worker to pick up a new universe; a one-line outcome, never an exception."""
+    state = connection_state(r, exchange_id).get("connection_state", "idle")
+    if state not in RUNNING_STATES:
+        return f"not sent: {exchange} is {state}"
+    try:
+        if not live_workers(r):
+            return "not sent: no live worker"
+        response = send(r, "reload-symbols", exchange=exchange, timeout=timeout)
+    except Exception as exc:  # the universe is saved; a worker hiccup must not fail the asset
+        return f"failed: {type(exc).__name__}: {exc}"
+    if response.get("status") != "success":
+        return f"refused: {response.get('reason') or response}"
+    return "sent"

@@ -1,0 +1,102 @@
+"""Resources per deployment (LIVERMORE_DEPLOYMENT=local|production).
+
+local: the embedded defaults of streaming.settings (SQLite under LIVERMORE_HOME, Livermore's own
+Redis server unless LIVERMORE_REDIS_URL is set). production: LIVERMORE_DATABASE_URL and
+LIVERMORE_REDIS_URL must both be set; nothing is started on the side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import dagster as dg
+import redis
+import sqlalchemy as sa
+
+from streaming.db.engine import make_engine
+from streaming.errors import UsageError
+from streaming.settings import Settings, load_settings, redis_client
+
+T = TypeVar("T")
+DEPLOYMENTS = ("local", "production")
+
+
+class DatabaseResource(dg.ConfigurableResource):
+    """The relational store (SQLite or PostgreSQL)."""
+
+    url: str
+
+    @contextmanager
+    def engine(self) -> Iterator[sa.Engine]:
+        engine = make_engine(self.url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+class RedisResource(dg.ConfigurableResource):
+    """Redis; `url=None` means the embedded server Livermore starts under `home`."""
+
+    url: str | None = None
+    home: str = ".livermore"
+
+    @contextmanager
+    def client(self) -> Iterator[redis.Redis]:
+        client = redis_client(self.settings(database_url="sqlite://"))
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def settings(self, database_url: str) -> Settings:
+        return Settings(home=Path(self.home), database_url=database_url, redis_url=self.url)
+
+
+class ExchangeClientsResource(dg.ConfigurableResource):
+    """Builds exchange adapters from `exchanges` rows; LIVERMORE_<NAME>_WS_URL/_REST_URL override URLs."""
+
+    @asynccontextmanager
+    async def adapter(self, row: Mapping[str, Any]) -> AsyncIterator[Any]:
+        from streaming.adapters.factory import build_adapter
+
+        adapter = build_adapter(dict(row))
+        try:
+            yield adapter
+        finally:
+            await adapter.aclose()
+
+
+def platform_settings(database: DatabaseResource, redis_res: RedisResource) -> Settings:
+    """The Settings a worker spawned from Dagster must share with it."""
+    return redis_res.settings(database.url)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Ops and assets are synchronous; adapters are asyncio."""
+    return asyncio.run(coro)
+
+
+def resources_for_deployment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if env is None else env
+    deployment = (env.get("LIVERMORE_DEPLOYMENT") or "local").strip().lower()
+    if deployment not in DEPLOYMENTS:
+        raise UsageError(f"LIVERMORE_DEPLOYMENT={deployment!r} is unknown; set it to local or production")
+    if deployment == "production":
+        missing = [name for name in ("LIVERMORE_DATABASE_URL", "LIVERMORE_REDIS_URL") if not env.get(name)]
+        if missing:
+            raise UsageError(
+                f"LIVERMORE_DEPLOYMENT=production needs {' and '.join(missing)}: set "
+                + ", ".join(missing) + " (e.g. postgresql+psycopg2://user:pw@host:5432/livermore, "
+                "redis://host:6379/0), or use LIVERMORE_DEPLOYMENT=local for the embedded defaults")
+    settings = load_settings(env)
+    return {
+        "database": DatabaseResource(url=settings.database_url),
+        "redis": RedisResource(url=settings.redis_url, home=str(settings.home)),
+        "exchange_clients": ExchangeClientsResource(),
+    }
