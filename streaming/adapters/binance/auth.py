@@ -15,8 +15,8 @@ def signed_query(params: dict[str, Any], secret: str, now_ms: int | None = None,
                  recv_window: int = 5000) -> dict[str, Any]:
     """`params` plus timestamp, recvWindow and the hex signature of exactly that query string."""
     query = dict(params)
-    query["timestamp"] = int(time.time() * 1000) if now_ms is None else now_ms
     query["recvWindow"] = recv_window
+    query["timestamp"] = int(time.time() * 1000) if now_ms is None else now_ms
     payload = urlencode(query)
     query["signature"] = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     return query

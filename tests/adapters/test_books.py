@@ -1,0 +1,97 @@
+"""Closing rules of the pure books (Coinbase CandleBook, Binance KlineBook)."""
+
+from __future__ import annotations
+
+from streaming.adapters.binance.kline_book import KlineBook
+from streaming.adapters.coinbase.candle_book import CandleBook
+from streaming.models import Candle
+
+T0 = 1_786_309_500_000
+M5 = 300_000
+
+
+def c(i: int, close: float = 10.0, vol: float = 1.0) -> Candle:
+    return Candle(T0 + i * M5, 10.0, max(11.0, close), 9.0, close, vol)
+
+
+def closes(updates):
+    return [(u.symbol, u.candle.timestamp, u.candle.close) for u in updates if u.closed]
+
+
+def test_later_start_closes_previous_with_its_last_values():
+    book = CandleBook()
+    assert closes(book.update("A", c(0, 10))) == []
+    assert closes(book.update("A", c(0, 10.5))) == []  # replaces
+    out = book.update("A", c(1, 12))
+    assert closes(out) == [("A", T0, 10.5)]
+    assert [u.closed for u in out] == [True, False]
+
+
+def test_gap_bucket_is_not_invented_and_late_update_is_a_correction():
+    book = CandleBook()
+    book.update("A", c(0))
+    assert closes(book.update("A", c(3))) == [("A", T0, 10.0)]
+    assert book.update("A", c(0, 99)) == []  # bucket 0 already closed
+    assert book.update("A", c(2, 99)) == []  # older than the forming bucket
+    assert book.counts["corrections"] == 2
+    assert book.counts["closed"] == 1
+
+
+def test_clock_closes_quiet_bucket_once_and_only_selected_symbols():
+    book = CandleBook(grace_ms=3_000)
+    book.update("A", c(0, 10))
+    book.update("B", c(0, 20))
+    assert book.on_clock(T0 + M5 + 2_999) == []
+    assert closes(book.on_clock(T0 + M5 + 3_000, {"A"})) == [("A", T0, 10)]
+    assert closes(book.on_clock(T0 + M5 + 3_000)) == [("B", T0, 20)]
+    assert book.update("A", c(0, 11)) == []  # correction after the clock close: no second close
+    assert book.counts["clock_closes"] == 2
+
+
+def test_snapshot_closes_history_and_keeps_last_forming():
+    book = CandleBook()
+    out = book.snapshot("A", [c(0), c(1), c(4), c(5, 13)])
+    assert [t for _, t, _ in closes(out)] == [T0, T0 + M5, T0 + 4 * M5]
+    assert book.forming["A"] == c(5, 13)
+    # a second snapshot (resubscribe) overlaps: nothing closes twice; the old forming bar closes
+    out = book.snapshot("A", [c(1), c(4), c(5, 14), c(6)])
+    assert closes(out) == [("A", T0 + 5 * M5, 14)]
+    assert book.counts["closed"] == 4
+
+
+def test_snapshot_of_one_candle_and_empty_snapshot():
+    book = CandleBook()
+    assert book.snapshot("A", []) == []
+    out = book.snapshot("A", [c(0)])
+    assert [u.closed for u in out] == [False]
+
+
+def test_backfill_emits_rest_candles_in_order_and_drops_stale_forming():
+    book = CandleBook()
+    book.update("A", c(0))
+    book.update("A", c(1, 10))  # closes 0, forming 1 (stale after a disconnect)
+    assert book.gap_start("A", T0 + 4 * M5) == T0 + M5
+    out = book.backfill("A", [c(3, 3), c(1, 1), c(2, 2)])
+    assert [(u.candle.timestamp, u.source) for u in out] == [(T0 + M5, "rest"), (T0 + 2 * M5, "rest"),
+                                                             (T0 + 3 * M5, "rest")]
+    assert "A" not in book.forming
+    assert closes(book.update("A", c(4))) == []
+    assert book.counts["backfilled"] == 3
+
+
+def test_kline_book_closes_once_and_reports_gaps():
+    book = KlineBook("binance")
+    assert book.on_kline("X", "5m", M5, c(0), False).closed is False
+    assert book.on_kline("X", "5m", M5, c(0, 12), True).closed is True
+    assert book.on_kline("X", "5m", M5, c(0, 12), True) is None  # duplicate (overlap of two connections)
+    assert book.on_kline("X", "5m", M5, c(0, 13), False) is None  # late
+    assert book.counts["duplicate_closes"] == 1
+    assert book.gap_start("X", "5m", T0 + M5) is None
+    assert book.gap_start("X", "5m", T0 + 3 * M5) == T0 + M5
+    out = book.backfill("X", "5m", M5, [c(1), c(2)])
+    assert [u.source for u in out] == ["rest", "rest"]
+    assert book.gap_start("X", "5m", T0 + 3 * M5) is None
+    book.skip_to("X", "5m", T0 + 9 * M5)
+    assert book.gap_start("X", "5m", T0 + 9 * M5) is None
+    book.forget("X")
+    assert book.gap_start("X", "5m", T0 + 20 * M5) is None
