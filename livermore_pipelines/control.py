@@ -44,3 +44,9 @@ def reload_symbols_if_running(r: redis.Redis, exchange_id: int, exchange: str, t
     if response.get("status") != "success":
         return f"refused: {response.get('reason') or response}"
     return "sent"
+
+
+def ensure_worker_running(settings: Any, r: redis.Redis) -> dict[str, Any]:
+    from streaming.control.client import ensure_worker_running as _ensure
+
+    return _ensure(settings, r)

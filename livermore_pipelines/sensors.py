@@ -1,0 +1,101 @@
+"""Sensors: worker health (restart orphaned exchanges), connection status into the DB, alert archive."""
+
+import json
+import time
+from collections.abc import Iterator
+
+import dagster as dg
+import redis as redis_lib
+from dagster import SensorEvaluationContext
+
+from livermore_pipelines import control
+from livermore_pipelines.health import due_for_restart, orphaned_exchanges
+from livermore_pipelines.jobs import start_streaming
+from livermore_pipelines.resources import DatabaseResource, RedisResource
+from streaming import keys
+
+RESTART_COOLDOWN_S = 120.0
+
+
+def _exchange_ids(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
+    """name -> id from the HASH the `exchanges` asset writes, else from the database."""
+    ids: dict[str, int] = {}
+    for name, value in r.hgetall(keys.EXCHANGES_BY_NAME).items():
+        try:
+            ids[name.decode() if isinstance(name, bytes) else name] = int(value)
+        except ValueError:
+            continue
+    if ids:
+        return ids
+    from streaming.db.queries import list_exchanges
+
+    try:
+        with database.engine() as engine, engine.connect() as conn:
+            return {row["name"]: int(row["id"]) for row in list_exchanges(conn)}
+    except Exception:
+        return {}
+
+
+def _load_cursor(raw: str | None) -> dict[str, float]:
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float))} if isinstance(data, dict) else {}
+
+
+@dg.sensor(job=start_streaming, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="An exchange that should stream but has no live worker gets a start_streaming run "
+                       "(which spawns a worker and sends `start`).")
+def worker_health_sensor(context: SensorEvaluationContext, redis: RedisResource,
+                         database: DatabaseResource) -> Iterator[dg.RunRequest | dg.SkipReason]:
+    with redis.client() as r:
+        ids = _exchange_ids(r, database)
+        statuses = {name: control.connection_state(r, exchange_id) for name, exchange_id in ids.items()}
+        workers = control.live_workers(r)
+    orphans = orphaned_exchanges(statuses, workers)
+    if not orphans:
+        yield dg.SkipReason(f"healthy: {len(workers)} live worker(s), no orphaned exchange")
+        return
+    now = time.time()
+    last = _load_cursor(context.cursor)
+    due = due_for_restart(orphans, last, now, RESTART_COOLDOWN_S)
+    for name in orphans:
+        context.log.warning("%s is %s but no live worker serves it (stale heartbeat)", name,
+                            statuses[name].get("connection_state"))
+    if not due:
+        yield dg.SkipReason(f"restart of {', '.join(orphans)} already requested; waiting")
+        return
+    for name in due:
+        last[name] = now
+        yield dg.RunRequest(
+            run_key=f"restart:{name}:{int(now)}",
+            run_config={"ops": {"start_exchange_streaming": {"config": {"exchange": name}}}},
+            tags={"exchange": name, "reason": "worker-health"},
+        )
+    context.update_cursor(json.dumps(last, sort_keys=True))
+
+
+@dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Copies each exchange's live connection status from Redis into the database.")
+def connection_status_sensor(context: SensorEvaluationContext, redis: RedisResource,
+                             database: DatabaseResource) -> dg.SkipReason:
+    from streaming.control.status import sync_connection_status
+
+    with redis.client() as r, database.engine() as engine:
+        written = sync_connection_status(r, engine)
+    return dg.SkipReason(f"synced the connection status of {written} exchange(s)")
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Archives alerts from the Redis stream into alert_history; cursor = last stream id.")
+def alert_archive_sensor(context: SensorEvaluationContext, redis: RedisResource,
+                         database: DatabaseResource) -> dg.SkipReason:
+    from streaming.store.archive import archive_alerts
+
+    last_id = context.cursor or "0-0"
+    with redis.client() as r, database.engine() as engine:
+        new_last, archived = archive_alerts(r, engine, last_id)
+    if new_last and new_last != last_id:
+        context.update_cursor(new_last)
+    return dg.SkipReason(f"archived {archived} alert(s); cursor at {new_last or last_id}")
