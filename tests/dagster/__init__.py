@@ -1,0 +1,1 @@
+"""Tests of the Dagster code location livermore_pipelines."""

@@ -1,0 +1,48 @@
+"""Resources per deployment and the refresh-schedule cron setting."""
+
+import pytest
+
+from livermore_pipelines.resources import DatabaseResource, RedisResource, resources_for_deployment
+from livermore_pipelines.schedules import DEFAULT_CRON, refresh_cron
+from streaming.errors import UsageError
+
+
+def test_local_uses_embedded_defaults(tmp_path):
+    res = resources_for_deployment({"LIVERMORE_HOME": str(tmp_path)})
+    assert isinstance(res["database"], DatabaseResource) and isinstance(res["redis"], RedisResource)
+    assert res["database"].url == f"sqlite:///{tmp_path / 'livermore.db'}"
+    assert res["redis"].url is None and res["redis"].home == str(tmp_path)
+    assert set(res) == {"database", "redis", "exchange_clients"}
+
+
+def test_production_requires_explicit_urls(tmp_path):
+    with pytest.raises(UsageError, match="LIVERMORE_DATABASE_URL and LIVERMORE_REDIS_URL"):
+        resources_for_deployment({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DEPLOYMENT": "production"})
+    with pytest.raises(UsageError, match="needs LIVERMORE_REDIS_URL"):
+        resources_for_deployment({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DEPLOYMENT": "production",
+                                  "LIVERMORE_DATABASE_URL": "postgresql://u:pw@db:5432/x"})
+
+
+def test_production_with_urls(tmp_path):
+    res = resources_for_deployment({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DEPLOYMENT": "Production",
+                                    "LIVERMORE_DATABASE_URL": "postgresql://u:pw@db:5432/x",
+                                    "LIVERMORE_REDIS_URL": "redis://cache:6379/1"})
+    assert res["database"].url == "postgresql+psycopg2://u:pw@db:5432/x"
+    assert res["redis"].url == "redis://cache:6379/1"
+
+
+def test_unknown_deployment(tmp_path):
+    with pytest.raises(UsageError, match="local or production"):
+        resources_for_deployment({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DEPLOYMENT": "staging"})
+
+
+def test_redis_resource_connects(redis_url):
+    with RedisResource(url=redis_url).client() as r:
+        assert r.ping()
+
+
+def test_refresh_cron():
+    assert refresh_cron({}) == DEFAULT_CRON
+    assert refresh_cron({"LIVERMORE_SYMBOL_REFRESH_CRON": "*/15 * * * *"}) == "*/15 * * * *"
+    with pytest.raises(UsageError, match="cron"):
+        refresh_cron({"LIVERMORE_SYMBOL_REFRESH_CRON": "hourly"})
