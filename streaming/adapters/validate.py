@@ -46,6 +46,24 @@ def check_timestamp(ts_ms: int, step_ms: int | None = None) -> int:
     return ts_ms
 
 
+def validation_kind(message: str, numeric_fields: frozenset[str]) -> str:
+    """Skip kind for a msgspec ValidationError (lax decoding turns numeric strings into numbers)."""
+    if message.startswith("Number out of range"):
+        return NON_FINITE
+    field = message.rsplit(".", 1)[-1].strip("`")
+    if "got `str`" in message and field in numeric_fields:
+        return BAD_NUMBER
+    return SCHEMA
+
+
+def fast_candle(ts_ms: int, o: float, h: float, lo: float, c: float, v: float) -> Candle:
+    """Candle from already-float values; one cheap check on the hot path, details only on failure."""
+    total = o + h + lo + c + v
+    if o > 0.0 and lo > 0.0 and h >= lo and c > 0.0 and v >= 0.0 and total - total == 0.0:
+        return Candle(ts_ms, o, h, lo, c, v)
+    return make_candle(ts_ms, o, h, lo, c, v)  # names the problem (or accepts an overflowing sum)
+
+
 def make_candle(ts_ms: int, o: object, h: object, lo: object, c: object, v: object) -> Candle:
     op = to_float(o, "open")
     hi = to_float(h, "high")

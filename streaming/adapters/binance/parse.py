@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import msgspec
 
 from streaming.adapters.binance import schemas as s
@@ -15,7 +13,7 @@ from streaming.adapters.skips import (
     UNKNOWN_INTERVAL,
     BadFrame,
 )
-from streaming.adapters.validate import check_timestamp, make_candle
+from streaming.adapters.validate import MAX_TS_MS, MIN_TS_MS, check_timestamp, fast_candle, validation_kind
 from streaming.models import Candle
 
 MAX_FRAME_BYTES = 1024 * 1024
@@ -27,13 +25,13 @@ INTERVAL_MS: dict[str, int | None] = {
     "12h": 43_200_000, "1d": 86_400_000, "3d": None, "1w": None, "1M": None,
 }
 
-_frame = msgspec.json.Decoder(s.Frame)
+_frame = msgspec.json.Decoder(s.Frame, strict=False)
+NUMERIC = frozenset({"o", "c", "h", "l", "v"})
 
 KLINE, ACK, ERROR, SHUTDOWN, OTHER = "kline", "ack", "error", "shutdown", "other"
 
 
-@dataclass(slots=True)
-class BinanceMessage:
+class BinanceMessage(msgspec.Struct, gc=False):
     kind: str
     symbol: str = ""
     interval: str = ""
@@ -49,14 +47,25 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> BinanceMe
     try:
         f = _frame.decode(raw)
     except msgspec.ValidationError as exc:
-        raise BadFrame(SCHEMA, str(exc)) from None
+        text = str(exc)
+        raise BadFrame(validation_kind(text, NUMERIC), text) from None
     except msgspec.DecodeError as exc:
         raise BadFrame(INVALID_JSON, str(exc)) from None
     event = f.data
-    kind, kline = (event.e, event.k) if event is not None else (f.e, f.k)
+    if event is not None:
+        kind = event.e
+        kline = event.k
+    else:
+        kind = f.e
+        kline = f.k
     if kind == "kline":
         if kline is None:
             raise BadFrame(SCHEMA, "kline event without k")
+        step = INTERVAL_MS.get(kline.i, 0)
+        ts = kline.t
+        if step and kline.s and MIN_TS_MS <= ts < MAX_TS_MS and not ts % step:  # the hot path
+            return BinanceMessage(KLINE, kline.s, kline.i,
+                                  fast_candle(ts, kline.o, kline.h, kline.l, kline.c, kline.v), kline.x)
         return _kline(kline)
     if kind == "serverShutdown":
         return BinanceMessage(SHUTDOWN)
@@ -74,5 +83,5 @@ def _kline(k: s.Kline) -> BinanceMessage:
         raise BadFrame(UNKNOWN_INTERVAL, f"interval {k.i[:20]!r}")
     if not k.s:
         raise BadFrame(SCHEMA, "kline without symbol")
-    candle = make_candle(check_timestamp(k.t, INTERVAL_MS[k.i]), k.o, k.h, k.l, k.c, k.v)
+    candle = fast_candle(check_timestamp(k.t, INTERVAL_MS[k.i]), k.o, k.h, k.l, k.c, k.v)
     return BinanceMessage(KLINE, symbol=k.s, interval=k.i, candle=candle, closed=k.x)

@@ -10,14 +10,15 @@ Num = str | int | float
 
 
 class Kline(msgspec.Struct):
+    # decoded leniently (strict=False): "13.72120000" -> 13.7212
     t: int
     s: str
     i: str
-    o: Num
-    c: Num
-    h: Num
-    l: Num  # noqa: E741 - the wire name
-    v: Num
+    o: float
+    c: float
+    h: float
+    l: float  # noqa: E741 - the wire name
+    v: float
     x: bool
     T: int = 0
 

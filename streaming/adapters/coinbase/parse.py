@@ -1,8 +1,11 @@
-"""Pure Coinbase frame parsing: raw text -> CoinbaseMessage (candles, heartbeat, ack)."""
+"""Pure Coinbase frame parsing: raw text -> CoinbaseMessage (candles, heartbeat, ack).
+
+One lenient msgspec pass decodes the frame with numbers-as-strings turned into numbers; a
+single cheap check per candle guards the hot path (see validate.fast_candle).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
@@ -16,30 +19,35 @@ from streaming.adapters.skips import (
     SCHEMA,
     BadFrame,
 )
-from streaming.adapters.validate import check_timestamp, make_candle, to_int
+from streaming.adapters.validate import (
+    MAX_TS_MS,
+    MIN_TS_MS,
+    check_timestamp,
+    fast_candle,
+    make_candle,
+    to_int,
+    validation_kind,
+)
 from streaming.models import Candle
 
 FIVE_MINUTES_MS = 300_000
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+NUMERIC = frozenset({"start", "open", "high", "low", "close", "volume"})
 
-_envelope = msgspec.json.Decoder(s.Envelope)
-_candle_events = msgspec.json.Decoder(list[s.CandleEvent])
-_heartbeat_events = msgspec.json.Decoder(list[s.HeartbeatEvent])
-_subscription_events = msgspec.json.Decoder(list[s.SubscriptionsEvent])
+_envelope = msgspec.json.Decoder(s.Envelope, strict=False)
 
 
-@dataclass(slots=True)
-class CoinbaseMessage:
+class CoinbaseMessage(msgspec.Struct):
     channel: str
     seq: int | None = None
-    updates: list[tuple[str, Candle]] = field(default_factory=list)
+    updates: list[tuple[str, Candle]] = []
     # product -> candles of its snapshot, in the order sent (oldest first)
-    snapshots: dict[str, list[Candle]] = field(default_factory=dict)
+    snapshots: dict[str, list[Candle]] = {}
     heartbeat: int | None = None
     time_ms: int | None = None  # frame timestamp, parsed for heartbeats only (cheap clock source)
     subscriptions: dict[str, list[str]] | None = None
     # candles inside an otherwise good frame that were unusable
-    bad: list[BadFrame] = field(default_factory=list)
+    bad: list[BadFrame] = []
 
 
 def parse_time_ms(text: str) -> int | None:
@@ -50,21 +58,20 @@ def parse_time_ms(text: str) -> int | None:
         return None
 
 
-def _decode(decoder: msgspec.json.Decoder, raw: msgspec.Raw, channel: str):  # type: ignore[no-untyped-def]
-    try:
-        return decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise BadFrame(SCHEMA, f"{channel} events: {exc}") from None
-    except msgspec.DecodeError as exc:  # pragma: no cover - Raw is already valid JSON
-        raise BadFrame(INVALID_JSON, str(exc)) from None
+def _candle(c: s.WireCandle) -> Candle:
+    ts = c.start * 1000
+    if MIN_TS_MS <= ts < MAX_TS_MS and not ts % FIVE_MINUTES_MS:
+        return fast_candle(ts, c.open, c.high, c.low, c.close, c.volume)
+    if c.start > 10**11:  # seconds expected: a ms value would be year 5000+
+        raise BadFrame(BAD_TIMESTAMP, f"start {c.start} is not epoch seconds")
+    raise BadFrame(BAD_TIMESTAMP, f"start {c.start} is outside 2009..2100 or not on a 5-minute boundary")
 
 
-def wire_candle(c: s.WireCandle | s.RestCandle, step_ms: int | None = FIVE_MINUTES_MS) -> Candle:
+def rest_candle(c: s.RestCandle, step_ms: int | None) -> Candle:
     start_s = to_int(c.start, "start")
-    if start_s > 10**11:  # seconds expected: a ms value would be year 5000+
+    if start_s > 10**11:
         raise BadFrame(BAD_TIMESTAMP, f"start {start_s} is not epoch seconds")
-    ts = check_timestamp(start_s * 1000, step_ms)
-    return make_candle(ts, c.open, c.high, c.low, c.close, c.volume)
+    return make_candle(check_timestamp(start_s * 1000, step_ms), c.open, c.high, c.low, c.close, c.volume)
 
 
 def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseMessage:
@@ -78,7 +85,8 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseM
     try:
         env = _envelope.decode(raw)
     except msgspec.ValidationError as exc:
-        raise BadFrame(SCHEMA, str(exc)) from None
+        text = str(exc)
+        raise BadFrame(validation_kind(text, NUMERIC), text) from None
     except msgspec.DecodeError as exc:
         raise BadFrame(INVALID_JSON, str(exc)) from None
     channel = env.channel
@@ -86,16 +94,18 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseM
         raise BadFrame(EXCHANGE_ERROR, env.message or "error frame")
     if not channel:
         raise BadFrame(SCHEMA, "frame has no channel")
-    msg = CoinbaseMessage(channel=channel, seq=env.sequence_num)
+    msg = CoinbaseMessage(channel, env.sequence_num)
     if channel == "candles":
-        for event in _decode(_candle_events, env.events, channel):
+        for event in env.events:
+            if event.candles is None:
+                raise BadFrame(SCHEMA, "candles event without candles")
             snapshot = event.type == "snapshot"
             for wc in event.candles:
                 if not wc.product_id:
                     msg.bad.append(BadFrame(SCHEMA, "candle without product_id"))
                     continue
                 try:
-                    candle = wire_candle(wc)
+                    candle = _candle(wc)
                 except BadFrame as bad:
                     msg.bad.append(bad)
                     continue
@@ -104,18 +114,14 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseM
                 else:
                     msg.updates.append((wc.product_id, candle))
     elif channel == "heartbeats":
-        events = _decode(_heartbeat_events, env.events, channel)
-        if not events:
-            raise BadFrame(SCHEMA, "heartbeats frame without events")
-        counter = events[0].heartbeat_counter
-        try:
-            msg.heartbeat = to_int(counter, "heartbeat_counter")
-        except BadFrame as bad:
-            raise BadFrame(SCHEMA, bad.detail) from None
+        if not env.events or env.events[0].heartbeat_counter is None:
+            raise BadFrame(SCHEMA, "heartbeats frame without heartbeat_counter")
+        msg.heartbeat = env.events[0].heartbeat_counter
         msg.time_ms = parse_time_ms(env.timestamp) if env.timestamp else None
     elif channel == "subscriptions":
         subs: dict[str, list[str]] = {}
-        for event in _decode(_subscription_events, env.events, channel):
-            subs.update(event.subscriptions)  # each ack lists everything subscribed so far
+        for event in env.events:
+            if event.subscriptions is not None:
+                subs.update(event.subscriptions)  # each ack lists everything subscribed so far
         msg.subscriptions = subs
     return msg

@@ -11,7 +11,7 @@ import msgspec
 from streaming.adapters.base import AdapterError, AuthError, Credentials, UnknownSymbolError
 from streaming.adapters.coinbase import schemas as s
 from streaming.adapters.coinbase.auth import build_jwt, host_of, load_key
-from streaming.adapters.coinbase.parse import wire_candle
+from streaming.adapters.coinbase.parse import rest_candle
 from streaming.adapters.http import HttpClient, Response
 from streaming.adapters.numbers import num_or_zero
 from streaming.adapters.ratelimit import TokenBucket
@@ -58,7 +58,7 @@ def parse_candles(body: bytes, step_ms: int) -> tuple[list[Candle], int]:
     bad = 0
     for row in rows:
         try:
-            c = wire_candle(row, step_ms if step_ms <= 21_600_000 else None)
+            c = rest_candle(row, step_ms if step_ms <= 21_600_000 else None)
         except BadFrame:
             bad += 1
             continue

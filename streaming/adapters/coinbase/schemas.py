@@ -10,38 +10,35 @@ import msgspec
 Num = str | int | float
 
 
+class WireCandle(msgspec.Struct):
+    # decoded leniently (strict=False): "1919.6" -> 1919.6, "1786309500" -> 1786309500
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    product_id: str = ""
+
+
+class Event(msgspec.Struct):
+    """The union of the events Livermore reads; other channels' fields are skipped unread."""
+
+    type: str = ""
+    candles: list[WireCandle] | None = None
+    heartbeat_counter: int | None = None
+    current_time: str = ""
+    subscriptions: dict[str, list[str]] | None = None
+
+
 class Envelope(msgspec.Struct):
     channel: str = ""
     sequence_num: int | None = None
     timestamp: str = ""
-    events: msgspec.Raw = msgspec.Raw(b"[]")
+    events: list[Event] = []
     # error frames: {"type": "error", "message": "..."}
     type: str = ""
     message: str = ""
-
-
-class WireCandle(msgspec.Struct):
-    start: Num
-    open: Num
-    high: Num
-    low: Num
-    close: Num
-    volume: Num
-    product_id: str = ""
-
-
-class CandleEvent(msgspec.Struct):
-    candles: list[WireCandle]
-    type: str = "update"
-
-
-class HeartbeatEvent(msgspec.Struct):
-    heartbeat_counter: int | str
-    current_time: str = ""
-
-
-class SubscriptionsEvent(msgspec.Struct):
-    subscriptions: dict[str, list[str]]
 
 
 # REST
