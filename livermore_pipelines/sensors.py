@@ -91,11 +91,11 @@ def connection_status_sensor(context: SensorEvaluationContext, redis: RedisResou
            description="Archives alerts from the Redis stream into alert_history; cursor = last stream id.")
 def alert_archive_sensor(context: SensorEvaluationContext, redis: RedisResource,
                          database: DatabaseResource) -> dg.SkipReason:
-    from streaming.store.archive import archive_alerts
+    from streaming.alerts.publish import archive_alerts
 
-    last_id = context.cursor or "0-0"
+    last_id = context.cursor or None
     with redis.client() as r, database.engine() as engine:
         new_last, archived = archive_alerts(r, engine, last_id)
     if new_last and new_last != last_id:
         context.update_cursor(new_last)
-    return dg.SkipReason(f"archived {archived} alert(s); cursor at {new_last or last_id}")
+    return dg.SkipReason(f"archived {archived} alert(s); cursor at {new_last or last_id or 'start'}")

@@ -1,0 +1,53 @@
+"""Fixtures of the Dagster tests: a migrated database, resources on real servers, an instance."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
+from streaming.db.engine import make_engine
+from streaming.db.migrate import upgrade
+from streaming.db.schema import user_exchanges, users
+
+
+@pytest.fixture
+def db_url(database_url: str) -> str:
+    upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def resources(db_url: str, redis_url: str, tmp_path) -> dict[str, object]:
+    return {"database": DatabaseResource(url=db_url), "redis": RedisResource(url=redis_url, home=str(tmp_path)),
+            "exchange_clients": ExchangeClientsResource()}
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def add_user(engine: sa.Engine, user_id: int, exchange_id: int, key_env: str, secret_env: str,
+             label: str = "default", active: bool = True) -> None:
+    with engine.begin() as conn:
+        if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
+            conn.execute(users.insert().values(id=user_id, external_id=f"user-{user_id}",
+                                               display_name=f"User {user_id}"))
+        conn.execute(user_exchanges.insert().values(user_id=user_id, exchange_id=exchange_id, label=label,
+                                                    is_active=active, api_key_env=key_env,
+                                                    api_secret_env=secret_env))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
