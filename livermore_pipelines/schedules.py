@@ -40,7 +40,7 @@ def build_refresh_schedule(cron: str) -> dg.ScheduleDefinition:
                  description=f"Refresh symbol tiers and universe of every active exchange ({CRON_ENV}).")
     def refresh_symbols_schedule(context: ScheduleEvaluationContext,
                                  database: DatabaseResource) -> Iterator[dg.RunRequest]:
-        tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        tick = context.scheduled_execution_time.isoformat()
         for name in active_partitions(database):
             yield dg.RunRequest(run_key=f"{name}:{tick}", partition_key=name, tags={"exchange": name})
 
