@@ -1,0 +1,91 @@
+"""Exchange connection status: the live copy in Redis and its sync into the database (EXC-04).
+
+The worker keeps HASH keys.exchange_status(id) current; `sync_connection_status` copies it into
+exchange_connection_status (the Dagster sensor calls it); `live_status` is what
+`livermore status` shows about the live side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+from streaming import keys
+from streaming.control.heartbeat import live_workers
+from streaming.db.queries import list_exchanges, set_connection_status
+from streaming.db.schema import CONNECTION_STATES
+
+STATUS_FIELDS = ("connection_state", "connected_at", "last_heartbeat", "last_error", "updated_at")
+
+
+def _dt(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _exchange_ids(redis_client: redis.Redis) -> dict[str, int]:
+    out = {}
+    for name, value in redis_client.hgetall(keys.EXCHANGES_BY_NAME).items():
+        try:
+            out[_s(name)] = int(value)
+        except ValueError:
+            continue
+    return out
+
+
+def _s(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def read_status(redis_client: redis.Redis, exchange_id: int) -> dict[str, str]:
+    return {_s(k): _s(v) for k, v in redis_client.hgetall(keys.exchange_status(exchange_id)).items()}
+
+
+def sync_connection_status(redis_client: redis.Redis, engine: sa.Engine) -> int:
+    """Copy every exchange's Redis status hash into exchange_connection_status; return rows written.
+
+    Exchanges with no hash (never started) are left as they are; an unknown state string is
+    written as 'error' rather than violating the CHECK constraint.
+    """
+    written = 0
+    with engine.begin() as conn:
+        for row in list_exchanges(conn):
+            status = read_status(redis_client, row["id"])
+            if not status.get("connection_state"):
+                continue
+            state = status["connection_state"]
+            set_connection_status(
+                conn, row["id"], state if state in CONNECTION_STATES else "error",
+                connected_at=_dt(status.get("connected_at")),
+                last_heartbeat=_dt(status.get("last_heartbeat")),
+                last_error=status.get("last_error") or None,
+                updated_at=_dt(status.get("updated_at")),
+            )
+            written += 1
+    return written
+
+
+def live_status(redis_client: redis.Redis, max_age_s: float = 15.0) -> dict[str, Any]:
+    """{"workers": [heartbeat...], "exchanges": {name: {id, connection_state, ..., workers: [ids]}}}.
+
+    Exchange names come from keys.EXCHANGES_BY_NAME (written by Dagster) plus whatever the live
+    workers report, so it answers with or without the database.
+    """
+    workers = live_workers(redis_client, max_age_s=max_age_s)
+    ids = _exchange_ids(redis_client)
+    exchanges: dict[str, dict[str, Any]] = {}
+    for name, exchange_id in sorted(ids.items(), key=lambda kv: kv[1]):
+        exchanges[name] = {"id": exchange_id, **read_status(redis_client, exchange_id), "workers": []}
+    for w in workers:
+        for name, state in (w.get("exchanges") or {}).items():
+            entry = exchanges.setdefault(name, {"id": None, "workers": []})
+            entry["workers"].append({"worker_id": w["worker_id"], "state": state})
+    return {"workers": workers, "exchanges": exchanges}

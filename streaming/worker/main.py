@@ -1,0 +1,44 @@
+"""Process entry of the worker: settings, Redis, database, then the asyncio Worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+
+from streaming.db.engine import make_engine
+from streaming.errors import UsageError
+from streaming.settings import Settings, load_settings, resolve_redis_url
+from streaming.worker.config import WorkerConfig
+from streaming.worker.exchanges import check_system_user
+
+log = logging.getLogger("livermore.worker")
+
+
+def run_worker(config: WorkerConfig, settings: Settings | None = None) -> int:
+    settings = settings or load_settings()
+    url = resolve_redis_url(settings)  # UsageError when unreachable: the worker is useless without Redis
+    engine = make_engine(settings.database_url)
+    try:
+        if config.user is not None:
+            try:
+                check_system_user(engine, config.user)
+            except UsageError:
+                raise
+            except Exception as exc:  # database down: the universe in Redis still names the user's symbols
+                log.warning("cannot check user %s in the database (%s); continuing", config.user,
+                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return asyncio.run(_main(config, url, engine))
+    finally:
+        engine.dispose()
+
+
+async def _main(config: WorkerConfig, url: str, engine) -> int:
+    from streaming.worker.worker import Worker
+
+    redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        return await Worker(config, redis, engine).run()
+    finally:
+        await redis.aclose()
