@@ -1,0 +1,434 @@
+"""CandlePipeline: closed candle -> store -> close event (exactly once) -> MACD-V -> alerts.
+
+The imperative shell around the pure parts (StreamState, TimeframeAggregator, alert rules).
+Closes are handled in batches: one pipelined round trip loads the state of streams seen for
+the first time, one pipelined round trip runs the atomic close script (streaming.store.scripts
+.CLOSE) for every close of the batch. The script stores the candle and publishes the close
+event, the indicator value and the alerts only if the bar is newer than the stream's marker,
+so duplicates, reconnects, backfills and restarts never publish a bar twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from streaming import keys
+from streaming.adapters.base import ConnectionState, ExchangeAdapter
+from streaming.aggregation import AggregationError, TimeframeAggregator, aggregate
+from streaming.alerts.publish import alert_event, encode_alert
+from streaming.alerts.rules import AlertState, evaluate
+from streaming.models import Candle, CandleUpdate
+from streaming.pipeline.config import PipelineConfig, SymbolPool, normalize_pools
+from streaming.pipeline.events import close_event_json, indicator_json
+from streaming.pipeline.listener import QueueListener
+from streaming.pipeline.ratelog import RateLimitedLog
+from streaming.pipeline.reconcile import Reconciler
+from streaming.pipeline.state import StreamState, rebuild
+from streaming.pipeline.warmup import WarmupReport, run_warm_up
+from streaming.store import scripts
+from streaming.store.candles import CandleStore, candle_keys
+from streaming.store.codec import BadCandle, check_candle, decode_candle, encode_candle
+from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES, UnknownTimeframe, bucket_start, timeframe_ms
+
+log = logging.getLogger(__name__)
+
+BASE = "5m"
+DAY = "1d"
+
+
+class CandlePipeline:
+    """The live pipeline of one exchange. Hand `.listener` to `adapter.live(...)`, then `await run()`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        exchange_id: int,
+        exchange_name: str,
+        *,
+        symbol_pools: Mapping[str, SymbolPool] | Iterable[str],
+        timeframes: Sequence[str] = TIMEFRAMES,
+        config: PipelineConfig | None = None,
+        adapter: ExchangeAdapter | None = None,
+        on_state: Callable[[ConnectionState, str | None], None] | None = None,
+        on_rejected: Callable[[list[str], str], None] | None = None,
+    ) -> None:
+        if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
+            raise ValueError(f"exchange_id must be an integer, got {exchange_id!r}")
+        self.config = config or PipelineConfig()
+        for tf in timeframes:
+            timeframe_ms(tf)  # UnknownTimeframe names the bad one
+        self.redis = redis
+        self.exchange_id = exchange_id
+        self.exchange_name = exchange_name
+        self.timeframes = tuple(timeframes)
+        self.store = CandleStore(redis, self.config.store_limits)
+        self.listener = QueueListener(on_state, on_rejected)
+        self.adapter = adapter
+        self.counters: Counter[str] = Counter()
+        agg = self.config.aggregate if self.config.aggregate is not None else exchange_name == "coinbase"
+        self.aggregated = tuple(tf for tf in self.timeframes if tf != BASE) if agg and BASE in self.timeframes else ()
+        self._pools = normalize_pools(symbol_pools)
+        self._states: dict[tuple[str, str], StreamState] = {}
+        self._aggs: dict[str, TimeframeAggregator] = {}
+        self._close_script = redis.register_script(scripts.CLOSE)
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._log = RateLimitedLog(log)
+        self._alerts_channel = keys.alerts_channel(exchange_id)
+        self.reconciler: Reconciler | None = None
+        if self.config.reconcile and self.aggregated:
+            if adapter is None:
+                raise ValueError("reconcile=True needs the adapter (its REST candles are the reference)")
+            self.reconciler = Reconciler(adapter, self.store, exchange_id, self._pool_of, self._invalidate,
+                                         self.config, self.counters)
+        # called with (exchange_id, symbol, timeframe, candle) after a close was published (tests, bench)
+        self.on_published: Callable[[str, str, Candle], None] | None = None
+
+    # --- universe ------------------------------------------------------------------------------
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return frozenset(self._pools)
+
+    def set_pools(self, symbol_pools: Mapping[str, SymbolPool] | Iterable[str]) -> None:
+        """Replace the universe; state of symbols that left is dropped (their Redis data stays)."""
+        pools = normalize_pools(symbol_pools)
+        changed = {s for s in self._pools if pools.get(s) != self._pools[s]}
+        self._pools = pools
+        for key in [k for k in self._states if k[0] in changed]:
+            del self._states[key]
+        for sym in [s for s in self._aggs if s in changed]:
+            del self._aggs[sym]
+
+    def _pool_of(self, symbol: str) -> SymbolPool | None:
+        return self._pools.get(symbol)
+
+    async def _invalidate(self, symbol: str, timeframe: str) -> None:
+        async with self._lock:
+            self._states.pop((symbol, timeframe), None)
+
+    # --- run loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume the listener's queue until close(). Redis errors are retried, never fatal."""
+        flusher = None
+        if self.aggregated and self.config.flush_interval_s > 0:
+            flusher = asyncio.create_task(self._flush_loop())
+        q = self.listener.queue
+        try:
+            while not self._closed:
+                if not q:
+                    self.listener.ready.clear()
+                    await self.listener.ready.wait()
+                    continue
+                n = min(len(q), self.config.batch_max)
+                batch = [q.popleft() for _ in range(n)]
+                try:
+                    await self.process([u for _, u in batch])
+                except (RedisError, OSError) as exc:
+                    self.counters["redis_errors"] += 1
+                    self._log.warning("redis", "pipeline %s: Redis failed (%s); retrying the batch",
+                                      self.exchange_name, exc)
+                    q.extendleft(reversed(batch))
+                    await asyncio.sleep(0.5)
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+                await asyncio.gather(flusher, return_exceptions=True)
+
+    async def close(self) -> None:
+        self._closed = True
+        self.listener.ready.set()
+        if self.reconciler is not None:
+            await self.reconciler.close()
+
+    async def drain(self) -> None:
+        """Process everything queued so far (tests, bench, shutdown)."""
+        q = self.listener.queue
+        while q:
+            n = min(len(q), self.config.batch_max)
+            await self.process([q.popleft()[1] for _ in range(n)])
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval_s)
+            try:
+                await self.flush_aggregates(self.config.clock_ms() - self.config.aggregate_grace_ms)
+            except (RedisError, OSError) as exc:
+                self._log.warning("flush", "aggregate flush failed (%s)", exc)
+
+    async def flush_aggregates(self, now_ms: int) -> int:
+        """Close aggregate buckets that ended at or before now_ms (symbols whose last 5m never came)."""
+        async with self._lock:
+            bars = [(sym, tf, bar) for sym, agg in self._aggs.items() if sym in self._pools
+                    for tf, bar in agg.flush(now_ms) if tf in self.timeframes]
+            if not bars:
+                return 0
+            await self._load_streams(list({(s, tf) for s, tf, _ in bars if (s, tf) not in self._states}), [])
+            staged: list[tuple[str, str, Candle, bool]] = []
+            pipe = self.redis.pipeline(transaction=False)
+            for sym, tf, bar in bars:
+                self.counters["aggregated"] += 1
+                self._stage(pipe, staged, sym, tf, bar, "aggregate", self._pools[sym])
+                if self.reconciler is not None:
+                    self.reconciler.schedule(sym, tf, bar)
+            return await self._execute(pipe, staged)
+
+    # --- the batch -----------------------------------------------------------------------------
+
+    def _valid(self, u: CandleUpdate) -> bool:
+        reason = None
+        if not isinstance(u, CandleUpdate):
+            reason = "not_an_update"
+        elif u.symbol not in self._pools:
+            reason = "unknown_symbol"
+        elif u.timeframe not in self.timeframes:
+            reason = "unknown_timeframe"
+        elif self.aggregated and u.timeframe in self.aggregated:
+            reason = "timeframe_aggregated_here"  # one source per stream: ours, from 5m
+        else:
+            try:
+                check_candle(u.candle)
+                if u.candle.timestamp % TIMEFRAME_MS[u.timeframe]:
+                    reason = "misaligned"
+            except BadCandle:
+                reason = "bad_candle"
+        if reason is None:
+            return True
+        self.counters[f"skipped_{reason}"] += 1
+        self._log.warning(reason, "pipeline %s: skipped a close (%s): %s %s", self.exchange_name, reason,
+                          getattr(u, "symbol", "?"), getattr(u, "timeframe", "?"))
+        return False
+
+    async def process(self, updates: Sequence[CandleUpdate]) -> int:
+        """Handle closed candle updates (oldest first per stream); returns how many closes were published."""
+        async with self._lock:
+            items = [u for u in updates if self._valid(u)]
+            if not items:
+                return 0
+            self.counters["closes_received"] += len(items)
+            await self._load(items)
+            staged: list[tuple[str, str, Candle, bool]] = []
+            corrections = []
+            pipe = self.redis.pipeline(transaction=False)
+            for u in items:
+                pool = self._pools[u.symbol]
+                self._stage(pipe, staged, u.symbol, u.timeframe, u.candle, u.source, pool)
+                if self.aggregated and u.timeframe == BASE:
+                    agg = self._aggs[u.symbol]
+                    try:
+                        result = agg.process(u.candle)
+                    except AggregationError as exc:
+                        self.counters["skipped_aggregation"] += 1
+                        self._log.warning("aggregation", "aggregation of %s failed: %s", u.symbol, exc)
+                        continue
+                    for tf, bar in result.closed:
+                        if tf in self.timeframes:
+                            self.counters["aggregated"] += 1
+                            self._stage(pipe, staged, u.symbol, tf, bar, "aggregate", pool)
+                            if self.reconciler is not None:
+                                self.reconciler.schedule(u.symbol, tf, bar)
+                    corrections.extend((u.symbol, c) for c in result.corrections if c.timeframe in self.timeframes)
+            published = await self._execute(pipe, staged)
+            for sym, corr in corrections:
+                await self._correct_aggregate(sym, corr.timeframe, corr.bucket)
+            return published
+
+    def _stage(self, pipe: Any, staged: list[tuple[str, str, Candle, bool]], symbol: str, tf: str,
+               candle: Candle, source: str, pool: SymbolPool) -> None:
+        ex = self.exchange_id
+        st = self._states.get((symbol, tf))
+        if st is None:  # a stream loaded lazily for the aggregator but not yet: load next time
+            st = self._states[(symbol, tf)] = StreamState()
+        users = pool.user_ids
+        ck = candle_keys(ex, symbol, tf, users)
+        ts = candle.timestamp
+        args: list[Any] = [ts, encode_candle(candle), self.config.max_candles,
+                           self.config.user_ttl_s if users else 0, keys.candle_close_channel(ex, symbol, tf),
+                           close_event_json(ex, self.exchange_name, symbol, tf, candle, source)]
+        last_ts = st.last_ts
+        expected_new = last_ts is None or ts > last_ts
+        if expected_new:
+            value = st.advance(candle, tf)
+            state, signals = evaluate(st.alerts, value, ts + TIMEFRAME_MS[tf], self.config.cooldown_ms)
+            st.alerts = state
+            fields = state.to_dict()
+            args.append(indicator_json(ts, value))
+            args.append(len(fields))
+            for k, v in fields.items():
+                args.append(k)
+                args.append(v)
+            args += [self._alerts_channel, self.config.alerts_stream_maxlen, len(signals)]
+            args += [encode_alert(alert_event(ex, self.exchange_name, symbol, tf, ts, candle.close, s))
+                     for s in signals]
+        else:
+            args += ["", 0, self._alerts_channel, self.config.alerts_stream_maxlen, 0]
+        key_list = [keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf),
+                    keys.alert_state(ex, symbol, tf), keys.ALERTS_STREAM, *ck]
+        pipe.evalsha(self._close_script.sha, len(key_list), *key_list, *args)
+        staged.append((symbol, tf, candle, expected_new))
+
+    async def _execute(self, pipe: Any, staged: list[tuple[str, str, Candle, bool]]) -> int:
+        if not staged:
+            return 0
+        pipe.scripts.add(self._close_script)
+        try:
+            results = await pipe.execute()
+        except BaseException:
+            # the in-memory states already advanced past bars Redis may not have: reload them
+            for sym, tf, _, _ in staged:
+                self._states.pop((sym, tf), None)
+            self._aggs.clear()
+            raise
+        published = 0
+        c = self.counters
+        for (sym, tf, candle, expected_new), r in zip(staged, results, strict=True):
+            r = int(r)
+            if r == 1:
+                published += 1
+                c["published"] += 1
+                if self.on_published is not None:
+                    self.on_published(sym, tf, candle)
+            elif r == 2:
+                c["corrections"] += 1
+            else:
+                c["duplicates"] += 1
+            if expected_new != (r == 1) or r == 2:
+                # our memory disagreed with Redis (another writer, a correction): rebuild from the store
+                self._states.pop((sym, tf), None)
+        return published
+
+    async def _correct_aggregate(self, symbol: str, tf: str, bucket: int) -> None:
+        """A 5m bar changed inside an already-closed aggregate bucket: rebuild that bar from the
+        stored 5m and replace it. Never a second close event."""
+        pool = self._pools.get(symbol)
+        if pool is None:
+            return
+        size = TIMEFRAME_MS[tf]
+        five = await self.store.read_range(self.exchange_id, symbol, BASE, bucket, bucket + size, pool.user_ids)
+        bars = aggregate(five, tf)
+        changed = bars and bars[0].timestamp == bucket and await self.store.write_many(
+            self.exchange_id, symbol, tf, bars[:1], pool.user_ids)
+        if changed:
+            self.counters["aggregate_corrections"] += 1
+            self._states.pop((symbol, tf), None)
+
+    async def _load(self, items: Sequence[CandleUpdate]) -> None:
+        """Rebuild state of streams not in memory from the store, in one round trip."""
+        need: list[tuple[str, str]] = []
+        aggs: list[tuple[str, int]] = []
+        seen: set[tuple[str, str]] = set()
+        agg_seen: set[str] = set()
+        for u in items:
+            tfs = (u.timeframe, *self.aggregated) if self.aggregated and u.timeframe == BASE else (u.timeframe,)
+            for tf in tfs:
+                k = (u.symbol, tf)
+                if k not in self._states and k not in seen:
+                    seen.add(k)
+                    need.append(k)
+            if self.aggregated and u.timeframe == BASE and u.symbol not in self._aggs and u.symbol not in agg_seen:
+                agg_seen.add(u.symbol)
+                aggs.append((u.symbol, u.candle.timestamp))
+        await self._load_streams(need, aggs)
+
+    async def _load_streams(self, need: list[tuple[str, str]], aggs: list[tuple[str, int]]) -> None:
+        if not need and not aggs:
+            return
+        ex = self.exchange_id
+        pipe = self.redis.pipeline(transaction=False)
+        for sym, tf in need:
+            pool = self._pools[sym]
+            pipe.zrange(candle_keys(ex, sym, tf, pool.user_ids)[0], -self.config.max_candles, -1)
+            pipe.hgetall(keys.alert_state(ex, sym, tf))
+        for sym, ts in aggs:
+            pool = self._pools[sym]
+            day = bucket_start(ts, DAY) if DAY in TIMEFRAME_MS else ts
+            largest = max(TIMEFRAME_MS[tf] for tf in self.aggregated)
+            start = min(day, ts - ts % largest)
+            pipe.zrangebyscore(candle_keys(ex, sym, BASE, pool.user_ids)[0], start, f"({ts}")
+        res = await pipe.execute()
+        self.counters["streams_loaded"] += len(need)
+        for i, (sym, tf) in enumerate(need):
+            raw, alert_raw = res[2 * i], res[2 * i + 1]
+            try:
+                alerts = AlertState.from_dict(alert_raw)
+            except ValueError as exc:
+                self.counters["bad_alert_state"] += 1
+                self._log.warning("alertstate", "alert state of %s %s unreadable (%s); starting fresh", sym, tf, exc)
+                alerts = AlertState()
+            candles = self._decode_all(raw)
+            self._states[(sym, tf)] = rebuild(candles, tf, alerts)
+        for j, (sym, _) in enumerate(aggs):
+            candles = self._decode_all(res[2 * len(need) + j])
+            self._aggs[sym] = TimeframeAggregator.rebuild(candles, self.aggregated)
+
+    def _decode_all(self, raw: list[Any]) -> list[Candle]:
+        out = []
+        for m in raw:
+            try:
+                out.append(decode_candle(m))
+            except Exception:
+                self.counters["bad_stored_candle"] += 1
+        return out
+
+    # --- warm-up -------------------------------------------------------------------------------
+
+    async def warm_up(self, adapter: ExchangeAdapter, symbols: Iterable[str] | None = None,
+                      timeframes: Iterable[str] | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> WarmupReport:
+        """Backfill every (symbol, timeframe) over REST to >= config.warmup_candles closed candles and
+        build MACD-V from them. Publishes no historic close events or alerts: backfilled bars count
+        as already published (the marker moves to the newest), only the newest state matters."""
+        syms = [s for s in (self._pools if symbols is None else symbols) if s in self._pools]
+        tfs = list(self.timeframes if timeframes is None else timeframes)
+        for tf in tfs:
+            if tf not in self.timeframes:
+                raise UnknownTimeframe(f"timeframe {tf!r} is not one of this pipeline's {', '.join(self.timeframes)}")
+        return await run_warm_up(adapter, syms, tfs, self.config, self._install_backfill, progress, self.counters)
+
+    async def _install_backfill(self, symbol: str, tf: str, candles: list[Candle]) -> int:
+        pool = self._pools.get(symbol)
+        if pool is None or not candles:
+            return 0
+        ex = self.exchange_id
+        async with self._lock:
+            written = await self.store.write_many(ex, symbol, tf, candles, pool.user_ids)
+            await self.store.advance_marker(ex, symbol, tf, candles[-1].timestamp)
+            stored = await self.store.read(ex, symbol, tf, self.config.max_candles, pool.user_ids)
+            try:
+                old = AlertState.from_dict(await self.redis.hgetall(keys.alert_state(ex, symbol, tf)))
+            except ValueError:
+                old = AlertState()
+            state = rebuild(stored, tf)
+            value = state.macd.value()
+            # the newest value becomes the baseline: the next live close compares against it
+            state.alerts = AlertState(value.macd_v, old.cooldowns, old.oversold_latched, old.overbought_latched)
+            pipe = self.redis.pipeline(transaction=False)
+            if state.last is not None:
+                pipe.set(keys.indicator(ex, symbol, tf), indicator_json(state.last.timestamp, value))
+            pipe.hset(keys.alert_state(ex, symbol, tf), mapping=state.alerts.to_dict())
+            await pipe.execute()
+            self._states[(symbol, tf)] = state
+            if tf == BASE:
+                self._aggs.pop(symbol, None)  # rebuilt from the store on the next live 5m
+            return written
+
+    # --- introspection -------------------------------------------------------------------------
+
+    def state(self, symbol: str, timeframe: str) -> StreamState | None:
+        return self._states.get((symbol, timeframe))
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.counters)
+        out.update(queued=len(self.listener.queue), streams=len(self._states), symbols=len(self._pools),
+                   forming_seen=self.listener.forming, rejected=dict(self.listener.rejected))
+        if self.reconciler is not None:
+            out["reconcile_pending"] = self.reconciler.pending
+        return out
