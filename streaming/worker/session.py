@@ -77,6 +77,7 @@ class ExchangeSession:
         self.rejected: set[str] = set()
         self.last_frame: float | None = None
         self.warm_up_progress: tuple[int, int] = (0, 0)
+        self.warm_up_report: dict[str, Any] = {}
         self.adapter: Any = None
         self.pipeline: Any = None
         self.stream: Any = None
@@ -104,7 +105,11 @@ class ExchangeSession:
             self._tasks.append(asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline"))
             symbols = sorted(self.pools)
             if self.warm_up_enabled and symbols:
-                await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self._progress)
+                report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self._progress)
+                self.warm_up_report = {"candles": report.candles, "refused": dict(report.refused),
+                                       "failed": len(report.failed), "short": len(report.short)}
+                for sym in report.refused:
+                    self.rejected.add(sym)
             if symbols:
                 await self._open_stream(symbols)
                 await self._wait_connected()
@@ -176,9 +181,10 @@ class ExchangeSession:
                 await asyncio.wait_for(self._stream_task, 10)
             except (TimeoutError, asyncio.CancelledError, Exception):
                 self._stream_task.cancel()
-        if self.pipeline is not None and hasattr(self.pipeline, "close"):
-            try:
-                await asyncio.wait_for(self.pipeline.close(), 10)  # flushes what is queued
+        if self.pipeline is not None:
+            try:  # closed candles already received are stored and published before we go
+                await asyncio.wait_for(self.pipeline.drain(), 10)
+                await asyncio.wait_for(self.pipeline.close(), 10)
             except Exception as exc:
                 log.warning("%s: pipeline close: %s", self.name, _reason(exc))
         for task in self._tasks:
@@ -206,7 +212,9 @@ class ExchangeSession:
             "exchange": self.name, "exchange_id": self.exchange_id, "state": self.state,
             "symbols": len(self.pools), "connected_at": self.publisher.connected_at,
             "last_heartbeat": self.publisher.last_heartbeat, "last_error": self.publisher.last_error,
-            "rejected": sorted(self.rejected), "warm_up": list(self.warm_up_progress), "stream": stats,
+            "rejected": sorted(self.rejected),
+            "warm_up": {"progress": list(self.warm_up_progress), **self.warm_up_report},
+            "stream": stats,
         }
 
 
