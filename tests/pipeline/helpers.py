@@ -52,7 +52,8 @@ class Subscriber:
 
     def __init__(self, url: str, patterns: list[str]) -> None:
         self.client = redis.Redis.from_url(url, decode_responses=True)
-        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = self.client.pubsub()
+        patterns = [*patterns, "test-settle"]
         self.pubsub.psubscribe(*patterns)
         # wait until the subscription is live so nothing published afterwards is missed
         deadline = time.monotonic() + 5
@@ -74,13 +75,13 @@ class Subscriber:
     def settle(self, client: redis.Redis) -> None:
         """Wait until everything published before now has been received (a marker message)."""
         token = f"settle-{time.monotonic_ns()}"
-        channel = "channel:alerts:999999"
+        channel = "test-settle"
         n = len(self.messages)
         deadline = time.monotonic() + 5
         client.publish(channel, json.dumps({"settle": token}))
         while time.monotonic() < deadline:
             if any(d == {"settle": token} for _, d in self.messages[n:]):
-                self.messages = [(c, d) for c, d in self.messages if not (isinstance(d, dict) and "settle" in d)]
+                self.messages = [(c, d) for c, d in self.messages if c != channel]
                 return
             time.sleep(0.01)
         raise AssertionError("subscriber did not receive the settle marker")
