@@ -74,16 +74,16 @@ def test_live_close_after_backfill_of_later_bar_is_silent(redis_url, redis_clien
 
 
 def test_restart_neither_loses_nor_repeats_and_rebuilds_macd_v(redis_url, redis_client, fixtures_dir):
-    cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:400]
+    cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:700]  # alerts at bars 142 and 680
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX), "channel:alerts:*"])
 
     async def go():
         r, p1 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        await p1.process(updates(cs[:250], "ETHBTC"))
+        await p1.process(updates(cs[:400], "ETHBTC"))
         await r.aclose()
         # a new worker: the adapter re-sends the last bars it had (reconnect snapshot), then goes on
         r2, p2 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        await p2.process(updates(cs[240:400], "ETHBTC"))
+        await p2.process(updates(cs[390:], "ETHBTC"))
         restarted = p2.state("ETHBTC", "5m").macd
         await r2.aclose()
         # the uninterrupted run on a fresh exchange id for comparison
@@ -104,6 +104,7 @@ def test_restart_neither_loses_nor_repeats_and_rebuilds_macd_v(redis_url, redis_
     a2 = [(d["timestamp"], d["label"]) for c, d in sub.messages if c == keys.alerts_channel(EX)]
     a77 = [(d["timestamp"], d["label"]) for c, d in sub.messages if c == keys.alerts_channel(77)]
     assert a2 == a77
+    assert [label for _, label in a2] == ["level_-150", "level_150"]  # one before, one after the restart
     assert len(a2) == len(set(a2))
     assert redis_client.xlen(keys.ALERTS_STREAM) == len(a2) + len(a77)
 
