@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--shard", metavar="K/N", help="serve shard K of N of every universe (stable hash)")
     w.add_argument("--worker-id", metavar="ID", help="default host:pid")
     w.add_argument("--no-warmup", action="store_true", help="skip the REST backfill before going live")
+    w.add_argument("--connect-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds a start waits for the connection before failing (default 60)")
     w.set_defaults(func=_worker)
 
     s = subparsers.add_parser("start", help="tell the worker(s) to connect an exchange")
@@ -58,7 +60,8 @@ def _worker(args: argparse.Namespace) -> int:
     from streaming.worker.main import run_worker
 
     config = build_config(worker_id=args.worker_id, autostart=args.autostart, user=args.user,
-                          symbols=args.symbols, shard=args.shard, warm_up=not args.no_warmup)
+                          symbols=args.symbols, shard=args.shard, warm_up=not args.no_warmup,
+                          connect_timeout_s=args.connect_timeout)
     return run_worker(config)
 
 

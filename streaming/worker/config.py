@@ -68,7 +68,8 @@ def parse_user(value: str | None) -> int | None:
 
 def build_config(*, worker_id: str | None = None, autostart: Sequence[str] = (), user: str | None = None,
                  symbols: Sequence[str] = (), shard: str | None = None, warm_up: bool = True,
-                 env: Mapping[str, str] | None = None, universe_check_s: float | None = None) -> WorkerConfig:
+                 env: Mapping[str, str] | None = None, universe_check_s: float | None = None,
+                 connect_timeout_s: float = 60.0) -> WorkerConfig:
     env = os.environ if env is None else env
     for name in autostart:
         if not _EXCHANGE_RE.match(name):
@@ -80,7 +81,9 @@ def build_config(*, worker_id: str | None = None, autostart: Sequence[str] = (),
         parsed_shard = parse_shard(shard) if shard else None
     except InvalidShard as exc:
         raise UsageError(str(exc)) from None
-    extra = {}
+    if not connect_timeout_s > 0:
+        raise UsageError("--connect-timeout must be a positive number of seconds")
+    extra: dict[str, float] = {"connect_timeout_s": connect_timeout_s}
     if universe_check_s is not None:
         extra["universe_check_s"] = universe_check_s
     elif env.get("LIVERMORE_UNIVERSE_CHECK_S"):

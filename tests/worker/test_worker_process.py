@@ -159,3 +159,33 @@ def test_heartbeat_json_is_valid(start_worker, redis_client):
     assert record["shard"] == "1/2" and record["worker_id"] == worker.worker_id
     wait_for(lambda: orjson.loads(redis_client.hget(keys.WORKERS, worker.worker_id))["last_heartbeat"]
              != record["last_heartbeat"], timeout=10, message="a second heartbeat")
+
+
+def test_start_against_an_unreachable_exchange_fails_with_connect_failed(start_worker, redis_client, worker_env):
+    import sqlalchemy as sa
+
+    from streaming.db.engine import make_engine
+    from streaming.db.schema import exchange_connection_status
+    from streaming.redis_server import free_port
+
+    port = free_port()  # nothing listens there
+    env = {**worker_env, "LIVERMORE_COINBASE_WS_URL": f"ws://127.0.0.1:{port}",
+           "LIVERMORE_COINBASE_REST_URL": f"http://127.0.0.1:{port}"}
+    worker = start_worker("--no-warmup", "--connect-timeout", "2", "--symbols", "BTC-USD", env=env)
+    answer = ControlClient(redis_client).send("start", "coinbase", timeout=30)
+    assert answer["status"] == "error"
+    assert answer["reason"].startswith("connect failed") and "ConnectionRefused" in answer["reason"]
+    status = redis_client.hgetall(keys.exchange_status(1))
+    assert status["connection_state"] == "error" and status["last_error"].startswith("connect failed")
+    events = [orjson.loads(f["json"]) for _, f in redis_client.xrange(keys.LIFECYCLE_STREAM)]
+    assert events[0]["event"] == "exchange:connecting" and events[0]["worker_id"] == worker.worker_id
+    assert events[-1]["event"] == "exchange:disconnected" and events[-1]["state"] == "error"
+    engine = make_engine(worker_env["LIVERMORE_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(exchange_connection_status)
+                               .where(exchange_connection_status.c.exchange_id == 1)).one()
+    finally:
+        engine.dispose()
+    assert row.connection_state == "error" and row.last_error.startswith("connect failed")
+    assert worker.heartbeat()["exchanges"] == {}
