@@ -88,10 +88,9 @@ class CommandHandlers:
     async def start_exchange(self, name: str, symbols: tuple[str, ...] | None = None) -> Outcome:
         async with self.locks[name]:
             session = self.sessions.get(name)
-            if session is not None and session.state == ConnectionState.CONNECTED.value:
+            if session is not None:
+                # started before (failed starts are dropped); a disconnected stream reconnects by itself
                 return SUCCESS, None, {**session.describe(), "already_running": True}
-            if session is not None:  # disconnected/error: start afresh
-                await self._drop(name, "restarting")
             task = asyncio.create_task(self._start(name, symbols))
             self.starting[name] = task
             try:
