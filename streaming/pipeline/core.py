@@ -237,8 +237,20 @@ class CandlePipeline:
                                 self.reconciler.schedule(u.symbol, tf, bar)
                     corrections.extend((u.symbol, c) for c in result.corrections if c.timeframe in self.timeframes)
             published = await self._execute(pipe, staged)
+            # the open bucket of each corrected (symbol, timeframe), read before any aggregator is dropped
+            open_bucket: dict[tuple[str, str], int] = {}
             for sym, corr in corrections:
-                await self._correct_aggregate(sym, corr.timeframe, corr.bucket)
+                agg = self._aggs.get(sym)
+                forming = agg.forming(corr.timeframe) if agg is not None else None
+                if forming is not None:
+                    open_bucket[(sym, corr.timeframe)] = forming.timestamp
+            for sym, tf, bucket in dict.fromkeys((s, c.timeframe, c.bucket) for s, c in corrections):
+                if open_bucket.get((sym, tf)) == bucket:
+                    # an earlier 5m of a still-open bucket changed: rebuild the aggregator from the
+                    # store (which has the new 5m) when the next 5m arrives
+                    self._aggs.pop(sym, None)
+                else:
+                    await self._correct_aggregate(sym, tf, bucket)
             return published
 
     def _stage(self, pipe: Any, staged: list[tuple[str, str, Candle, bool]], symbol: str, tf: str,

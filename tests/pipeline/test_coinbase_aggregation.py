@@ -1,0 +1,126 @@
+"""Coinbase streams only 5m: 15m/1h/4h/1d are built from closed 5m, reconciled over REST."""
+
+from __future__ import annotations
+
+import json
+
+from streaming import keys
+from streaming.adapters.factory import build_adapter
+from streaming.aggregation import aggregate
+from streaming.models import Candle
+from tests.pipeline.helpers import Subscriber, load_candles, make_pipeline, run, updates
+from tests.pipeline.rest_server import RestServer
+
+EX = 1
+TFS = ("5m", "15m", "1h", "4h", "1d")
+
+
+def stored(client, tf, sym="XRP-ETH") -> list[Candle]:
+    return [Candle(**json.loads(m)) for m in client.zrange(keys.candles(EX, sym, tf), 0, -1)]
+
+
+def test_aggregated_closes_match_batch_even_with_missing_5m(redis_url, redis_client, fixtures_dir):
+    five = load_candles(fixtures_dir, "XRP_ETH-5m_with_gaps.csv")  # 706 bars, 6 buckets missing
+    sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
+
+    async def go():
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
+        for i in range(0, len(five), 50):
+            await p.process(updates(five[i:i + 50], "XRP-ETH", exchange="coinbase"))
+        await p.process(updates(five[-100:], "XRP-ETH", exchange="coinbase"))  # duplicates: nothing new
+        # a native 1h frame is not a second source: we build 1h ourselves
+        await p.process(updates(aggregate(five[:12], "1h"), "XRP-ETH", tf="1h", exchange="coinbase"))
+        stats = p.stats()
+        await r.aclose()
+        return stats
+
+    stats = run(go())
+    sub.settle(redis_client)
+    sub.close()
+    assert stats["skipped_timeframe_aggregated_here"] == 1
+    end = five[-1].timestamp + 300_000
+    for tf in TFS[1:]:
+        size = {"15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}[tf]
+        # every bucket that ended by the last 5m (a later bucket started, or its last 5m closed)
+        want = [b for b in aggregate(five, tf) if b.timestamp + size <= end or b.timestamp < five[-1].timestamp - (
+            five[-1].timestamp % size)]
+        assert stored(redis_client, tf) == want, tf
+        events = [d for c, d in sub.messages if c == keys.candle_close_channel(EX, "XRP-ETH", tf)]
+        assert [d["timestamp"] for d in events] == [b.timestamp for b in want]
+        assert {d["source"] for d in events} == {"aggregate"}
+    assert stats["aggregated"] == sum(len(stored(redis_client, tf)) for tf in TFS[1:])
+
+
+def test_restart_mid_bucket_and_late_correction_of_a_closed_bucket(redis_url, redis_client, fixtures_dir):
+    five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:600]
+    sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
+    fixed = Candle(five[100].timestamp, five[100].open, five[100].high * 1.5, five[100].low, five[100].close, 1e6)
+
+    async def go():
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
+        await p.process(updates(five[:333], "XRP-ETH", exchange="coinbase"))
+        await r.aclose()
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
+        await p.process(updates(five[330:], "XRP-ETH", exchange="coinbase"))
+        await p.process(updates([fixed], "XRP-ETH", exchange="coinbase"))  # exchange corrected an old 5m
+        stats = p.stats()
+        await r.aclose()
+        return stats
+
+    stats = run(go())
+    sub.settle(redis_client)
+    sub.close()
+    truth = [*five[:100], fixed, *five[101:]]
+    for tf in ("15m", "1h", "4h"):
+        got = stored(redis_client, tf)
+        assert got == aggregate(truth, tf)[:len(got)], tf
+        events = [d["timestamp"] for c, d in sub.messages if c == keys.candle_close_channel(EX, "XRP-ETH", tf)]
+        assert events == [b.timestamp for b in got]  # once each, across the restart and the correction
+    assert stats["aggregate_corrections"] >= 3  # the 15m, 1h and 4h bars holding bar 100
+
+
+def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_url, redis_client, fixtures_dir):
+    five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:48]  # four hours
+    end = five[-1].timestamp + 300_000
+
+    def closed(tf: str, size: int) -> list[Candle]:
+        return [b for b in aggregate(five, tf) if b.timestamp + size <= end]
+
+    hours = closed("1h", 3_600_000)
+    theirs = Candle(hours[1].timestamp, hours[1].open, hours[1].high, hours[1].low, hours[1].close * 1.001,
+                    hours[1].volume + 5)
+    data = {("XRP-ETH", "1h"): [hours[0], theirs, *hours[2:]], ("XRP-ETH", "15m"): aggregate(five, "15m")}
+    now = five[-1].timestamp + 600_000
+    sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
+
+    async def go():
+        server = RestServer(data)
+        url = await server.start()
+        adapter = build_adapter({"id": EX, "name": "coinbase", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
+                                env={}, clock_ms=lambda: now)
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase",
+                                   timeframes=("5m", "15m", "1h"), clock_ms=lambda: now)
+        from streaming.pipeline import CandlePipeline, PipelineConfig
+
+        p = CandlePipeline(r, EX, "coinbase", symbol_pools=["XRP-ETH"], timeframes=("5m", "15m", "1h"),
+                           config=PipelineConfig(reconcile=True, reconcile_delay_s=0, clock_ms=lambda: now),
+                           adapter=adapter)
+        try:
+            await p.process(updates(five, "XRP-ETH", exchange="coinbase"))
+            await p.reconciler.wait()
+            stats = p.stats()
+        finally:
+            await p.close()
+            await adapter.aclose()
+            await server.stop()
+            await r.aclose()
+        return stats
+
+    stats = run(go())
+    sub.settle(redis_client)
+    sub.close()
+    assert stats["reconcile_checked"] == len(hours) + len(closed("15m", 900_000)) and stats["reconcile_corrected"] == 1
+    assert stored(redis_client, "1h")[1] == theirs
+    assert stored(redis_client, "15m") == closed("15m", 900_000)
+    hour_events = [d["timestamp"] for c, d in sub.messages if c == keys.candle_close_channel(EX, "XRP-ETH", "1h")]
+    assert hour_events == [h.timestamp for h in hours]
