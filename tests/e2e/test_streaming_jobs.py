@@ -1,0 +1,93 @@
+"""start_streaming / reload-symbols / stop_streaming with a real worker subprocess (spawned by the op)."""
+
+import json
+import os
+import signal
+
+import dagster as dg
+import pytest
+
+from livermore_pipelines.assets.exchanges import exchanges
+from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
+from livermore_pipelines.assets.universe import symbol_universe
+from livermore_pipelines.jobs import start_streaming, stop_streaming
+from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
+from streaming import keys
+from streaming.control.heartbeat import live_workers
+from streaming.sim.config import SimConfig
+from streaming.sim.testing import running_simulator
+from tests.servers import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
+    with running_simulator(SimConfig(symbols=3, seed=3, speed=60, include_recorded_products=False)) as sim:
+        for name, urls in sim.urls.items():
+            # the op spawns the worker with this environment: it talks to the simulator too
+            monkeypatch.setenv(f"LIVERMORE_{name.upper()}_REST_URL", urls.rest_url)
+            monkeypatch.setenv(f"LIVERMORE_{name.upper()}_WS_URL", urls.ws_url)
+        resources = {"database": DatabaseResource(url=sqlite_url),
+                     "redis": RedisResource(url=redis_url, home=str(tmp_path / "home")),
+                     "exchange_clients": ExchangeClientsResource()}
+        with dg.DagsterInstance.ephemeral() as instance:
+            try:
+                yield resources, instance
+            finally:
+                _stop_spawned_workers(redis_url)
+
+
+def _stop_spawned_workers(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for w in live_workers(client):
+            if w.get("pid") and w.get("host") == os.uname().nodename:
+                try:
+                    os.kill(int(w["pid"]), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        wait_for(lambda: not live_workers(client, max_age_s=3), timeout=30, message="spawned worker to exit")
+    finally:
+        client.close()
+
+
+def _config(op: str, **config) -> dict:
+    return {"ops": {op: {"config": config}}}
+
+
+def test_start_reload_stop(platform, redis_client):
+    resources, instance = platform
+    assert dg.materialize([exchanges], resources=resources, instance=instance).success
+    for asset in (tier1_symbols, tier2_positions, symbol_universe):
+        assert dg.materialize([asset], resources=resources, instance=instance, partition_key="coinbase").success
+    universe = json.loads(redis_client.get(keys.universe(1)))
+    assert sorted(s["symbol"] for s in universe["symbols"]) == ["SIM1-USD", "SIM2-USD", "SIM3-USD"]
+
+    started = start_streaming.execute_in_process(
+        run_config=_config("start_exchange_streaming", exchange="coinbase", timeout_s=90.0),
+        resources=resources, instance=instance)
+    assert started.success
+    meta = next(e for e in started.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
+    assert meta["outcome"].value == "connected" and meta["symbols"].value == 3
+    assert meta["worker"].value["spawned"] is True
+    assert redis_client.hget(keys.exchange_status(1), "connection_state") == "connected"
+
+    # a new universe reaches the running worker without a reconnect
+    again = dg.materialize([symbol_universe], resources=resources, instance=instance, partition_key="coinbase")
+    assert again.asset_materializations_for_node("symbol_universe")[0].metadata["reload_symbols"].value == "sent"
+
+    # a second start finds the worker alive and does not spawn another one
+    second = start_streaming.execute_in_process(
+        run_config=_config("start_exchange_streaming", exchange="coinbase", timeout_s=60.0),
+        resources=resources, instance=instance)
+    meta2 = next(e for e in second.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
+    assert second.success and meta2["worker"].value["spawned"] is False
+
+    stopped = stop_streaming.execute_in_process(run_config=_config("stop_exchange_streaming", exchange="coinbase"),
+                                                resources=resources, instance=instance)
+    assert stopped.success and stopped.output_for_node("stop_exchange_streaming") == "stopped"
+    wait_for(lambda: redis_client.hget(keys.exchange_status(1), "connection_state") != "connected", timeout=20,
+             message="coinbase to leave connected after stop")
