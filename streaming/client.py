@@ -1,0 +1,226 @@
+"""A small Python client for Livermore's Redis outputs: alerts, candle closes, indicators, candles.
+
+    from streaming.client import LivermoreClient
+
+    client = LivermoreClient("redis://127.0.0.1:6379/0")
+    for alert in client.alerts(exchanges=["coinbase"]):        # blocking iterator of dicts
+        print(alert["symbol"], alert["label"], alert["macd_v"])
+
+    async for close in client.candle_closes(exchanges=[1], timeframe="1h"):   # or asynchronously
+        ...
+
+    client.latest_indicator(1, "BTC-USD", "5m")   # {"timestamp": ..., "macd_v": ..., ...} or None
+    client.candles(1, "BTC-USD", "5m", limit=300) # [Candle, ...] oldest first
+
+Exchanges are given by id or by name (resolved through the `exchanges:by-name` HASH the
+platform keeps in Redis). Pub/sub is fire-and-forget: a consumer that must not miss alerts
+reads the durable stream `stream:alerts` instead (see `alert_history`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from streaming import keys
+from streaming.errors import UsageError
+from streaming.models import Candle
+from streaming.store.codec import decode_candle
+
+
+class UnknownExchange(ValueError):
+    pass
+
+
+class Subscription:
+    """Messages of some channel patterns as dicts; iterate it with `for` or `async for`.
+    Malformed payloads are skipped (counted in `.skipped`)."""
+
+    def __init__(self, url: str, patterns: list[str], timeout: float | None = None) -> None:
+        self.url = url
+        self.patterns = patterns
+        self.timeout = timeout  # stop iterating after this many seconds without a message
+        self.skipped = 0
+        self._sync: Any = None
+
+    def _decode(self, message: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not message or message.get("type") not in ("pmessage", "message"):
+            return None
+        try:
+            data = json.loads(message["data"])
+        except (TypeError, ValueError):
+            self.skipped += 1
+            return None
+        if not isinstance(data, dict):
+            self.skipped += 1
+            return None
+        data.setdefault("_channel", message["channel"].decode() if isinstance(message["channel"], bytes)
+                        else message["channel"])
+        return data
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        client = redis.Redis.from_url(self.url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._sync = pubsub
+        try:
+            pubsub.psubscribe(*self.patterns)
+            idle_since = time.monotonic()
+            while True:
+                msg = pubsub.get_message(timeout=1.0 if self.timeout is None else min(1.0, self.timeout))
+                data = self._decode(msg)
+                if data is not None:
+                    idle_since = time.monotonic()
+                    yield data
+                elif self.timeout is not None and time.monotonic() - idle_since >= self.timeout:
+                    return
+        finally:
+            pubsub.close()
+            client.close()
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        client = aioredis.Redis.from_url(self.url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(*self.patterns)
+            idle_since = time.monotonic()
+            while True:
+                msg = await pubsub.get_message(timeout=1.0 if self.timeout is None else min(1.0, self.timeout))
+                data = self._decode(msg)
+                if data is not None:
+                    idle_since = time.monotonic()
+                    yield data
+                elif self.timeout is not None and time.monotonic() - idle_since >= self.timeout:
+                    return
+        finally:
+            await pubsub.aclose()
+            await client.aclose()
+
+
+class LivermoreClient:
+    def __init__(self, redis_url: str) -> None:
+        self.url = redis_url
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def __enter__(self) -> LivermoreClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def exchange_id(self, exchange: int | str) -> int:
+        """An id as is; a name through the `exchanges:by-name` HASH (UnknownExchange if absent)."""
+        if isinstance(exchange, int) and not isinstance(exchange, bool):
+            return exchange
+        if isinstance(exchange, str) and exchange.isdigit():
+            return int(exchange)
+        by_name = self.redis.hgetall(keys.EXCHANGES_BY_NAME)
+        if exchange in by_name:
+            return int(by_name[exchange])
+        known = ", ".join(sorted(by_name)) or "(none registered in Redis yet)"
+        raise UnknownExchange(f"unknown exchange {exchange!r}; known exchanges: {known}")
+
+    def _ids(self, exchanges: Iterable[int | str] | None) -> list[int] | None:
+        return None if exchanges is None else [self.exchange_id(e) for e in exchanges]
+
+    def alerts(self, exchanges: Iterable[int | str] | None = None, timeout: float | None = None) -> Subscription:
+        """Alerts of the given exchanges (all when None) as they fire."""
+        ids = self._ids(exchanges)
+        patterns = ["channel:alerts:*"] if ids is None else [keys.alerts_channel(i) for i in ids]
+        return Subscription(self.url, patterns, timeout)
+
+    def candle_closes(self, exchanges: Iterable[int | str] | None = None, symbol: str = "*", timeframe: str = "*",
+                      timeout: float | None = None) -> Subscription:
+        """Candle-close events, optionally filtered by symbol and timeframe."""
+        ids = self._ids(exchanges)
+        if symbol != "*":
+            keys.validate_symbol(symbol)
+        patterns = [keys.candle_close_pattern(i, symbol, timeframe) for i in (ids if ids is not None else ["*"])]
+        return Subscription(self.url, patterns, timeout)
+
+    def latest_indicator(self, exchange_id: int | str, symbol: str, timeframe: str) -> dict[str, Any] | None:
+        raw = self.redis.get(keys.indicator(self.exchange_id(exchange_id), symbol, timeframe))
+        return None if raw is None else json.loads(raw)
+
+    def candles(self, exchange_id: int | str, symbol: str, timeframe: str, limit: int = 100,
+                user_ids: Iterable[int] = ()) -> list[Candle]:
+        """The newest `limit` closed candles, oldest first: shared key first, then user-scoped ones."""
+        ex = self.exchange_id(exchange_id)
+        for k in [keys.candles(ex, symbol, timeframe)] + [keys.user_candles(u, ex, symbol, timeframe)
+                                                          for u in user_ids]:
+            raw = self.redis.zrange(k, -limit, -1) if limit > 0 else []
+            if raw:
+                return [decode_candle(m) for m in raw]
+        return []
+
+
+# --- helpers of the `livermore alerts` / `livermore candles` consumers -----------------------
+
+
+def resolve_exchanges(client: redis.Redis, names: list[str] | None, settings: Any) -> dict[int, str]:
+    """{id: name} for the names given (all known when None): Redis HASH first, else the database."""
+    by_name = {k: int(v) for k, v in client.hgetall(keys.EXCHANGES_BY_NAME).items()}
+    if not by_name:
+        by_name = _from_database(settings)
+    if names is None:
+        return {i: n for n, i in by_name.items()}
+    out = {}
+    for name in names:
+        if name.isdigit():
+            out[int(name)] = next((n for n, i in by_name.items() if i == int(name)), name)
+        elif name in by_name:
+            out[by_name[name]] = name
+        else:
+            known = ", ".join(sorted(by_name)) or "(none: run `livermore db upgrade` or start the platform)"
+            raise UsageError(f"unknown exchange {name!r}; known exchanges: {known}")
+    return out
+
+
+def _from_database(settings: Any) -> dict[str, int]:
+    try:
+        from streaming.db.engine import make_engine
+        from streaming.db.queries import list_exchanges
+
+        engine = make_engine(settings.database_url)
+        try:
+            with engine.connect() as conn:
+                return {r["name"]: int(r["id"]) for r in list_exchanges(conn)}
+        finally:
+            engine.dispose()
+    except UsageError:
+        return {}
+    except Exception:  # an unreachable database only means: no names to resolve
+        return {}
+
+
+def ms_iso(ms: Any) -> str:
+    try:
+        return datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(ms)
+
+
+def num(v: Any, fmt: str = "{:.2f}") -> str:
+    return "-" if v is None else fmt.format(v) if isinstance(v, int | float) else str(v)
+
+
+def alert_line(a: dict[str, Any]) -> str:
+    return (f"{ms_iso(a.get('timestamp'))} {a.get('source_exchange', a.get('source_exchange_id'))} "
+            f"{a.get('symbol')} {a.get('timeframe')} {a.get('label')} MACD-V {num(a.get('macd_v'))} "
+            f"signal {num(a.get('signal'))} hist {num(a.get('histogram'))} price {num(a.get('price'), '{:g}')}")
+
+
+def candle_line(c: dict[str, Any], exchange: str | None = None) -> str:
+    g = "{:g}"
+    return (f"{ms_iso(c.get('timestamp'))} {exchange or c.get('exchange', c.get('exchange_id', ''))} "
+            f"{c.get('symbol', '')} {c.get('timeframe', '')} O {num(c.get('open'), g)} H {num(c.get('high'), g)} "
+            f"L {num(c.get('low'), g)} C {num(c.get('close'), g)} V {num(c.get('volume'), g)}"
+            + (f" ({c['source']})" if c.get("source") else "")).replace("  ", " ")
