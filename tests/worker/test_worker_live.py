@@ -15,20 +15,19 @@ from tests.servers import wait_for
 testing = pytest.importorskip("streaming.sim.testing", reason="the exchange simulator is not there yet")
 SimConfig = pytest.importorskip("streaming.sim").SimConfig
 
-SYMS = ["SIM0-USD", "SIM1-USD", "SIM2-USD", "SIM3-USD"]
+SYMS = ["SIM1-USD", "SIM2-USD", "SIM3-USD", "SIM4-USD"]  # what SimConfig(symbols=4) lists
 
 
 @pytest.fixture(scope="module")
 def sim():
     with testing.running_simulator(SimConfig(symbols=4, seed=7, speed=60)) as running:
+        assert running.symbols("coinbase") == SYMS
         yield running
 
 
 def connections(sim, exchange: str = "coinbase") -> int:
     """Connections the simulator has accepted so far (total, not only open ones)."""
-    stats = sim.stats() if callable(getattr(sim, "stats", None)) else sim.stats
-    entry = stats.get(exchange, stats)
-    return int(entry["connections"])
+    return int(sim.stats(exchange)["connections"])
 
 
 @pytest.fixture
@@ -97,11 +96,12 @@ def test_idle_worker_opens_no_connection_then_start_and_stop(start_worker, sim, 
 
 
 def test_autostart_with_explicit_symbols_and_warm_up(start_worker, sim_env, redis_client):
-    worker = start_worker("--autostart", "coinbase", "--symbols", "coinbase=SIM0-USD", env=sim_env)
+    worker = start_worker("--autostart", "coinbase", "--symbols", "coinbase=SIM1-USD", env=sim_env)
     wait_for(lambda: worker.heartbeat()["exchanges"].get("coinbase") == "connected", timeout=90,
              message="autostarted coinbase to connect")
-    assert redis_client.zcard(keys.candles(1, "SIM0-USD", "5m")) >= 300  # warmed up before going live
-    assert redis_client.exists(keys.indicator(1, "SIM0-USD", "1h"))
+    stored = redis_client.zcard(keys.candles(1, "SIM1-USD", "5m"))
+    assert stored >= 300, worker.log()[-3000:]  # warmed up before going live
+    assert redis_client.exists(keys.indicator(1, "SIM1-USD", "1h"))
 
 
 def test_reload_symbols_changes_subscriptions_without_reconnecting(start_worker, sim, sim_env, redis_client):
@@ -134,7 +134,7 @@ def test_periodic_universe_check_picks_up_changes(start_worker, sim, sim_env, re
 
 
 def test_sigterm_marks_exchanges_idle_and_removes_the_heartbeat(start_worker, sim_env, redis_client):
-    worker = start_worker("--no-warmup", "--symbols", "SIM0-USD", env=sim_env)
+    worker = start_worker("--no-warmup", "--symbols", "SIM1-USD", env=sim_env)
     assert ControlClient(redis_client).send("start", "coinbase", timeout=60)["status"] == "success"
     assert worker.terminate() == 0
     assert redis_client.hget(keys.exchange_status(1), "connection_state") == "idle"
