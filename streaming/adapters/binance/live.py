@@ -116,6 +116,7 @@ class BinanceLiveStream(LiveStream):
             self._running = False
             for conn in list(self._conns):
                 await self._stop(conn)
+            self.listener.on_state(ConnectionState.DISCONNECTED, "closed")
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         new = await self._accept(symbols)
@@ -146,8 +147,7 @@ class BinanceLiveStream(LiveStream):
         names = [n for n, (sym, _) in self._by_stream.items() if sym in gone]
         for n in names:
             del self._by_stream[n]
-        for sym in gone:
-            self.book.forget(sym)
+        # the book keeps their last closes: a re-subscribe backfills the gap instead of re-closing
         for conn in self._conns:
             mine = [n for n in names if n in conn.streams]
             if mine:

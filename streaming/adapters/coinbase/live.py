@@ -89,7 +89,8 @@ class CoinbaseLiveStream(LiveStream):
         for sym in gone:
             self._symbols.discard(sym)
             self._resync.discard(sym)
-            self.book.forget(sym)
+            # the last close is kept: a later re-subscribe backfills the gap instead of re-closing history
+            self.book.forming.pop(sym, None)
         if gone and self._ws is not None and self._connected:
             await self._send_unsubscribe(self._ws, gone)
 
@@ -106,7 +107,7 @@ class CoinbaseLiveStream(LiveStream):
             self.listener.on_state(ConnectionState.CONNECTING, self.config.ws_url)
             reason = "closed"
             try:
-                async with connect(self.config.ws_url, max_size=2**24, open_timeout=10,
+                async with connect(self.config.ws_url, max_size=2**22, open_timeout=10,
                                    close_timeout=2, ping_interval=20, ping_timeout=20) as ws:
                     self._ws = ws
                     await self._session(ws)
@@ -136,6 +137,7 @@ class CoinbaseLiveStream(LiveStream):
             self.listener.on_rejected(bad, reason)
         new = [s for s in good if s not in self._symbols]
         self._symbols.update(new)
+        self._resync.update(s for s in new if self.book.last_closed(s) is not None)
         return new
 
     async def _send(self, ws: ClientConnection, message: dict[str, Any]) -> None:

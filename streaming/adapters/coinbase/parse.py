@@ -31,7 +31,7 @@ from streaming.adapters.validate import (
 from streaming.models import Candle
 
 FIVE_MINUTES_MS = 300_000
-MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_FRAME_BYTES = 1024 * 1024  # a snapshot is ~15 KB; anything near a megabyte is junk
 NUMERIC = frozenset({"start", "open", "high", "low", "close", "volume"})
 
 _envelope = msgspec.json.Decoder(s.Envelope, strict=False)
