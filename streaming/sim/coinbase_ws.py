@@ -149,7 +149,7 @@ class CoinbaseConnection(SimConnection):
         due = [self.opened + self.hub.config.subscribe_timeout + 0.01] if not self.subscribed else []
         if self.heartbeats:
             due.append(self.next_hb)
-        if self.candles:
+        if self.candles and self.hub.config.synthetic_live:
             due.append(self.next_update)
         return max(0.0, min(due) - now) if due else 1.0
 

@@ -89,11 +89,14 @@ class SimConnection:
                 await self.flush()
                 self.wake.clear()
                 delay = self.next_wakeup()
-                if delay > 0 and not self.outbox:
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), delay)
-                    except TimeoutError:
-                        pass
+                if self.outbox and time.monotonic() >= self.stall_until:
+                    await asyncio.sleep(0)  # never starve the loop, even with frames queued
+                    continue
+                try:
+                    # at least a millisecond: a tick is never due more often than that
+                    await asyncio.wait_for(self.wake.wait(), max(delay, 0.001))
+                except TimeoutError:
+                    pass
         except ConnectionResetError:
             pass
         finally:

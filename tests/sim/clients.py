@@ -1,0 +1,42 @@
+"""Plain WebSocket/HTTP clients for the conformance tests (not the adapters)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import websockets
+
+
+async def recv_json(ws: Any, timeout: float = 10.0) -> Any:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws: Any, pred: Callable[[Any], bool], limit: int = 5000, timeout: float = 20.0) -> list[Any]:
+    """Frames up to and including the first that satisfies `pred`."""
+    out = []
+
+    async def loop() -> None:
+        for _ in range(limit):
+            raw = await ws.recv()
+            try:
+                frame = json.loads(raw)
+            except ValueError:
+                frame = {"_raw": raw}
+            out.append(frame)
+            if pred(frame):
+                return
+        raise AssertionError(f"condition not met in {limit} frames")
+
+    await asyncio.wait_for(loop(), timeout)
+    return out
+
+
+def connect(url: str, **kw: Any):
+    return websockets.connect(url, max_size=8 * 1024 * 1024, open_timeout=10, **kw)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
