@@ -1,8 +1,8 @@
 """start_streaming / reload-symbols / stop_streaming with a real worker subprocess (spawned by the op)."""
 
 import json
-import os
 import signal
+import subprocess
 
 import dagster as dg
 import pytest
@@ -13,7 +13,6 @@ from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
 from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
 from streaming import keys
-from streaming.control.heartbeat import live_workers
 from streaming.sim.config import SimConfig
 from streaming.sim.testing import running_simulator
 from tests.servers import wait_for
@@ -35,23 +34,24 @@ def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
             try:
                 yield resources, instance
             finally:
-                _stop_spawned_workers(redis_url)
+                _stop_spawned_workers()
 
 
-def _stop_spawned_workers(redis_url: str) -> None:
-    import redis
+def _stop_spawned_workers() -> None:
+    """SIGTERM the workers this test's op spawned (their Popen objects), and reap them."""
+    from streaming.control import spawn
 
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        for w in live_workers(client):
-            if w.get("pid") and w.get("host") == os.uname().nodename:
-                try:
-                    os.kill(int(w["pid"]), signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        wait_for(lambda: not live_workers(client, max_age_s=3), timeout=30, message="spawned worker to exit")
-    finally:
-        client.close()
+    # no public accessor for the detached children yet: the op's own Popen objects are the
+    # only handle that lets us wait for them (else Python warns at exit that they still run)
+    for proc in list(spawn._spawned):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        spawn._spawned.remove(proc)
 
 
 def _config(op: str, **config) -> dict:
