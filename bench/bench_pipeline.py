@@ -1,0 +1,259 @@
+"""Pipeline benchmark: prints figures and ratios against baselines measured in the same run.
+
+    .venv/bin/python bench/bench_pipeline.py [--streams 2000] [--frames 20000]
+
+(a) end-to-end closing frames/s: loopback WebSocket -> Binance parser -> CandlePipeline -> real
+    Redis (store, exactly-once close script, MACD-V, alerts), as a ratio to the raw loopback
+    `websockets` receive rate of the same frames (target >= 0.35);
+(b) latency from receipt of a closing frame to its close event reaching a Redis subscriber,
+    with N live streams: paced (closes spread over a second, like real streams) and burst (all
+    N streams close in the same instant, a bucket boundary) (target p99 < 10 ms);
+(c) incremental MACD-V update vs pandas recompute over 300 candles (target >= 100x);
+(d) memory per live stream (tracemalloc; target < 10 KB).
+Only 127.0.0.1 is used; Redis is a private redis-server started here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+import redis  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+import websockets  # noqa: E402
+
+from streaming.adapters.binance.parse import KLINE, parse_frame  # noqa: E402
+from streaming.indicators.macd_v import MacdV, macd_v_series  # noqa: E402
+from streaming.models import Candle, CandleUpdate  # noqa: E402
+from streaming.pipeline import CandlePipeline, PipelineConfig  # noqa: E402
+from streaming.redis_server import RedisServer  # noqa: E402
+
+EX = 2
+T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
+
+
+def symbols(n: int) -> list[str]:
+    return [f"S{i:05d}USDT" for i in range(n)]
+
+
+def kline_frame(sym: str, ts: int, price: float) -> str:
+    return json.dumps({"stream": f"{sym.lower()}@kline_5m", "data": {
+        "e": "kline", "E": ts + 300_000, "s": sym, "k": {
+            "t": ts, "T": ts + 299_999, "s": sym, "i": "5m", "f": 1, "L": 2, "o": f"{price:.4f}",
+            "c": f"{price * 1.001:.4f}", "h": f"{price * 1.01:.4f}", "l": f"{price * 0.99:.4f}", "v": "12.5",
+            "n": 3, "x": True, "q": "1", "V": "1", "Q": "1", "B": "0"}}})
+
+
+def frames_for(syms: list[str], bars: int, first_bar: int = 0) -> list[str]:
+    out = []
+    for b in range(first_bar, first_bar + bars):
+        for i, s in enumerate(syms):
+            out.append(kline_frame(s, T0 + b * 300_000, 100 + (i % 50) + (b % 7) * 0.3))
+    return out
+
+
+async def serve(frames: list[str], pace: float | None = None):
+    """A loopback WebSocket server that sends `frames` to each client (paced: in ~`pace` seconds)."""
+    async def handler(ws):
+        if pace is None:
+            for f in frames:
+                await ws.send(f)
+        else:
+            chunk = max(1, len(frames) // 100)
+            for i in range(0, len(frames), chunk):
+                for f in frames[i:i + chunk]:
+                    await ws.send(f)
+                await asyncio.sleep(pace / 100)
+        await ws.close()
+
+    server = await websockets.serve(handler, "127.0.0.1", 0, max_queue=None)
+    port = next(iter(server.sockets)).getsockname()[1]
+    return server, f"ws://127.0.0.1:{port}"
+
+
+async def raw_rate(frames: list[str]) -> float:
+    server, url = await serve(frames)
+    n = 0
+    t = time.perf_counter()
+    async with websockets.connect(url, max_size=None, max_queue=None) as ws:
+        async for _ in ws:
+            n += 1
+    dt = time.perf_counter() - t
+    server.close()
+    await server.wait_closed()
+    assert n == len(frames)
+    return n / dt
+
+
+def feed(p: CandlePipeline, raw: str) -> None:
+    m = parse_frame(raw)
+    if m.kind == KLINE:
+        p.listener.on_candle(CandleUpdate("binance", m.symbol, m.interval, m.candle, m.closed))
+
+
+async def pipeline_rate(url_redis: str, frames: list[str], syms: list[str]) -> tuple[float, dict]:
+    r = aioredis.Redis.from_url(url_redis)
+    await r.flushall()
+    p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",), config=PipelineConfig())
+    runner = asyncio.create_task(p.run())
+    server, url = await serve(frames)
+    t = time.perf_counter()
+    async with websockets.connect(url, max_size=None, max_queue=None) as ws:
+        async for raw in ws:
+            feed(p, raw)
+    while p.listener.queue or p.counters["closes_received"] < len(frames):
+        await asyncio.sleep(0.001)
+    dt = time.perf_counter() - t
+    await p.close()
+    await runner
+    server.close()
+    await server.wait_closed()
+    stats = p.stats()
+    await r.aclose()
+    return len(frames) / dt, stats
+
+
+class Arrivals:
+    """A subscriber thread stamping each close event's arrival (same perf_counter clock)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url)
+        self.ps = self.client.pubsub(ignore_subscribe_messages=True)
+        self.ps.psubscribe(f"channel:exchange:{EX}:candle:close:*")
+        self.times: dict[tuple[str, int], int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            m = self.ps.get_message(timeout=0.05)
+            if m and m["type"] == "pmessage":
+                now = time.perf_counter_ns()
+                d = json.loads(m["data"])
+                self.times[(d["symbol"], d["timestamp"])] = now
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.ps.close()
+        self.client.close()
+
+
+async def latency(url_redis: str, syms: list[str], pace: float | None, batch_max: int) -> list[float]:
+    r = aioredis.Redis.from_url(url_redis)
+    await r.flushall()
+    p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",),
+                       config=PipelineConfig(batch_max=batch_max))
+    # warm every stream (state in memory, as after warm-up), then the measured bar
+    for raw in frames_for(syms, 30):
+        feed(p, raw)
+    await p.drain()
+    arrivals = Arrivals(url_redis)
+    time.sleep(0.2)
+    receipts: dict[tuple[str, int], int] = {}
+    runner = asyncio.create_task(p.run())
+    frames = frames_for(syms, 1, first_bar=30)
+    server, url = await serve(frames, pace)
+    async with websockets.connect(url, max_size=None, max_queue=None) as ws:
+        async for raw in ws:
+            m = parse_frame(raw)
+            receipts[(m.symbol, m.candle.timestamp)] = time.perf_counter_ns()
+            p.listener.on_candle(CandleUpdate("binance", m.symbol, m.interval, m.candle, m.closed))
+    deadline = time.monotonic() + 30
+    while len(arrivals.times) < len(frames) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    arrivals.close()
+    await p.close()
+    await runner
+    server.close()
+    await server.wait_closed()
+    await r.aclose()
+    return [(arrivals.times[k] - t) / 1e6 for k, t in receipts.items() if k in arrivals.times]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def macd_cost() -> tuple[float, float]:
+    cs = [Candle(T0 + i * 300_000, 100 + i % 7, 101 + i % 5, 99 - i % 3, 100 + i % 11 * 0.1, 1) for i in range(300)]
+    df = pd.DataFrame({"high": [c.high for c in cs], "low": [c.low for c in cs], "close": [c.close for c in cs]})
+    m = MacdV.from_candles(cs[:-1])
+    n = 20_000
+    t = time.perf_counter()
+    for _ in range(n):
+        m2 = m  # the same state object: the cost of one update
+        m2.update(101.0, 99.0, 100.5)
+    inc = (time.perf_counter() - t) / n
+    k = 30
+    t = time.perf_counter()
+    for _ in range(k):
+        macd_v_series(df)
+    full = (time.perf_counter() - t) / k
+    return inc, full
+
+
+async def memory_per_stream(url_redis: str, n: int) -> float:
+    r = aioredis.Redis.from_url(url_redis)
+    await r.flushall()
+    syms = symbols(n)
+    p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",))
+    await p.process([CandleUpdate("binance", "S00000USDT", "5m", Candle(T0, 1, 2, 0.5, 1.5, 1), True)])
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for raw in frames_for(syms, 40):
+        feed(p, raw)
+    await p.drain()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    await r.aclose()
+    return grown / n
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--streams", type=int, default=2000)
+    ap.add_argument("--frames", type=int, default=20_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        server = RedisServer(Path(d), persistent=False)
+        url = server.start()
+        try:
+            syms = symbols(args.streams)
+            frames = frames_for(syms, max(1, args.frames // args.streams))
+            raw = await raw_rate(frames)
+            e2e, stats = await pipeline_rate(url, frames, syms)
+            print(f"(a) raw loopback websockets receive: {raw:,.0f} frames/s")
+            print(f"    parser + pipeline + Redis:        {e2e:,.0f} closing frames/s  "
+                  f"ratio {e2e / raw:.2f} (target >= 0.35)  published={stats.get('published')}")
+            for label, pace in (("paced over 1 s", 1.0), ("burst (bucket boundary)", None)):
+                for batch in (256, 5000):
+                    lat = await latency(url, syms, pace, batch)
+                    print(f"(b) {args.streams} streams, {label}, batch_max={batch}: n={len(lat)} "
+                          f"p50 {statistics.median(lat):.2f} ms  p99 {pct(lat, 0.99):.2f} ms  "
+                          f"max {max(lat):.2f} ms (target p99 < 10 ms)")
+            inc, full = macd_cost()
+            print(f"(c) MACD-V incremental update {inc * 1e6:.2f} us vs pandas recompute over 300 candles "
+                  f"{full * 1e3:.2f} ms: ratio {full / inc:,.0f}x (target >= 100x)")
+            mem = await memory_per_stream(url, args.streams)
+            print(f"(d) memory per live stream: {mem / 1024:.2f} KB (target < 10 KB)")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
