@@ -13,6 +13,7 @@ from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
 from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
 from streaming import keys
+from streaming.control.heartbeat import live_workers
 from streaming.sim.config import SimConfig
 from streaming.sim.testing import running_simulator
 from tests.servers import wait_for
@@ -91,3 +92,32 @@ def test_start_reload_stop(platform, redis_client):
     assert stopped.success and stopped.output_for_node("stop_exchange_streaming") == "stopped"
     wait_for(lambda: redis_client.hget(keys.exchange_status(1), "connection_state") != "connected", timeout=20,
              message="coinbase to leave connected after stop")
+
+
+def test_worker_killed_is_restarted_via_health_sensor(platform, redis_client):
+    from livermore_pipelines.sensors import worker_health_sensor
+    from streaming.control import spawn
+
+    resources, instance = platform
+    assert dg.materialize([exchanges], resources=resources, instance=instance).success
+    for asset in (tier1_symbols, tier2_positions, symbol_universe):
+        dg.materialize([asset], resources=resources, instance=instance, partition_key="coinbase")
+    first = start_streaming.execute_in_process(
+        run_config=_config("start_exchange_streaming", exchange="coinbase", timeout_s=90.0),
+        resources=resources, instance=instance)
+    assert first.success
+    victim = spawn._spawned[-1]
+    victim.kill()  # SIGKILL: no goodbye, the status hash still says connected
+    victim.wait(timeout=10)
+    assert redis_client.hget(keys.exchange_status(1), "connection_state") == "connected"
+    wait_for(lambda: not live_workers(redis_client), timeout=40, interval=0.5, message="heartbeat to go stale")
+
+    requests = list(worker_health_sensor(dg.build_sensor_context(instance=instance, resources=resources)))
+    assert len(requests) == 1 and isinstance(requests[0], dg.RunRequest)
+    restarted = start_streaming.execute_in_process(run_config=requests[0].run_config, resources=resources,
+                                                   instance=instance)
+    assert restarted.success
+    meta = next(e for e in restarted.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
+    assert meta["worker"].value["spawned"] is True and meta["worker"].value["pid"] != victim.pid
+    healthy = list(worker_health_sensor(dg.build_sensor_context(instance=instance, resources=resources)))
+    assert isinstance(healthy[0], dg.SkipReason) and "healthy" in healthy[0].skip_message
