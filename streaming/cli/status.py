@@ -1,9 +1,10 @@
-"""`livermore status`: exchanges, their connection state, and the live side if Redis is up."""
+"""`livermore status`: exchanges, their connection state, and the live workers if Redis is up."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,11 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _live_status(settings) -> dict[int, dict[str, str]] | None:
-    """Connection state the worker keeps in Redis (fresher than the database), if Redis runs."""
+def _live(settings) -> dict[str, Any] | None:
+    """The worker's view in Redis (fresher than the database); None when Redis is not running.
+
+    Never starts the embedded server: status only looks.
+    """
     import redis
 
-    from streaming import keys
+    from streaming.control.status import live_status, read_status
     from streaming.redis_server import embedded_redis_url
 
     url = settings.redis_url or embedded_redis_url(settings.home)
@@ -31,8 +35,12 @@ def _live_status(settings) -> dict[int, dict[str, str]] | None:
         return None
     client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1, socket_timeout=2)
     try:
-        ids = [int(i) for i in client.hvals(keys.EXCHANGES_BY_NAME)] or [1, 2, 3]
-        return {i: client.hgetall(keys.exchange_status(i)) for i in ids}
+        live = live_status(client)
+        live["by_id"] = {i: read_status(client, i) for i in (1, 2, 3)}
+        for ex in live.get("exchanges", {}).values():
+            if "id" in ex:
+                live["by_id"][int(ex["id"])] = read_status(client, int(ex["id"]))
+        return live
     except (redis.RedisError, OSError, ValueError):
         return None
     finally:
@@ -48,11 +56,13 @@ def run(args: argparse.Namespace) -> int:
             rows = list_exchanges(conn)
     finally:
         engine.dispose()
-    live = _live_status(settings) or {}
-    out = []
+    live = _live(settings)
+    by_id = (live or {}).get("by_id", {})
+    exchanges = []
     for row in rows:
-        state = live.get(row["id"], {})
-        out.append({
+        state = by_id.get(row["id"], {})
+        workers = ((live or {}).get("exchanges", {}).get(row["name"]) or {}).get("workers", [])
+        exchanges.append({
             "id": row["id"],
             "name": row["name"],
             "display_name": row["display_name"],
@@ -61,18 +71,30 @@ def run(args: argparse.Namespace) -> int:
             "connected_at": state.get("connected_at") or _iso(row["connected_at"]),
             "last_heartbeat": state.get("last_heartbeat") or _iso(row["last_heartbeat"]),
             "last_error": state.get("last_error") or row["last_error"],
+            "workers": workers,
         })
+    workers = (live or {}).get("workers", [])
     if args.json:
-        print(json.dumps({"exchanges": out}, indent=2))
+        print(json.dumps({"exchanges": exchanges, "workers": workers, "redis": live is not None}, indent=2,
+                         default=str))
         return 0
+    console = Console(width=150)
     table = Table(title="Livermore exchanges")
     for col in ("id", "name", "display name", "active", "state", "connected at", "last heartbeat", "last error"):
         table.add_column(col)
-    for r in out:
+    for r in exchanges:
         table.add_row(str(r["id"]), r["name"], r["display_name"], "yes" if r["active"] else "no",
                       r["connection_state"], r["connected_at"] or "-", r["last_heartbeat"] or "-",
                       r["last_error"] or "-")
-    Console(width=140).print(table)
+    console.print(table)
+    if live is None:
+        console.print("redis: not running (no live state; start the platform with `livermore up`)")
+    elif not workers:
+        console.print("workers: none running")
+    else:
+        for w in workers:
+            console.print(f"worker {w.get('worker_id')} pid {w.get('pid')} shard {w.get('shard') or '-'} "
+                          f"exchanges {w.get('exchanges') or {}} last heartbeat {w.get('last_heartbeat')}")
     return 0
 
 

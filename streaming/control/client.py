@@ -16,7 +16,6 @@ from typing import Any
 import redis
 
 from streaming import keys
-from streaming.control import names
 from streaming.control.commands import DEFAULT_TTL_MS, is_for, make_command
 from streaming.control.heartbeat import live_workers
 from streaming.control.responses import ERROR, FINAL, aggregate, parse_responses
@@ -37,7 +36,7 @@ class ControlClient:
         """Queue a command; return its id. Invalid arguments raise CommandError."""
         cmd = make_command(command, now_ms=int(time.time() * 1000), exchange=exchange, user=user, symbols=symbols,
                            target=target, ttl_ms=self.ttl_ms)
-        self.redis.xadd(keys.COMMANDS_STREAM, cmd.to_fields(), maxlen=names.COMMANDS_MAXLEN, approximate=True)
+        self.redis.xadd(keys.COMMANDS_STREAM, cmd.to_fields(), maxlen=keys.COMMANDS_MAXLEN, approximate=True)
         return cmd.id
 
     def responses(self, command_id: str) -> list[dict[str, Any]]:

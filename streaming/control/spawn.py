@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from streaming.control import names
+from streaming import keys
 from streaming.control.heartbeat import live_workers
 from streaming.errors import UsageError
 from streaming.settings import Settings
@@ -83,7 +83,7 @@ def ensure_worker_running(settings: Settings, redis_client: redis.Redis, *, shar
     found = _serving(live_workers(redis_client), shard)
     if found:
         return {"spawned": False, "worker_id": found["worker_id"], "pid": found.get("pid")}
-    lock, token = names.spawn_lock(shard), uuid.uuid4().hex
+    lock, token = keys.spawn_lock(shard), uuid.uuid4().hex
     deadline = time.monotonic() + timeout
     while not redis_client.set(lock, token, nx=True, px=LOCK_MS):
         # someone else is spawning: their worker's heartbeat is the answer

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from streaming import keys
 from streaming.adapters.base import ConnectionState
-from streaming.control import names
 from streaming.db.queries import set_connection_status
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ class StatusPublisher:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.exchange_status(self.exchange_id), mapping=mapping)
             pipe.publish(keys.lifecycle_channel(self.exchange_id), payload)
-            pipe.xadd(keys.LIFECYCLE_STREAM, {"json": payload}, maxlen=names.LIFECYCLE_MAXLEN, approximate=True)
+            pipe.xadd(keys.LIFECYCLE_STREAM, {"json": payload}, maxlen=keys.LIFECYCLE_MAXLEN, approximate=True)
             await pipe.execute()
         log.info("%s: %s%s", self.exchange, event["event"], f" ({reason})" if reason else "")
         await self._write_db()

@@ -19,7 +19,6 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from streaming import keys
-from streaming.control import names
 from streaming.control.commands import Command, CommandError, is_for, parse_command
 from streaming.control.heartbeat import heartbeat_record
 from streaming.control.responses import ACK, ERROR, SUCCESS, response
@@ -115,7 +114,7 @@ class Worker(CommandHandlers):
 
     # -- commands
     async def _initial_cursor(self) -> str:
-        saved = await self.redis.get(names.worker_cursor(self.config.worker_id))
+        saved = await self.redis.get(keys.worker_cursor(self.config.worker_id))
         if saved:
             return saved
         # a new worker id answers commands sent shortly before it started (not lost, not ancient)
@@ -138,7 +137,7 @@ class Worker(CommandHandlers):
                     await self.handle_entry(entry_id, fields)
             if batch:
                 with contextlib.suppress(aioredis.RedisError, OSError):
-                    await self.redis.set(names.worker_cursor(self.config.worker_id), cursor, ex=CURSOR_TTL_S)
+                    await self.redis.set(keys.worker_cursor(self.config.worker_id), cursor, ex=CURSOR_TTL_S)
 
     async def respond(self, command_id: str, status: str, reason: str | None = None,
                       result: dict[str, Any] | None = None, verb: str | None = None) -> None:
@@ -146,7 +145,7 @@ class Worker(CommandHandlers):
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.rpush(key, response(command_id, self.config.worker_id, status, reason, result, verb))
-                pipe.expire(key, names.RESPONSES_TTL_S)
+                pipe.expire(key, keys.RESPONSES_TTL_S)
                 await pipe.execute()
         except (aioredis.RedisError, OSError) as exc:
             self._redis_log.warning("could not answer command %s: %s", command_id, str(exc)[:200])
