@@ -128,7 +128,7 @@ class ExchangeSimulator:
         hub = self.hubs[check_exchange(exchange)]
         return {**hub.stats, "open_connections": sum(1 for c in hub.connections if not c.closed)}
 
-    async def inject(self, kind: str, exchange: str = "coinbase", **params: Any) -> FaultRecord:
+    async def inject(self, kind: str, /, exchange: str = "coinbase", **params: Any) -> FaultRecord:
         """Inject a fault (see streaming.sim.faults.FAULT_KINDS); raises FaultError on a bad request."""
         try:
             check_exchange(exchange)
@@ -174,10 +174,12 @@ class ExchangeSimulator:
             if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
                 return json_response({"error": "body must be a JSON object with a string 'kind'"}, 400)
             params = dict(body)
-            kind = params.pop("kind")
+            fault_kind = params.pop("fault", None) or params.pop("kind")
+            if "malformed_kind" in params:
+                params["kind"] = params.pop("malformed_kind")
             target = params.pop("exchange", exchange)
             try:
-                record = await self.inject(kind, exchange=target, **params)
+                record = await self.inject(fault_kind, exchange=target, **params)
             except FaultError as exc:
                 return json_response({"error": str(exc)}, 400)
             return json_response({"ok": True, "fault": record.as_dict()})

@@ -45,7 +45,7 @@ class SimulatorHandle:
     def fault_log(self) -> list[dict[str, Any]]:
         return self.sim.fault_log()
 
-    def inject(self, kind: str, exchange: str = "coinbase", **params: Any) -> FaultRecord:
+    def inject(self, kind: str, /, exchange: str = "coinbase", **params: Any) -> FaultRecord:
         return self._call(self.sim.inject(kind, exchange=exchange, **params))
 
     def replay(self, path: str | Path, exchange: str = "coinbase", pace: float = 0.0,

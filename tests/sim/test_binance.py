@@ -123,13 +123,13 @@ def test_rest_klines_rows_limits_and_truth(sim):
 
 def test_exchange_info_and_ticker(sim):
     base = sim.urls["binance"].rest_url
-    status, headers, info = get(f"{base}/api/v3/exchangeInfo")
+    status, _, info = get(f"{base}/api/v3/exchangeInfo")
     assert status == 200
     names = {s["symbol"] for s in info["symbols"]}
     assert {"SIM1USDT", "ETHBTC"} <= names and len(names) >= 1695
     sim1 = next(s for s in info["symbols"] if s["symbol"] == "SIM1USDT")
     assert (sim1["status"], sim1["baseAsset"], sim1["quoteAsset"]) == ("TRADING", "SIM1", "USDT")
-    status, headers, tickers = get(f"{base}/api/v3/ticker/24hr")
+    status, _headers, tickers = get(f"{base}/api/v3/ticker/24hr")
     assert status == 200 and isinstance(tickers, list) and len(tickers) == len(names)
     t = next(x for x in tickers if x["symbol"] == "SIM1USDT")
     assert all(isinstance(t[k], str) for k in ("quoteVolume", "volume", "lastPrice")) and float(t["volume"]) > 0
@@ -162,7 +162,7 @@ def test_weight_budget_429_then_418(fixtures_dir):
         url = s.urls["binance"].rest_url + "/api/v3/exchangeInfo"
         statuses = []
         for _ in range(8):
-            status, headers, body = get(url)
+            status, headers, _body = get(url)
             statuses.append(status)
             assert "X-MBX-USED-WEIGHT-1M" in headers
             if status in (429, 418):
@@ -196,8 +196,8 @@ def test_replay_binance_recording_to_raw_and_combined(fixtures_dir):
             async with connect(base + "/stream?streams=omgbusd@kline_1m") as comb, \
                     connect(base + "/ws/omgbusd@kline_1m") as raw:
                 await asyncio.sleep(0.2)
-                n = await asyncio.to_thread(s.replay, fixtures_dir / "binance/ws_kline_1m_combined_stream_2021-10-12.txt",
-                                            "binance")
+                recording = fixtures_dir / "binance/ws_kline_1m_combined_stream_2021-10-12.txt"
+                n = await asyncio.to_thread(s.replay, recording, "binance")
                 assert n == 10  # 5 OMGBUSD frames, to each of the two connections
                 c = [await recv_json(comb) for _ in range(5)]
                 r = [await recv_json(raw) for _ in range(5)]

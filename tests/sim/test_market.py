@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -68,9 +69,9 @@ def test_coinbase_leaves_quiet_buckets_out_binance_sends_flat_bars():
     m = market(gap=0.3)
     cb = m.truth("coinbase", "SIM1-USD", "5m")
     bn = m.truth("binance", "SIM1USDT", "5m")
-    steps = {b.timestamp - a.timestamp for a, b in zip(cb, cb[1:], strict=False)}
+    steps = {b.timestamp - a.timestamp for a, b in itertools.pairwise(cb)}
     assert max(steps) > FIVE_MIN_MS  # gaps
-    assert {b.timestamp - a.timestamp for a, b in zip(bn, bn[1:], strict=False)} == {FIVE_MIN_MS}
+    assert {b.timestamp - a.timestamp for a, b in itertools.pairwise(bn)} == {FIVE_MIN_MS}
     flat = [c for c in bn if c.volume == 0]
     assert flat and all(c.open == c.high == c.low == c.close for c in flat)
 
@@ -78,7 +79,7 @@ def test_coinbase_leaves_quiet_buckets_out_binance_sends_flat_bars():
 def test_bars_are_valid_and_continuous():
     m = market(gap=0.1)
     bars = m.truth("binance", "SIM1USDT", "5m")
-    for prev, cur in zip(bars, bars[1:], strict=False):
+    for prev, cur in itertools.pairwise(bars):
         assert cur.open == prev.close
     for c in bars:
         assert 0 < c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high
@@ -97,7 +98,7 @@ def test_prices_round_trip_through_their_strings():
 def test_forming_bar_grows_into_the_final_bar():
     bar = Bar(1_000_000_200_000 - 1_000_000_200_000 % FIVE_MIN_MS, 100.0, 101.5, 99.25, 100.75, 12.5, 40)
     seen = [partial(bar, f / 20, 2) for f in range(21)]
-    for a, b in zip(seen, seen[1:], strict=False):
+    for a, b in itertools.pairwise(seen):
         assert b.h >= a.h and b.l <= a.l and b.v >= a.v
         assert a.o == bar.o and bar.l <= a.c <= bar.h
     assert seen[-1] == bar
@@ -124,7 +125,7 @@ def test_unknown_symbol_and_bad_config_are_clear_errors():
         SimConfig(speed=0)
     with pytest.raises(SimConfigError, match="gap_probability"):
         SimConfig(gap_probability=1.5)
-    with pytest.raises(SimConfigError, match="{n}"):
+    with pytest.raises(SimConfigError, match=r"\{n\}"):
         SimConfig(coinbase_symbol_format="SIM-USD")
 
 
