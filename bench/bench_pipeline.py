@@ -28,16 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-import redis  # noqa: E402
-import redis.asyncio as aioredis  # noqa: E402
-import websockets  # noqa: E402
+import pandas as pd
+import redis
+import redis.asyncio as aioredis
+import websockets
 
-from streaming.adapters.binance.parse import KLINE, parse_frame  # noqa: E402
-from streaming.indicators.macd_v import MacdV, macd_v_series  # noqa: E402
-from streaming.models import Candle, CandleUpdate  # noqa: E402
-from streaming.pipeline import CandlePipeline, PipelineConfig  # noqa: E402
-from streaming.redis_server import RedisServer  # noqa: E402
+from streaming.adapters.binance.parse import KLINE, parse_frame
+from streaming.indicators.macd_v import MacdV, macd_v_series
+from streaming.models import Candle, CandleUpdate
+from streaming.pipeline import CandlePipeline, PipelineConfig
+from streaming.redis_server import RedisServer
 
 EX = 2
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
@@ -241,7 +241,7 @@ async def main() -> None:
             print(f"    parser + pipeline + Redis:        {e2e:,.0f} closing frames/s  "
                   f"ratio {e2e / raw:.2f} (target >= 0.35)  published={stats.get('published')}")
             for label, pace in (("paced over 1 s", 1.0), ("burst (bucket boundary)", None)):
-                for batch in (256, 5000):
+                for batch in (128, 512):
                     lat = await latency(url, syms, pace, batch)
                     print(f"(b) {args.streams} streams, {label}, batch_max={batch}: n={len(lat)} "
                           f"p50 {statistics.median(lat):.2f} ms  p99 {pct(lat, 0.99):.2f} ms  "

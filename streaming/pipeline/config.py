@@ -80,7 +80,7 @@ class PipelineConfig:
     user_ttl_s: int = DEFAULT_USER_TTL_S  # user-scoped ZSETs, refreshed on every write
     cooldown_ms: int = 300_000  # per (exchange, symbol, timeframe, alert label)
     alerts_stream_maxlen: int = 100_000
-    batch_max: int = 5000  # closes handled per Redis round trip
+    batch_max: int = 512  # closes per Redis round trip (one script call: bounds how long Redis is busy)
     warmup_candles: int = 300  # closed candles per (symbol, timeframe) before going live
     warmup_concurrency: int = 4  # REST requests in flight during warm-up (the adapter also rate-limits)
     # Build 15m/1h/4h/1d from closed 5m (None = only for exchanges that stream 5m alone: coinbase)

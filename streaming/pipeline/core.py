@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -41,6 +42,20 @@ log = logging.getLogger(__name__)
 
 BASE = "5m"
 DAY = "1d"
+
+
+_encode_spec = msgspec.json.Encoder().encode
+
+
+class _Batch:
+    """Closes staged for one call of the CLOSE_BATCH script."""
+
+    __slots__ = ("keys", "specs", "staged")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.specs: list[bytes] = []
+        self.staged: list[tuple[str, str, Candle, bool]] = []
 
 
 class CandlePipeline:
@@ -77,7 +92,7 @@ class CandlePipeline:
         self._pools = normalize_pools(symbol_pools)
         self._states: dict[tuple[str, str], StreamState] = {}
         self._aggs: dict[str, TimeframeAggregator] = {}
-        self._close_script = redis.register_script(scripts.CLOSE)
+        self._close_batch = redis.register_script(scripts.CLOSE_BATCH)
         self._lock = asyncio.Lock()
         self._closed = False
         self._log = RateLimitedLog(log)
@@ -172,14 +187,13 @@ class CandlePipeline:
             if not bars:
                 return 0
             await self._load_streams(list({(s, tf) for s, tf, _ in bars if (s, tf) not in self._states}), [])
-            staged: list[tuple[str, str, Candle, bool]] = []
-            pipe = self.redis.pipeline(transaction=False)
+            batch = _Batch()
             for sym, tf, bar in bars:
                 self.counters["aggregated"] += 1
-                self._stage(pipe, staged, sym, tf, bar, "aggregate", self._pools[sym])
+                self._stage(batch, sym, tf, bar, "aggregate", self._pools[sym])
                 if self.reconciler is not None:
                     self.reconciler.schedule(sym, tf, bar)
-            return await self._execute(pipe, staged)
+            return await self._execute(batch)
 
     # --- the batch -----------------------------------------------------------------------------
 
@@ -215,12 +229,11 @@ class CandlePipeline:
                 return 0
             self.counters["closes_received"] += len(items)
             await self._load(items)
-            staged: list[tuple[str, str, Candle, bool]] = []
+            batch = _Batch()
             corrections = []
-            pipe = self.redis.pipeline(transaction=False)
             for u in items:
                 pool = self._pools[u.symbol]
-                self._stage(pipe, staged, u.symbol, u.timeframe, u.candle, u.source, pool)
+                self._stage(batch, u.symbol, u.timeframe, u.candle, u.source, pool)
                 if self.aggregated and u.timeframe == BASE:
                     agg = self._aggs[u.symbol]
                     try:
@@ -232,11 +245,11 @@ class CandlePipeline:
                     for tf, bar in result.closed:
                         if tf in self.timeframes:
                             self.counters["aggregated"] += 1
-                            self._stage(pipe, staged, u.symbol, tf, bar, "aggregate", pool)
+                            self._stage(batch, u.symbol, tf, bar, "aggregate", pool)
                             if self.reconciler is not None:
                                 self.reconciler.schedule(u.symbol, tf, bar)
                     corrections.extend((u.symbol, c) for c in result.corrections if c.timeframe in self.timeframes)
-            published = await self._execute(pipe, staged)
+            published = await self._execute(batch)
             # the open bucket of each corrected (symbol, timeframe), read before any aggregator is dropped
             open_bucket: dict[tuple[str, str], int] = {}
             for sym, corr in corrections:
@@ -253,46 +266,43 @@ class CandlePipeline:
                     await self._correct_aggregate(sym, tf, bucket)
             return published
 
-    def _stage(self, pipe: Any, staged: list[tuple[str, str, Candle, bool]], symbol: str, tf: str,
-               candle: Candle, source: str, pool: SymbolPool) -> None:
+    def _stage(self, batch: _Batch, symbol: str, tf: str, candle: Candle, source: str, pool: SymbolPool) -> None:
         ex = self.exchange_id
         st = self._states.get((symbol, tf))
-        if st is None:  # a stream loaded lazily for the aggregator but not yet: load next time
+        if st is None:  # defensive: _load covers every stream a batch touches
             st = self._states[(symbol, tf)] = StreamState()
         users = pool.user_ids
         ck = candle_keys(ex, symbol, tf, users)
         ts = candle.timestamp
-        args: list[Any] = [ts, encode_candle(candle), self.config.max_candles,
-                           self.config.user_ttl_s if users else 0, keys.candle_close_channel(ex, symbol, tf),
-                           close_event_json(ex, self.exchange_name, symbol, tf, candle, source)]
         last_ts = st.last_ts
         expected_new = last_ts is None or ts > last_ts
         if expected_new:
             value = st.advance(candle, tf)
             state, signals = evaluate(st.alerts, value, ts + TIMEFRAME_MS[tf], self.config.cooldown_ms)
             st.alerts = state
-            fields = state.to_dict()
-            args.append(indicator_json(ts, value))
-            args.append(len(fields))
-            for k, v in fields.items():
-                args.append(k)
-                args.append(v)
-            args += [self._alerts_channel, self.config.alerts_stream_maxlen, len(signals)]
-            args += [encode_alert(alert_event(ex, self.exchange_name, symbol, tf, ts, candle.close, s))
-                     for s in signals]
+            fields = [x for kv in state.to_dict().items() for x in kv]
+            ind = indicator_json(ts, value).decode()
+            alerts = [encode_alert(alert_event(ex, self.exchange_name, symbol, tf, ts, candle.close, s)).decode()
+                      for s in signals]
         else:
-            args += ["", 0, self._alerts_channel, self.config.alerts_stream_maxlen, 0]
-        key_list = [keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf),
-                    keys.alert_state(ex, symbol, tf), keys.ALERTS_STREAM, *ck]
-        pipe.evalsha(self._close_script.sha, len(key_list), *key_list, *args)
-        staged.append((symbol, tf, candle, expected_new))
+            fields, ind, alerts = [], "", []
+        spec = [len(ck), str(ts), encode_candle(candle).decode(), self.config.user_ttl_s if users else 0,
+                keys.candle_close_channel(ex, symbol, tf),
+                close_event_json(ex, self.exchange_name, symbol, tf, candle, source).decode(), ind, fields, alerts]
+        batch.keys += [keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf),
+                       keys.alert_state(ex, symbol, tf), *ck]
+        batch.specs.append(_encode_spec(spec))
+        batch.staged.append((symbol, tf, candle, expected_new))
 
-    async def _execute(self, pipe: Any, staged: list[tuple[str, str, Candle, bool]]) -> int:
+    async def _execute(self, batch: _Batch) -> int:
+        staged = batch.staged
         if not staged:
             return 0
-        pipe.scripts.add(self._close_script)
+        cfg = self.config
         try:
-            results = await pipe.execute()
+            results = await self._close_batch(
+                keys=[keys.ALERTS_STREAM, *batch.keys],
+                args=[self._alerts_channel, cfg.alerts_stream_maxlen, cfg.max_candles, *batch.specs])
         except BaseException:
             # the in-memory states already advanced past bars Redis may not have: reload them
             for sym, tf, _, _ in staged:

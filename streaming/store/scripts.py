@@ -81,3 +81,51 @@ for j = 1, m do
 end
 return 1
 """
+
+# CLOSE for a whole batch in one call (fewer, larger commands: packing arguments, not Redis,
+# was the cost). Same per-close semantics as CLOSE, in batch order.
+# KEYS: 1 alerts stream, then per close: marker, indicator, alert state, its n candle keys.
+# ARGV: 1 alerts channel, 2 stream maxlen, 3 candle maxlen, then one JSON array per close:
+#   [n candle keys, score (string), member, ttl_s, close channel, close event, indicator ('' = none),
+#    [alert-state field, value, ...], [alert JSON, ...]]
+# Returns one code per close: 1 published, 0 identical re-delivery, 2 correction.
+CLOSE_BATCH = """
+local channel, stream_max, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+local k = 2
+for a = 4, #ARGV do
+  local s = cjson.decode(ARGV[a])
+  local nck, score, member, ttl = s[1], s[2], s[3], s[4]
+  local marker_key, ind_key, state_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local changed = 0
+  for i = k + 3, k + 2 + nck do
+    local key = KEYS[i]
+    local old = redis.call('ZRANGEBYSCORE', key, score, score)
+    if #old ~= 1 or old[1] ~= member then
+      changed = 1
+      redis.call('ZREMRANGEBYSCORE', key, score, score)
+      redis.call('ZADD', key, score, member)
+      if redis.call('ZCARD', key) > maxlen then
+        redis.call('ZREMRANGEBYRANK', key, 0, -(maxlen + 1))
+      end
+    end
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+  end
+  k = k + 3 + nck
+  local marker = redis.call('GET', marker_key)
+  if marker and tonumber(marker) >= tonumber(score) then
+    out[#out + 1] = changed * 2
+  else
+    redis.call('SET', marker_key, score)
+    redis.call('PUBLISH', s[5], s[6])
+    if s[7] ~= '' then redis.call('SET', ind_key, s[7]) end
+    if #s[8] > 0 then redis.call('HSET', state_key, unpack(s[8])) end
+    for _, alert in ipairs(s[9]) do
+      redis.call('PUBLISH', channel, alert)
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', stream_max, '*', 'json', alert)
+    end
+    out[#out + 1] = 1
+  end
+end
+return out
+"""
