@@ -1,5 +1,6 @@
 """`start_streaming` / `stop_streaming`: drive the streaming worker over the Redis control plane."""
 
+import os
 import time
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from livermore_pipelines.assets.common import exchange_row
 from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource, RedisResource, platform_settings
 from livermore_pipelines.store import read_universe
+from streaming.errors import UsageError
 
 POLL_S = 0.25
 # A status written this long before `start` was sent still counts: clocks of two hosts differ.
@@ -21,6 +23,13 @@ class StreamingConfig(dg.Config):
     exchange: str
     user: int | None = None
     timeout_s: float = 60.0
+    # None: spawn a worker when none runs on a local deployment; production runs it as a service
+    spawn_worker: bool | None = None
+
+    def should_spawn(self) -> bool:
+        if self.spawn_worker is not None:
+            return self.spawn_worker
+        return (os.environ.get("LIVERMORE_DEPLOYMENT") or "local").strip().lower() != "production"
 
 
 def _check_exchange_name(name: str) -> None:
@@ -64,15 +73,24 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
         if not symbols:
             raise dg.Failure(description=f"no symbol universe for {config.exchange}: materialize the "
                                          f"symbol_universe asset for partition {config.exchange!r} first")
-        spawn = control.ensure_worker_running(platform_settings(database, redis), r)
+        if config.should_spawn():
+            try:
+                spawn = control.ensure_worker_running(platform_settings(database, redis), r)
+            except UsageError as exc:
+                raise dg.Failure(description=f"cannot start a worker: {exc}") from None
+        else:
+            workers = control.live_workers(r)
+            if not workers:
+                raise dg.Failure(description="no live streaming worker: start the worker service "
+                                             "(`livermore worker`) or set spawn_worker: true")
+            spawn = {"spawned": False, "worker_id": workers[0]["worker_id"], "pid": workers[0].get("pid")}
         context.log.info("worker: %s", spawn)
         sent_at = time.time()
         try:
             response = control.send(r, "start", exchange=config.exchange, user=config.user,
                                     timeout=config.timeout_s)
-        except TimeoutError as exc:
-            raise dg.Failure(description=f"no answer to `start` {config.exchange} within {config.timeout_s} s ({exc}); "
-                                         "check that a worker runs (`livermore status`) or raise timeout_s") from None
+        except ValueError as exc:  # CommandError: the worker protocol refused the arguments
+            raise dg.Failure(description=f"cannot send `start`: {exc}") from None
         if response.get("status") != "success":
             raise _response_failure("start", config.exchange, response)
         deadline = time.monotonic() + config.timeout_s
@@ -106,9 +124,8 @@ def stop_exchange_streaming(context: OpExecutionContext, config: StreamingConfig
                 context.log.info("no live worker: nothing streams %s", config.exchange)
                 return dg.Output("no worker", metadata={"outcome": "no worker", "exchange": config.exchange})
             response = control.send(r, "stop", exchange=config.exchange, user=config.user, timeout=config.timeout_s)
-        except TimeoutError as exc:
-            raise dg.Failure(description=f"no answer to `stop` {config.exchange} within {config.timeout_s} s ({exc}); "
-                                         "check the worker with `livermore status`") from None
+        except ValueError as exc:  # CommandError: the worker protocol refused the arguments
+            raise dg.Failure(description=f"cannot send `stop`: {exc}") from None
     if response.get("status") != "success":
         raise _response_failure("stop", config.exchange, response)
     return dg.Output("stopped", metadata={"outcome": "stopped", "exchange": config.exchange,

@@ -72,3 +72,15 @@ def test_stop_without_worker_is_a_no_op(resources, instance, redis_client):
     assert result.success
     assert result.output_for_node("stop_exchange_streaming") == "no worker"
     assert redis_client.xlen(keys.COMMANDS_STREAM) == 0
+
+
+def test_production_start_does_not_spawn_and_says_to_run_the_service(resources, instance, redis_client,
+                                                                      monkeypatch):
+    redis_client.set(keys.universe(1), '{"symbols": [{"symbol": "BTC-USD", "tier": 1, "pool": "shared"}]}')
+    monkeypatch.setenv("LIVERMORE_DEPLOYMENT", "production")
+    result = _run(start_streaming, resources, instance, exchange="coinbase", timeout_s=1.0)
+    assert not result.success and "start the worker service" in _failure(result)
+    assert redis_client.xlen(keys.COMMANDS_STREAM) == 0  # nothing sent to nobody
+    monkeypatch.delenv("LIVERMORE_DEPLOYMENT")
+    explicit = _run(start_streaming, resources, instance, exchange="coinbase", spawn_worker=False)
+    assert not explicit.success and "no live streaming worker" in _failure(explicit)
