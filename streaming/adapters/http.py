@@ -20,8 +20,9 @@ from streaming.adapters.base import AdapterError, RateLimitedError
 
 log = logging.getLogger(__name__)
 
-# (method, path, params) -> (params, headers) for this attempt: signatures and JWTs are per request
-Signer = Callable[[str, str, dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+# (method, path, params) -> (params or an encoded query string, headers) for this attempt:
+# signatures and JWTs are made per request
+Signer = Callable[[str, str, dict[str, Any]], tuple[dict[str, Any] | str, dict[str, str]]]
 Throttle = Callable[[int], Awaitable[None]]
 
 
@@ -78,14 +79,16 @@ class HttpClient:
         for attempt in range(self._max_retries + 1):
             if self._throttle is not None:
                 await self._throttle(cost)
-            query = dict(params or {})
+            query: dict[str, Any] | str = dict(params or {})
             headers: dict[str, str] = {}
             if sign is not None:
-                query, headers = sign(method, path, query)
+                query, headers = sign(method, path, dict(query))
+            url = self.base_url + path
+            if isinstance(query, str):  # signed: send exactly the bytes that were signed
+                url, query = f"{url}?{query}", {}
             self.counts["requests"] += 1
             try:
-                async with session.request(method, self.base_url + path, params=query or None,
-                                           headers=headers) as resp:
+                async with session.request(method, url, params=query or None, headers=headers) as resp:
                     body = await resp.read()
                     response = Response(resp.status, dict(resp.headers), body)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import math
 
-from streaming.adapters.skips import BAD_NUMBER, BAD_PRICE, BAD_TIMESTAMP, HIGH_LOW, NON_FINITE, SCHEMA, BadFrame
+import msgspec
+
+from streaming.adapters.skips import (
+    BAD_NUMBER,
+    BAD_PRICE,
+    BAD_TIMESTAMP,
+    HIGH_LOW,
+    INVALID_JSON,
+    NON_FINITE,
+    SCHEMA,
+    BadFrame,
+)
 from streaming.models import Candle
 
 # 2009-01-03 (the first Bitcoin block) .. 2100-01-01: anything outside is a unit mix-up or junk
@@ -46,14 +57,23 @@ def check_timestamp(ts_ms: int, step_ms: int | None = None) -> int:
     return ts_ms
 
 
-def validation_kind(message: str, numeric_fields: frozenset[str]) -> str:
-    """Skip kind for a msgspec ValidationError (lax decoding turns numeric strings into numbers)."""
+def classify(raw: str | bytes, exc: msgspec.ValidationError, numeric_fields: frozenset[str]) -> tuple[str, str]:
+    """(kind, detail) of a frame the typed decoder refused (lax decoding reads numeric strings).
+
+    The typed decoder stops at the first type mismatch, which may come before broken JSON
+    further on: broken JSON is reported as such.
+    """
+    message = str(exc)
+    try:
+        msgspec.json.decode(raw)
+    except msgspec.DecodeError as bad:
+        return INVALID_JSON, str(bad)
     if message.startswith("Number out of range"):
-        return NON_FINITE
+        return NON_FINITE, message
     field = message.rsplit(".", 1)[-1].strip("`")
     if "got `str`" in message and field in numeric_fields:
-        return BAD_NUMBER
-    return SCHEMA
+        return BAD_NUMBER, message
+    return SCHEMA, message
 
 
 def fast_candle(ts_ms: int, o: float, h: float, lo: float, c: float, v: float) -> Candle:

@@ -23,6 +23,7 @@ def signed_query(params: dict[str, Any], secret: str, now_ms: int | None = None,
 
 
 def signer(credentials: Credentials):  # type: ignore[no-untyped-def]
-    def sign(method: str, path: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        return signed_query(params, credentials.api_secret), {"X-MBX-APIKEY": credentials.api_key}
+    def sign(method: str, path: str, params: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        # the encoded string is sent as is: re-encoding by the HTTP client could break the signature
+        return urlencode(signed_query(params, credentials.api_secret)), {"X-MBX-APIKEY": credentials.api_key}
     return sign

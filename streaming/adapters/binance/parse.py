@@ -13,7 +13,7 @@ from streaming.adapters.skips import (
     UNKNOWN_INTERVAL,
     BadFrame,
 )
-from streaming.adapters.validate import MAX_TS_MS, MIN_TS_MS, check_timestamp, fast_candle, validation_kind
+from streaming.adapters.validate import MAX_TS_MS, MIN_TS_MS, check_timestamp, classify, fast_candle
 from streaming.models import Candle
 
 MAX_FRAME_BYTES = 1024 * 1024
@@ -47,8 +47,7 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> BinanceMe
     try:
         f = _frame.decode(raw)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        raise BadFrame(validation_kind(text, NUMERIC), text) from None
+        raise BadFrame(*classify(raw, exc, NUMERIC)) from None
     except msgspec.DecodeError as exc:
         raise BadFrame(INVALID_JSON, str(exc)) from None
     event = f.data

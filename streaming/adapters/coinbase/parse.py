@@ -23,10 +23,10 @@ from streaming.adapters.validate import (
     MAX_TS_MS,
     MIN_TS_MS,
     check_timestamp,
+    classify,
     fast_candle,
     make_candle,
     to_int,
-    validation_kind,
 )
 from streaming.models import Candle
 
@@ -85,8 +85,7 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseM
     try:
         env = _envelope.decode(raw)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        raise BadFrame(validation_kind(text, NUMERIC), text) from None
+        raise BadFrame(*classify(raw, exc, NUMERIC)) from None
     except msgspec.DecodeError as exc:
         raise BadFrame(INVALID_JSON, str(exc)) from None
     channel = env.channel
