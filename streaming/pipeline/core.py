@@ -2,10 +2,12 @@
 
 The imperative shell around the pure parts (StreamState, TimeframeAggregator, alert rules).
 Closes are handled in batches: one pipelined round trip loads the state of streams seen for
-the first time, one pipelined round trip runs the atomic close script (streaming.store.scripts
-.CLOSE) for every close of the batch. The script stores the candle and publishes the close
-event, the indicator value and the alerts only if the bar is newer than the stream's marker,
-so duplicates, reconnects, backfills and restarts never publish a bar twice.
+the first time, one call of the atomic script streaming.store.scripts.CLOSE_BATCH handles every
+close of the batch. Per close it stores the candle and publishes the close event, the indicator
+value and the alerts only if the bar is newer than the stream's marker, so duplicates,
+reconnects, backfills and restarts never publish a bar twice. MACD-V and the alert rules run
+here, before the script, on in-memory state that is rebuilt from the store whenever Redis
+disagrees with it.
 """
 
 from __future__ import annotations
@@ -50,10 +52,9 @@ _encode_spec = msgspec.json.Encoder().encode
 class _Batch:
     """Closes staged for one call of the CLOSE_BATCH script."""
 
-    __slots__ = ("keys", "specs", "staged")
+    __slots__ = ("specs", "staged")
 
     def __init__(self) -> None:
-        self.keys: list[str] = []
         self.specs: list[bytes] = []
         self.staged: list[tuple[str, str, Candle, bool]] = []
 
@@ -286,11 +287,10 @@ class CandlePipeline:
                       for s in signals]
         else:
             fields, ind, alerts = [], "", []
-        spec = [len(ck), str(ts), encode_candle(candle).decode(), self.config.user_ttl_s if users else 0,
+        spec = [[keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf), keys.alert_state(ex, symbol, tf),
+                 *ck], str(ts), encode_candle(candle).decode(), self.config.user_ttl_s if users else 0,
                 keys.candle_close_channel(ex, symbol, tf),
                 close_event_json(ex, self.exchange_name, symbol, tf, candle, source).decode(), ind, fields, alerts]
-        batch.keys += [keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf),
-                       keys.alert_state(ex, symbol, tf), *ck]
         batch.specs.append(_encode_spec(spec))
         batch.staged.append((symbol, tf, candle, expected_new))
 
@@ -301,7 +301,7 @@ class CandlePipeline:
         cfg = self.config
         try:
             results = await self._close_batch(
-                keys=[keys.ALERTS_STREAM, *batch.keys],
+                keys=[keys.ALERTS_STREAM],
                 args=[self._alerts_channel, cfg.alerts_stream_maxlen, cfg.max_candles, *batch.specs])
         except BaseException:
             # the in-memory states already advanced past bars Redis may not have: reload them
@@ -311,7 +311,8 @@ class CandlePipeline:
             raise
         published = 0
         c = self.counters
-        for (sym, tf, candle, expected_new), r in zip(staged, results, strict=True):
+        codes = results.decode() if isinstance(results, bytes) else str(results)
+        for (sym, tf, candle, expected_new), r in zip(staged, codes, strict=True):
             r = int(r)
             if r == 1:
                 published += 1

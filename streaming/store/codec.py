@@ -22,6 +22,9 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(StoredCandle).decode
 
 
+_isfinite = math.isfinite
+
+
 class BadCandle(ValueError):
     pass
 
@@ -32,8 +35,13 @@ def check_candle(c: Candle) -> None:
         raise BadCandle(f"expected a Candle, got {type(c).__name__}")
     if isinstance(c.timestamp, bool) or not isinstance(c.timestamp, int) or c.timestamp < 0:
         raise BadCandle(f"candle open time must be non-negative epoch ms, got {c.timestamp!r}")
-    values = (c.open, c.high, c.low, c.close, c.volume)
-    if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+    try:
+        finite = (_isfinite(c.open) and _isfinite(c.high) and _isfinite(c.low) and _isfinite(c.close)
+                  and _isfinite(c.volume))
+    except TypeError:
+        finite = False
+    if not finite:
+        values = (c.open, c.high, c.low, c.close, c.volume)
         raise BadCandle(f"candle at {c.timestamp} has a non-finite price or volume: {values!r}")
     if c.low > c.high or c.volume < 0:
         raise BadCandle(f"candle at {c.timestamp} is inconsistent (low > high or negative volume)")
