@@ -66,6 +66,26 @@ def test_stream_subscribe_unsubscribe_and_pings():
     asyncio.run(main())
 
 
+def test_subscribe_refused_by_the_exchange_is_reported():
+    async def main():
+        async with ExchangeSimulator(sim_config()) as sim:
+            adapter = adapter_for(sim, check_exchange_info=False)
+            try:
+                rec = Recorder()
+                a, _ = sim.symbols("binance")
+                stream = adapter.live([a], ["5m"], rec)
+                async with running(stream):
+                    await wait_until(lambda: len(rec.closed(a, "5m")) >= 1, 20, "a close")
+                    await stream.subscribe(["NOPEUSDT"])
+                    await wait_until(lambda: rec.rejected, 10, "the refusal")
+                assert rec.rejected[0][0] == ["NOPEUSDT"] and "refused" in rec.rejected[0][1]
+                assert stream.symbols == frozenset({a}) and stream.stats()["subscribe_errors"] == 1
+            finally:
+                await adapter.aclose()
+
+    asyncio.run(main())
+
+
 def test_every_timeframe_closes_equal_truth():
     async def main():
         # 1d lasts 4.3 s here; bars arrive in catch-up batches, which must close in order too

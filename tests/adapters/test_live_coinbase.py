@@ -46,7 +46,8 @@ def live_closes(rec: Recorder, symbol: str) -> int:
 
 def test_stream_matches_truth_and_reports_rejected_symbols():
     async def main():
-        async with ExchangeSimulator(sim_config()) as sim:
+        # quiet buckets (no trades, no candle) leave the last bar to be closed by the clock
+        async with ExchangeSimulator(sim_config(gap_probability=0.3)) as sim:
             adapter = adapter_for(sim)
             try:
                 rec = Recorder()
@@ -66,6 +67,7 @@ def test_stream_matches_truth_and_reports_rejected_symbols():
                 assert stream.symbols == frozenset(syms)
                 stats = stream.stats()
                 assert stats["skipped_total"] == 0 and stats.get("reconnects", 0) == 0
+                assert stats["clock_closes"] >= 1
                 assert rec.count(rec.states[0][0]) >= 1
             finally:
                 await adapter.aclose()
