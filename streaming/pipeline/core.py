@@ -154,6 +154,13 @@ class CandlePipeline:
                                       self.exchange_name, exc)
                     q.extendleft(reversed(batch))
                     await asyncio.sleep(0.5)
+                except Exception:
+                    # a bug must not stop the live side: drop the batch, rebuild its streams from Redis
+                    self.counters["batch_errors"] += 1
+                    log.exception("pipeline %s: a batch of %d closes failed; dropped", self.exchange_name, len(batch))
+                    for _, u in batch:
+                        self._states.pop((getattr(u, "symbol", ""), getattr(u, "timeframe", "")), None)
+                    self._aggs.clear()
         finally:
             if flusher is not None:
                 flusher.cancel()
@@ -451,7 +458,8 @@ class CandlePipeline:
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.counters)
         out.update(queued=len(self.listener.queue), streams=len(self._states), symbols=len(self._pools),
-                   forming_seen=self.listener.forming, rejected=dict(self.listener.rejected))
+                   forming_seen=self.listener.forming, listener_invalid=self.listener.invalid,
+                   rejected=dict(self.listener.rejected))
         if self.reconciler is not None:
             out["reconcile_pending"] = self.reconciler.pending
         return out

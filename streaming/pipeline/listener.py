@@ -20,6 +20,7 @@ class QueueListener:
         self.queue: deque[tuple[int, CandleUpdate]] = deque()
         self.ready = asyncio.Event()
         self.forming = 0
+        self.invalid = 0
         self.state: ConnectionState | None = None
         self.state_detail: str | None = None
         self.rejected: dict[str, str] = {}
@@ -27,6 +28,9 @@ class QueueListener:
         self._on_rejected = on_rejected
 
     def on_candle(self, update: CandleUpdate) -> None:
+        if not isinstance(update, CandleUpdate):
+            self.invalid += 1  # an adapter bug: counted (pipeline stats), never raised into the adapter
+            return
         if not update.closed:
             self.forming += 1  # forming bars never fire anything (alerts are on closes only)
             return

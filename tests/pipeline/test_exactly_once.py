@@ -178,3 +178,32 @@ def test_user_pool_writes_user_keys_and_bad_input_is_skipped(redis_url, redis_cl
         key = keys.user_candles(u, EX, "FOOBTC", "5m")
         assert redis_client.zcard(key) == 5 and redis_client.ttl(key) > 0
     assert not redis_client.exists(keys.candles(EX, "FOOBTC", "5m"))
+
+
+def test_run_loop_consumes_the_listener_and_survives_garbage(redis_url, redis_client, fixtures_dir):
+    import asyncio
+
+    from streaming.adapters.base import ConnectionState
+    from streaming.models import CandleUpdate
+
+    cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:30]
+
+    async def go():
+        r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+        task = asyncio.create_task(p.run())
+        p.listener.on_state(ConnectionState.CONNECTED, None)
+        p.listener.on_rejected(["BAD:SYM"], "keyspace")
+        p.listener.on_candle("not an update")  # type: ignore[arg-type]
+        for c in cs:
+            p.listener.on_candle(CandleUpdate("binance", "ETHBTC", "5m", c, True))
+        while p.stats().get("published", 0) < len(cs):
+            await asyncio.sleep(0.01)
+        await p.close()
+        await asyncio.wait_for(task, 5)
+        await r.aclose()
+        return p.stats()
+
+    stats = run(go())
+    assert stats["published"] == 30 and stats["listener_invalid"] == 1
+    assert stats["rejected"] == {"BAD:SYM": "keyspace"}
+    assert redis_client.zcard(keys.candles(EX, "ETHBTC", "5m")) == 30
