@@ -12,7 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streaming.adapters.base import AdapterError, ExchangeAdapter, ExchangeConfig
-from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
+from streaming.adapters.binance.parse import INTERVAL_MS as BINANCE_INTERVALS
+from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES, UnknownTimeframe, timeframe_ms
+
+NATIVE_ONLY = frozenset(BINANCE_INTERVALS) - frozenset(TIMEFRAME_MS)
 
 
 class UnknownExchangeError(AdapterError):
@@ -83,13 +86,16 @@ def _timeframes(name: str, raw: object) -> tuple[str, ...]:
         return TIMEFRAMES
     if isinstance(raw, str) or not isinstance(raw, Iterable):
         raise BadExchangeConfigError(f"exchange {name!r}: ws_timeframes must be a list like ['5m', '1h']")
-    out = tuple(raw)
-    for tf in out:
+    out = []
+    for tf in raw:
+        if tf in NATIVE_ONLY:
+            continue  # an interval the exchange has but Livermore does not keep (seed lists them all)
         try:
             timeframe_ms(tf)
         except (UnknownTimeframe, TypeError):
             raise BadExchangeConfigError(f"exchange {name!r}: unknown timeframe {tf!r} in ws_timeframes") from None
-    return out or TIMEFRAMES
+        out.append(tf)
+    return tuple(out) or TIMEFRAMES
 
 
 def exchange_config(row: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ExchangeConfig:

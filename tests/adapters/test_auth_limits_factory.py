@@ -119,6 +119,9 @@ def test_factory_builds_each_adapter_with_env_overrides():
     cb = build_adapter({**ROW, "id": 1, "name": "coinbase", "ws_url": "wss://advanced-trade-ws.coinbase.com",
                         "rest_url": "https://api.coinbase.com", "api_limits": {}}, {})
     assert isinstance(cb, CoinbaseAdapter) and cb.config.ws_url == "wss://advanced-trade-ws.coinbase.com"
+    every_native = ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
+    b = build_adapter({**ROW, "ws_timeframes": every_native}, {})
+    assert b.config.timeframes == ("1m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "1d")
 
 
 def test_factory_errors_name_the_exchanges():
