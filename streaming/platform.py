@@ -102,6 +102,11 @@ class Platform:
             time.sleep(0.1)
         time.sleep(0.05)  # the file is written in one go; give the writer a moment to close it
         urls = json.loads(urls_file.read_text())
+        clock = urls.get("clock")
+        if clock:
+            from streaming.clock import ENV, encode_sim_clock
+
+            self.env[ENV] = encode_sim_clock(clock["start_ms"], clock["real_start_ms"], clock["speed"])
         for name in EXCHANGE_NAMES:
             if name in urls:
                 self.env[f"LIVERMORE_{name.upper()}_WS_URL"] = urls[name]["ws_url"]

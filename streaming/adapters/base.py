@@ -129,5 +129,5 @@ class ExchangeAdapter(ABC):
     def live(self, symbols: Iterable[str], timeframes: Iterable[str], listener: StreamListener) -> LiveStream:
         """Build (not start) a live stream; `await stream.run()` connects."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook: adapters without sessions need nothing
         """Release HTTP sessions."""

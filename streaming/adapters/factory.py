@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from streaming.adapters.base import AdapterError, ExchangeAdapter, ExchangeConfig
 from streaming.adapters.binance.parse import INTERVAL_MS as BINANCE_INTERVALS
+from streaming.clock import ENV as CLOCK_ENV
+from streaming.clock import clock_from_env
 from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 NATIVE_ONLY = frozenset(BINANCE_INTERVALS) - frozenset(TIMEFRAME_MS)
@@ -129,6 +131,8 @@ def build_adapter(row: Mapping[str, Any], env: Mapping[str, str] | None = None, 
     if not row.get("is_active", True):
         raise InactiveExchangeError(f"exchange {name!r} is inactive (exchanges.is_active = false); "
                                     f"activate it or use one of: {', '.join(names)}")
+    if "clock_ms" not in options and (env if env is not None else os.environ).get(CLOCK_ENV):
+        options["clock_ms"] = clock_from_env(env)  # offline mode: the simulator's faster clock
     return builder(exchange_config(row, env), **options)
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+import time
 from pathlib import Path
 
 from streaming.errors import UsageError
@@ -61,7 +62,10 @@ async def _serve(config, urls_file: Path | None) -> None:
             creds = {ex: dict(zip(("api_key", "api_secret"), sim.credentials(ex), strict=True)) for ex in urls}
             urls_file.parent.mkdir(parents=True, exist_ok=True)
             urls_file.touch(mode=0o600)
-            urls_file.write_text(json.dumps({**urls, "credentials": creds}, indent=2))
+            # the simulator's clock, so `livermore up --offline` can hand it to the worker (streaming.clock)
+            now_real_ms = time.time_ns() // 1_000_000
+            clock = {"start_ms": sim.now_ms(), "real_start_ms": now_real_ms, "speed": sim.clock.speed}
+            urls_file.write_text(json.dumps({**urls, "credentials": creds, "clock": clock}, indent=2))
         print(f"control: POST {urls['coinbase']['rest_url']}/_sim/fault   (Ctrl-C to stop)", flush=True)
         await stop.wait()
 

@@ -7,6 +7,7 @@ happens under a Redis lock (SET NX PX) and the heartbeats are checked again insi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,31 @@ class WorkerSpawnError(UsageError):
 # Detached workers outlive this process; holding their Popen objects keeps Python from warning
 # that a child is "still running" when the object is collected.
 _spawned: list[subprocess.Popen] = []
+
+
+def spawned_workers() -> list[subprocess.Popen]:
+    """The workers this process spawned that are still running (newest last)."""
+    return [p for p in _spawned if p.poll() is None]
+
+
+def stop_spawned_workers(timeout: float = 30.0) -> int:
+    """SIGTERM the workers this process spawned and reap them; return how many were running.
+
+    For embedders and tests that own the lifetime of what they spawned (a detached worker
+    normally outlives its spawner on purpose).
+    """
+    running = 0
+    for proc in list(_spawned):
+        if proc.poll() is None:
+            running += 1
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        _spawned.remove(proc)
+    return running
 
 
 def _serving(workers: list[dict[str, Any]], shard: str | None) -> dict[str, Any] | None:

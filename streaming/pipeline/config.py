@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from streaming.clock import clock_from_env
 from streaming.keys import validate_symbol
 from streaming.store.candles import DEFAULT_MAX_CANDLES, DEFAULT_USER_TTL_S, StoreLimits
 
@@ -70,8 +70,6 @@ def normalize_pools(pools: Mapping[str, SymbolPool] | Iterable[str]) -> dict[str
     return {validate_symbol(s): SHARED for s in pools}
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,8 @@ class PipelineConfig:
     reconcile_delay_s: float = 60.0  # the exchange needs a moment to finalise its bar
     reconcile_concurrency: int = 2
     reconcile_queue_max: int = 10_000
-    clock_ms: Callable[[], int] = field(default=wall_clock_ms, compare=False)
+    # wall time, or the simulator's clock in offline mode (streaming.clock)
+    clock_ms: Callable[[], int] = field(default_factory=clock_from_env, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("batch_max", "warmup_candles", "warmup_concurrency", "reconcile_concurrency",

@@ -1,8 +1,6 @@
 """start_streaming / reload-symbols / stop_streaming with a real worker subprocess (spawned by the op)."""
 
 import json
-import signal
-import subprocess
 
 import dagster as dg
 import pytest
@@ -13,6 +11,7 @@ from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
 from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
 from streaming import keys
+from streaming.control import spawn
 from streaming.control.heartbeat import live_workers
 from streaming.sim.config import SimConfig
 from streaming.sim.testing import running_simulator
@@ -35,24 +34,7 @@ def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
             try:
                 yield resources, instance
             finally:
-                _stop_spawned_workers()
-
-
-def _stop_spawned_workers() -> None:
-    """SIGTERM the workers this test's op spawned (their Popen objects), and reap them."""
-    from streaming.control import spawn
-
-    # no public accessor for the detached children yet: the op's own Popen objects are the
-    # only handle that lets us wait for them (else Python warns at exit that they still run)
-    for proc in list(spawn._spawned):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        spawn._spawned.remove(proc)
+                spawn.stop_spawned_workers()
 
 
 def _config(op: str, **config) -> dict:
@@ -96,7 +78,6 @@ def test_start_reload_stop(platform, redis_client):
 
 def test_worker_killed_is_restarted_via_health_sensor(platform, redis_client):
     from livermore_pipelines.sensors import worker_health_sensor
-    from streaming.control import spawn
 
     resources, instance = platform
     assert dg.materialize([exchanges], resources=resources, instance=instance).success
@@ -106,7 +87,7 @@ def test_worker_killed_is_restarted_via_health_sensor(platform, redis_client):
         run_config=_config("start_exchange_streaming", exchange="coinbase", timeout_s=90.0),
         resources=resources, instance=instance)
     assert first.success
-    victim = spawn._spawned[-1]
+    victim = spawn.spawned_workers()[-1]
     victim.kill()  # SIGKILL: no goodbye, the status hash still says connected
     victim.wait(timeout=10)
     assert redis_client.hget(keys.exchange_status(1), "connection_state") == "connected"
