@@ -31,8 +31,7 @@ PARTITION = "coinbase"
 def platform(tmp_path, redis_url):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVERMORE_", "DAGSTER_"))}
-    env.update({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url,
-                "LIVERMORE_TIER1_TOP_N": "3"})
+    env.update({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url})
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [*LIVERMORE, "up", "--offline", "--port", str(port), "--sim-speed", "600", "--sim-symbols", "3"],
@@ -72,7 +71,9 @@ def test_up_offline_materialize_start_stream_stop(platform):
     ex_id = 1
     assert gql.run(assets=["exchanges"]) == "SUCCESS", _logs(tmp_path)
     assert r.hget(keys.EXCHANGES_BY_NAME, "coinbase") == str(ex_id)
-    for asset in ("tier1_symbols", "tier2_positions", "symbol_universe"):
+    tier1 = {"ops": {"tier1_symbols": {"config": {"top_n": 3}}}}
+    assert gql.run(assets=["tier1_symbols"], partition=PARTITION, run_config=tier1) == "SUCCESS", _logs(tmp_path)
+    for asset in ("tier2_positions", "symbol_universe"):
         assert gql.run(assets=[asset], partition=PARTITION) == "SUCCESS", f"{asset}\n{_logs(tmp_path)}"
     universe = json.loads(r.get(keys.universe(ex_id)))
     symbols = [s["symbol"] for s in universe["symbols"]]
@@ -80,7 +81,8 @@ def test_up_offline_materialize_start_stream_stop(platform):
 
     sub = r.pubsub()
     sub.psubscribe(keys.candle_close_pattern(ex_id))
-    status = gql.run("start_streaming", run_config={"ops": {"start_streaming": {"config": {"exchange": PARTITION}}}})
+    start = {"ops": {"start_exchange_streaming": {"config": {"exchange": PARTITION, "timeout_s": 120.0}}}}
+    status = gql.run("start_streaming", run_config=start, timeout=240)
     assert status == "SUCCESS", _logs(tmp_path)
     assert r.hget(keys.exchange_status(ex_id), "connection_state") == "connected"
 
@@ -100,7 +102,8 @@ def test_up_offline_materialize_start_stream_stop(platform):
     indicator = json.loads(r.get(keys.indicator(ex_id, sym, "5m")))
     assert {"timestamp", "macd_v", "signal", "histogram", "atr", "stage"} <= set(indicator)
 
-    status = gql.run("stop_streaming", run_config={"ops": {"stop_streaming": {"config": {"exchange": PARTITION}}}})
+    stop = {"ops": {"stop_exchange_streaming": {"config": {"exchange": PARTITION}}}}
+    status = gql.run("stop_streaming", run_config=stop)
     assert status == "SUCCESS", _logs(tmp_path)
     wait_for(lambda: r.hget(keys.exchange_status(ex_id), "connection_state") in ("idle", "disconnected"),
              timeout=30, message="the exchange to go idle")
