@@ -107,6 +107,13 @@ class LivermoreClient:
         self.url = redis_url
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
 
+    @classmethod
+    def from_env(cls) -> LivermoreClient:
+        """The Redis of this machine's Livermore: LIVERMORE_REDIS_URL, or the embedded server of LIVERMORE_HOME."""
+        from streaming.settings import load_settings, resolve_redis_url
+
+        return cls(resolve_redis_url(load_settings()))
+
     def close(self) -> None:
         self.redis.close()
 

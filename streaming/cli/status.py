@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         })
     workers = (live or {}).get("workers", [])
     if args.json:
-        print(json.dumps({"exchanges": exchanges, "workers": workers, "redis": live is not None}, indent=2,
-                         default=str))
+        print(json.dumps({"exchanges": exchanges, "workers": workers, "redis": live is not None,
+                          "redis_url": _redis_url(settings)}, indent=2, default=str))
         return 0
     console = Console(width=150)
     table = Table(title="Livermore exchanges")
@@ -96,6 +96,14 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"worker {w.get('worker_id')} pid {w.get('pid')} shard {w.get('shard') or '-'} "
                           f"exchanges {w.get('exchanges') or {}} last heartbeat {w.get('last_heartbeat')}")
     return 0
+
+
+def _redis_url(settings) -> str | None:
+    from streaming.redis_server import embedded_redis_url
+    from streaming.settings import mask_url
+
+    url = settings.redis_url or embedded_redis_url(settings.home)
+    return mask_url(url) if url else None
 
 
 def _iso(value) -> str | None:
