@@ -6,15 +6,13 @@ from typing import Any
 
 import redis
 
-from streaming import keys
+from streaming.control.status import read_status
 
 RUNNING_STATES = frozenset({"connected", "connecting"})
 
 
 def connection_state(r: redis.Redis, exchange_id: int) -> dict[str, str]:
-    raw = r.hgetall(keys.exchange_status(exchange_id))
-    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()}
+    return read_status(r, exchange_id)
 
 
 def live_workers(r: redis.Redis, max_age_s: float = 15) -> list[dict[str, Any]]:

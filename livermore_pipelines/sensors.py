@@ -12,26 +12,19 @@ from livermore_pipelines import control
 from livermore_pipelines.health import due_for_restart, orphaned_exchanges
 from livermore_pipelines.jobs import start_streaming
 from livermore_pipelines.resources import DatabaseResource, RedisResource
-from streaming import keys
+from streaming import exchange_ids
 
 RESTART_COOLDOWN_S = 120.0
 
 
 def _exchange_ids(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
     """name -> id from the HASH the `exchanges` asset writes, else from the database."""
-    ids: dict[str, int] = {}
-    for name, value in r.hgetall(keys.EXCHANGES_BY_NAME).items():
-        try:
-            ids[name.decode() if isinstance(name, bytes) else name] = int(value)
-        except ValueError:
-            continue
+    ids = exchange_ids.from_redis(r)
     if ids:
         return ids
-    from streaming.db.queries import list_exchanges
-
     try:
-        with database.engine() as engine, engine.connect() as conn:
-            return {row["name"]: int(row["id"]) for row in list_exchanges(conn)}
+        with database.engine() as engine:
+            return exchange_ids.from_database(engine)
     except Exception:
         return {}
 

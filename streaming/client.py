@@ -28,7 +28,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from streaming import keys
+from streaming import exchange_ids, keys
 from streaming.errors import UsageError
 from streaming.models import Candle
 from streaming.store.codec import decode_candle
@@ -129,9 +129,9 @@ class LivermoreClient:
             return exchange
         if isinstance(exchange, str) and exchange.isdigit():
             return int(exchange)
-        by_name = self.redis.hgetall(keys.EXCHANGES_BY_NAME)
+        by_name = exchange_ids.from_redis(self.redis)
         if exchange in by_name:
-            return int(by_name[exchange])
+            return by_name[exchange]
         known = ", ".join(sorted(by_name)) or "(none registered in Redis yet)"
         raise UnknownExchange(f"unknown exchange {exchange!r}; known exchanges: {known}")
 
@@ -174,7 +174,7 @@ class LivermoreClient:
 
 def resolve_exchanges(client: redis.Redis, names: list[str] | None, settings: Any) -> dict[int, str]:
     """{id: name} for the names given (all known when None): Redis HASH first, else the database."""
-    by_name = {k: int(v) for k, v in client.hgetall(keys.EXCHANGES_BY_NAME).items()}
+    by_name = exchange_ids.from_redis(client)
     if not by_name:
         by_name = _from_database(settings)
     if names is None:
@@ -194,18 +194,14 @@ def resolve_exchanges(client: redis.Redis, names: list[str] | None, settings: An
 def _from_database(settings: Any) -> dict[str, int]:
     try:
         from streaming.db.engine import make_engine
-        from streaming.db.queries import list_exchanges
 
         engine = make_engine(settings.database_url)
-        try:
-            with engine.connect() as conn:
-                return {r["name"]: int(r["id"]) for r in list_exchanges(conn)}
-        finally:
-            engine.dispose()
-    except UsageError:
+    except Exception:  # an unusable database URL only means: no names to resolve
         return {}
-    except Exception:  # an unreachable database only means: no names to resolve
-        return {}
+    try:
+        return exchange_ids.from_database(engine)
+    finally:
+        engine.dispose()
 
 
 def ms_iso(ms: Any) -> str:

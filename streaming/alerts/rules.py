@@ -16,6 +16,7 @@ import msgspec
 import orjson
 
 from streaming.indicators.macd_v_state import MacdVValue
+from streaming.redis_text import str_hash
 
 DEFAULT_COOLDOWN_MS = 300_000
 REVERSAL_OVERSOLD = "reversal_oversold"
@@ -105,7 +106,7 @@ class AlertState:
         (HGETALL of a missing key) is a fresh state. Raises ValueError naming a bad field."""
         if not data:
             return cls()
-        d = {_text(k): _text(v) for k, v in data.items()}
+        d = str_hash(data)
         if d.get("v") != _STATE_VERSION:
             raise ValueError(f"alert state version {d.get('v')!r} not supported (expected {_STATE_VERSION})")
         raw_prev = d.get("prev_macd_v", "")
@@ -126,10 +127,6 @@ class AlertState:
         ):
             raise ValueError("alert state field 'cooldowns' must map labels to integer epoch ms")
         return cls(prev, cooldowns, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
-
-
-def _text(v: str | bytes) -> str:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 def _flag(d: Mapping[str, str], name: str) -> bool:

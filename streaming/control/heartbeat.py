@@ -15,6 +15,7 @@ import orjson
 import redis
 
 from streaming import keys
+from streaming.redis_text import str_hash
 
 HEARTBEAT_INTERVAL_S = 2.0
 DEFAULT_MAX_AGE_S = 15.0
@@ -69,12 +70,8 @@ def fresh_heartbeats(raw: dict[str, str], now: datetime, max_age_s: float) -> tu
 
 def live_workers(redis_client: redis.Redis, max_age_s: float = DEFAULT_MAX_AGE_S) -> list[dict[str, Any]]:
     """Workers with a fresh heartbeat: {worker_id, host, pid, started_at, last_heartbeat, exchanges, shard, age_s}."""
-    raw = {_s(k): _s(v) for k, v in redis_client.hgetall(keys.WORKERS).items()}
+    raw = str_hash(redis_client.hgetall(keys.WORKERS))
     fresh, prune = fresh_heartbeats(raw, datetime.now(UTC), max_age_s)
     if prune:
         redis_client.hdel(keys.WORKERS, *prune)
     return fresh
-
-
-def _s(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -13,10 +13,11 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from streaming import keys
+from streaming import exchange_ids, keys
 from streaming.control.heartbeat import live_workers
 from streaming.db.queries import list_exchanges, set_connection_status
 from streaming.db.schema import CONNECTION_STATES
+from streaming.redis_text import str_hash
 
 STATUS_FIELDS = ("connection_state", "connected_at", "last_heartbeat", "last_error", "updated_at")
 
@@ -31,22 +32,8 @@ def _dt(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _exchange_ids(redis_client: redis.Redis) -> dict[str, int]:
-    out = {}
-    for name, value in redis_client.hgetall(keys.EXCHANGES_BY_NAME).items():
-        try:
-            out[_s(name)] = int(value)
-        except ValueError:
-            continue
-    return out
-
-
-def _s(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def read_status(redis_client: redis.Redis, exchange_id: int) -> dict[str, str]:
-    return {_s(k): _s(v) for k, v in redis_client.hgetall(keys.exchange_status(exchange_id)).items()}
+    return str_hash(redis_client.hgetall(keys.exchange_status(exchange_id)))
 
 
 def sync_connection_status(redis_client: redis.Redis, engine: sa.Engine) -> int:
@@ -80,7 +67,7 @@ def live_status(redis_client: redis.Redis, max_age_s: float = 15.0) -> dict[str,
     workers report, so it answers with or without the database.
     """
     workers = live_workers(redis_client, max_age_s=max_age_s)
-    ids = _exchange_ids(redis_client)
+    ids = exchange_ids.from_redis(redis_client)
     exchanges: dict[str, dict[str, Any]] = {}
     for name, exchange_id in sorted(ids.items(), key=lambda kv: kv[1]):
         exchanges[name] = {"id": exchange_id, **read_status(redis_client, exchange_id), "workers": []}
