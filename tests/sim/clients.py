@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,16 @@ async def recv_until(ws: Any, pred: Callable[[Any], bool], limit: int = 5000, ti
 
     await asyncio.wait_for(loop(), timeout)
     return out
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, object]:
+    """(status, headers, JSON body) of a GET; HTTP errors are returned, not raised."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def connect(url: str, **kw: Any):

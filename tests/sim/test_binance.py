@@ -15,16 +15,7 @@ import websockets
 
 from streaming.sim import FaultError, SimConfig
 from streaming.sim.testing import running_simulator
-from tests.sim.clients import connect, recv_json, recv_until, run
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, object]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
+from tests.sim.clients import connect, http_get, recv_json, recv_until, run
 
 
 def test_combined_stream_klines_close_with_x_true_equal_to_truth(sim):
@@ -103,7 +94,7 @@ def test_rest_klines_rows_limits_and_truth(sim):
     base = sim.urls["binance"].rest_url
     truth = sim.truth("binance", "SIM2USDT", "1h")
     start = truth[-400].timestamp
-    status, headers, rows = get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=1h&startTime={start}&limit=300")
+    status, headers, rows = http_get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=1h&startTime={start}&limit=300")
     assert status == 200 and int(headers["X-MBX-USED-WEIGHT-1M"]) >= 2
     assert len(rows) == 300 and rows[0][0] == start
     row = rows[0]
@@ -114,26 +105,26 @@ def test_rest_klines_rows_limits_and_truth(sim):
         c = by_t[r[0]]
         assert (float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5])) == (c.open, c.high, c.low,
                                                                                        c.close, c.volume)
-    status, _, rows = get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=1d&limit=1000")
+    status, _, rows = http_get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=1d&limit=1000")
     assert status == 200 and len(rows) >= 301 and rows == sorted(rows)
-    assert get(f"{base}/api/v3/klines?symbol=NOPE&interval=1h")[2] == {"code": -1121, "msg": "Invalid symbol."}
-    assert get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=1h&limit=1001")[0] == 400
-    assert get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=9x")[2]["code"] == -1120
+    assert http_get(f"{base}/api/v3/klines?symbol=NOPE&interval=1h")[2] == {"code": -1121, "msg": "Invalid symbol."}
+    assert http_get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=1h&limit=1001")[0] == 400
+    assert http_get(f"{base}/api/v3/klines?symbol=SIM2USDT&interval=9x")[2]["code"] == -1120
 
 
 def test_exchange_info_and_ticker(sim):
     base = sim.urls["binance"].rest_url
-    status, _, info = get(f"{base}/api/v3/exchangeInfo")
+    status, _, info = http_get(f"{base}/api/v3/exchangeInfo")
     assert status == 200
     names = {s["symbol"] for s in info["symbols"]}
     assert {"SIM1USDT", "ETHBTC"} <= names and len(names) >= 1695
     sim1 = next(s for s in info["symbols"] if s["symbol"] == "SIM1USDT")
     assert (sim1["status"], sim1["baseAsset"], sim1["quoteAsset"]) == ("TRADING", "SIM1", "USDT")
-    status, _headers, tickers = get(f"{base}/api/v3/ticker/24hr")
+    status, _headers, tickers = http_get(f"{base}/api/v3/ticker/24hr")
     assert status == 200 and isinstance(tickers, list) and len(tickers) == len(names)
     t = next(x for x in tickers if x["symbol"] == "SIM1USDT")
     assert all(isinstance(t[k], str) for k in ("quoteVolume", "volume", "lastPrice")) and float(t["volume"]) > 0
-    assert get(f"{base}/api/v3/ticker/24hr?symbol=NOPE")[2]["code"] == -1121
+    assert http_get(f"{base}/api/v3/ticker/24hr?symbol=NOPE")[2]["code"] == -1121
 
 
 def _signed(secret: str, query: str) -> str:
@@ -144,16 +135,16 @@ def test_account_hmac_signature(sim):
     key, secret = sim.credentials("binance")
     url = sim.urls["binance"].rest_url + "/api/v3/account?"
     q = f"recvWindow=5000&timestamp={int(time.time() * 1000)}"
-    status, _, body = get(url + _signed(secret, q), {"X-MBX-APIKEY": key})
+    status, _, body = http_get(url + _signed(secret, q), {"X-MBX-APIKEY": key})
     assert status == 200
     assert {"asset": "SIM1", "free": "2.50000000", "locked": "0.50000000"} in body["balances"]
-    assert get(url + _signed("wrong", q), {"X-MBX-APIKEY": key})[2] == {
+    assert http_get(url + _signed("wrong", q), {"X-MBX-APIKEY": key})[2] == {
         "code": -1022, "msg": "Signature for this request is not valid."}
-    assert get(url + _signed(secret, q), {"X-MBX-APIKEY": "nope"})[0] == 401
-    assert get(url + _signed(secret, q))[0] == 401
+    assert http_get(url + _signed(secret, q), {"X-MBX-APIKEY": "nope"})[0] == 401
+    assert http_get(url + _signed(secret, q))[0] == 401
     old = f"recvWindow=5000&timestamp={int(time.time() * 1000) - 60_000}"
-    assert get(url + _signed(secret, old), {"X-MBX-APIKEY": key})[2]["code"] == -1021
-    assert get(url + "timestamp=1", {"X-MBX-APIKEY": key})[2]["code"] == -1102
+    assert http_get(url + _signed(secret, old), {"X-MBX-APIKEY": key})[2]["code"] == -1021
+    assert http_get(url + "timestamp=1", {"X-MBX-APIKEY": key})[2]["code"] == -1102
 
 
 def test_weight_budget_429_then_418(fixtures_dir):
@@ -162,7 +153,7 @@ def test_weight_budget_429_then_418(fixtures_dir):
         url = s.urls["binance"].rest_url + "/api/v3/exchangeInfo"
         statuses = []
         for _ in range(8):
-            status, headers, _body = get(url)
+            status, headers, _body = http_get(url)
             statuses.append(status)
             assert "X-MBX-USED-WEIGHT-1M" in headers
             if status in (429, 418):
@@ -175,7 +166,7 @@ def test_weight_budget_429_then_418(fixtures_dir):
 def test_injected_rate_limit_and_bad_fault_requests(sim):
     sim.inject("rate_limit", exchange="binance_us", count=2, retry_after=7)
     url = sim.urls["binance_us"].rest_url + "/api/v3/ping"
-    first, second, third = get(url), get(url), get(url)
+    first, second, third = http_get(url), http_get(url), http_get(url)
     assert first[0] == second[0] == 429 and first[1]["Retry-After"] == "7"
     assert third[0] == 200
     with pytest.raises(FaultError):

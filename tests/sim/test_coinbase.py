@@ -6,26 +6,15 @@ import itertools
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from tests.sim.clients import connect, recv_json, recv_until, run
+from tests.sim.clients import connect, http_get, recv_json, recv_until, run
 
 SUB = {"type": "subscribe", "channel": "candles"}
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, object]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def test_subscribe_snapshot_ack_updates_and_one_sequence(sim):
@@ -115,7 +104,7 @@ def test_unsubscribed_connection_is_closed_after_the_timeout(fixtures_dir):
 def test_rest_candles_newest_first_strings_limit_and_truth(sim):
     now_s = sim.now_ms() // 1000
     base = sim.urls["coinbase"].rest_url + "/api/v3/brokerage/market/products/SIM1-USD/candles"
-    status, _, body = get(f"{base}?granularity=ONE_HOUR&start={now_s - 299 * 3600}&end={now_s}")
+    status, _, body = http_get(f"{base}?granularity=ONE_HOUR&start={now_s - 299 * 3600}&end={now_s}")
     assert status == 200
     rows = body["candles"]
     starts = [int(r["start"]) for r in rows]
@@ -128,12 +117,12 @@ def test_rest_candles_newest_first_strings_limit_and_truth(sim):
         tr = truth[int(r["start"]) * 1000]
         assert (float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]), float(r["volume"])) == (
             tr.open, tr.high, tr.low, tr.close, tr.volume)
-    status, _, body = get(f"{base}?granularity=ONE_HOUR&start={now_s - 400 * 3600}&end={now_s}")
+    status, _, body = http_get(f"{base}?granularity=ONE_HOUR&start={now_s - 400 * 3600}&end={now_s}")
     assert status == 400 and body["error"] == "INVALID_ARGUMENT" and "300" in body["message"]
-    status, _, body = get(f"{base}?granularity=WEEKLY&start=0&end=1")
+    status, _, body = http_get(f"{base}?granularity=WEEKLY&start=0&end=1")
     assert status == 400 and set(body) == {"error", "message", "error_details"}
     nope = "/api/v3/brokerage/market/products/NOPE-USD/candles"
-    status, _, body = get(f"{sim.urls['coinbase'].rest_url}{nope}?granularity=ONE_DAY&start=0&end={now_s}")
+    status, _, body = http_get(f"{sim.urls['coinbase'].rest_url}{nope}?granularity=ONE_DAY&start=0&end={now_s}")
     assert status in (400, 404)
 
 
@@ -150,7 +139,7 @@ def test_rest_backfill_over_pages_equals_truth(sim, gran, tf):
     base = sim.urls["coinbase"].rest_url + "/api/v3/brokerage/market/products/SIM3-USD/candles"
     while start <= end:
         page_end = min(end, start + 299 * step)
-        status, _, body = get(f"{base}?granularity={gran}&start={start}&end={page_end}")
+        status, _, body = http_get(f"{base}?granularity={gran}&start={start}&end={page_end}")
         assert status == 200
         for r in body["candles"]:
             got[int(r["start"]) * 1000] = (float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]),
@@ -160,7 +149,7 @@ def test_rest_backfill_over_pages_equals_truth(sim, gran, tf):
 
 
 def test_products_recorded_plus_synthetic(sim):
-    status, _, body = get(sim.urls["coinbase"].rest_url + "/api/v3/brokerage/market/products")
+    status, _, body = http_get(sim.urls["coinbase"].rest_url + "/api/v3/brokerage/market/products")
     assert status == 200
     ids = [p["product_id"] for p in body["products"]]
     assert {"SIM1-USD", "SIM2-USD", "SIM3-USD", "BTC-USD", "BTC-USDC"} <= set(ids)
@@ -183,19 +172,19 @@ def _jwt(sim, method="GET", path="/api/v3/brokerage/accounts", key=None, name=No
 
 def test_accounts_need_a_valid_jwt_and_paginate(sim):
     url = sim.urls["coinbase"].rest_url + "/api/v3/brokerage/accounts"
-    status, _, body = get(url)
+    status, _, body = http_get(url)
     assert status == 401 and body["error"] == "UNAUTHENTICATED"
     wrong_key = ec.generate_private_key(ec.SECP256R1())
     bad = [_jwt(sim, key=wrong_key), _jwt(sim, now=int(time.time()) - 600), _jwt(sim, path="/api/v3/other"),
            _jwt(sim, name="organizations/x/apiKeys/y"), "not.a.jwt"]
     for token in bad:
-        status, _, body = get(url, {"Authorization": f"Bearer {token}"})
+        status, _, body = http_get(url, {"Authorization": f"Bearer {token}"})
         assert status == 401, body
     seen = []
     cursor = ""
     while True:
         q = f"?limit=50&cursor={cursor}" if cursor else "?limit=50"
-        status, _, body = get(url + q, {"Authorization": f"Bearer {_jwt(sim)}"})
+        status, _, body = http_get(url + q, {"Authorization": f"Bearer {_jwt(sim)}"})
         assert status == 200, body
         seen.extend(a["uuid"] for a in body["accounts"])
         assert body["size"] == len(body["accounts"])
@@ -204,7 +193,7 @@ def test_accounts_need_a_valid_jwt_and_paginate(sim):
             break
         cursor = body["cursor"]
     assert len(seen) == len(set(seen)) > 50
-    status, _, body = get(sim.urls["coinbase"].rest_url + "/api/v3/brokerage/best_bid_ask?product_ids=SIM1-USD",
+    status, _, body = http_get(sim.urls["coinbase"].rest_url + "/api/v3/brokerage/best_bid_ask?product_ids=SIM1-USD",
                           {"Authorization": f"Bearer {_jwt(sim, path='/api/v3/brokerage/best_bid_ask')}"})
     assert status == 200
     book = body["pricebooks"][0]
