@@ -65,3 +65,12 @@ def database_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'livermore.db'}"
     return servers.create_database(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_spawned_workers():
+    """Workers spawned through ensure_worker_running outlive their spawner by design; not the suite."""
+    yield
+    from streaming.control.spawn import stop_spawned_workers
+
+    stop_spawned_workers(timeout=15)

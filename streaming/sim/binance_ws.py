@@ -84,7 +84,9 @@ class BinanceConnection(SimConnection):
         live = [n for n, s in self.streams.items() if s[1] not in REPLAY_ONLY_INTERVALS]
         if not live:
             return
-        name = live[0]
+        # a stream that has closed a bar already: duplicated and out-of-order frames are then
+        # final (x: true) frames, the case a client must dedupe (a 1d stream may have none yet)
+        name = next((n for n in live if n in self.last_final), live[0])
         symbol, interval, step = self.streams[name]
         market = self.hub.market
         while self.duplicates:
