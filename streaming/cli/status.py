@@ -38,7 +38,7 @@ def _live(settings) -> dict[str, Any] | None:
         live = live_status(client)
         live["by_id"] = {i: read_status(client, i) for i in (1, 2, 3)}
         for ex in live.get("exchanges", {}).values():
-            if "id" in ex:
+            if ex.get("id") is not None:
                 live["by_id"][int(ex["id"])] = read_status(client, int(ex["id"]))
         return live
     except (redis.RedisError, OSError, ValueError):

@@ -90,3 +90,21 @@ def test_down_stops_the_embedded_redis(tmp_path):
     res = run(["down"], {"LIVERMORE_HOME": str(home)})
     assert res.returncode == 0 and "stopped" in res.stdout
     assert embedded_redis_url(home) is None
+
+
+def test_status_with_a_live_worker_of_an_exchange_redis_does_not_name(env, redis_client):
+    """A worker heartbeat naming an exchange that Dagster has not synced yet (no id in Redis)."""
+    import time
+    from datetime import UTC, datetime
+
+    assert run(["db", "upgrade"], env).returncode == 0
+    now = datetime.now(UTC).isoformat()
+    beat = {"worker_id": "w1", "host": "h", "pid": 1, "started_at": now, "last_heartbeat": now,
+            "exchanges": {"binance": "connected"}, "shard": None, "ts": time.time()}
+    redis_client.hset("workers", "w1", json.dumps(beat))
+    redis_client.set("worker:w1:heartbeat", json.dumps(beat), ex=15)
+    res = run(["status", "--json"], env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["redis"] is True
+    assert [r["name"] for r in out["exchanges"]] == ["coinbase", "binance", "binance_us"]
