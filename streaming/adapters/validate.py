@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
 
@@ -13,6 +14,7 @@ from streaming.adapters.skips import (
     HIGH_LOW,
     INVALID_JSON,
     NON_FINITE,
+    OVERSIZED,
     SCHEMA,
     BadFrame,
 )
@@ -74,6 +76,19 @@ def classify(raw: str | bytes, exc: msgspec.ValidationError, numeric_fields: fro
     if "got `str`" in message and field in numeric_fields:
         return BAD_NUMBER, message
     return SCHEMA, message
+
+
+def decode_frame(decoder: msgspec.json.Decoder, raw: str | bytes, max_bytes: int,
+                 numeric_fields: frozenset[str]) -> Any:
+    """One frame through its typed decoder; an oversized, broken or mistyped frame raises BadFrame."""
+    if len(raw) > max_bytes:
+        raise BadFrame(OVERSIZED, f"{len(raw)} bytes > {max_bytes}")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise BadFrame(*classify(raw, exc, numeric_fields)) from None
+    except msgspec.DecodeError as exc:
+        raise BadFrame(INVALID_JSON, str(exc)) from None
 
 
 def fast_candle(ts_ms: int, o: float, h: float, lo: float, c: float, v: float) -> Candle:

@@ -7,13 +7,11 @@ import msgspec
 from streaming.adapters.binance import schemas as s
 from streaming.adapters.skips import (
     EXCHANGE_ERROR,
-    INVALID_JSON,
-    OVERSIZED,
     SCHEMA,
     UNKNOWN_INTERVAL,
     BadFrame,
 )
-from streaming.adapters.validate import MAX_TS_MS, MIN_TS_MS, check_timestamp, classify, fast_candle
+from streaming.adapters.validate import MAX_TS_MS, MIN_TS_MS, check_timestamp, decode_frame, fast_candle
 from streaming.models import Candle
 
 MAX_FRAME_BYTES = 1024 * 1024
@@ -42,14 +40,7 @@ class BinanceMessage(msgspec.Struct, gc=False):
 
 
 def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> BinanceMessage:
-    if len(raw) > max_bytes:
-        raise BadFrame(OVERSIZED, f"{len(raw)} bytes > {max_bytes}")
-    try:
-        f = _frame.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise BadFrame(*classify(raw, exc, NUMERIC)) from None
-    except msgspec.DecodeError as exc:
-        raise BadFrame(INVALID_JSON, str(exc)) from None
+    f = decode_frame(_frame, raw, max_bytes, NUMERIC)
     event = f.data
     if event is not None:
         kind = event.e

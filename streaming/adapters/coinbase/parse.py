@@ -14,8 +14,6 @@ from streaming.adapters.coinbase import schemas as s
 from streaming.adapters.skips import (
     BAD_TIMESTAMP,
     EXCHANGE_ERROR,
-    INVALID_JSON,
-    OVERSIZED,
     SCHEMA,
     BadFrame,
 )
@@ -23,7 +21,7 @@ from streaming.adapters.validate import (
     MAX_TS_MS,
     MIN_TS_MS,
     check_timestamp,
-    classify,
+    decode_frame,
     fast_candle,
     make_candle,
     to_int,
@@ -80,14 +78,7 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseM
     Channels other than candles/heartbeats/subscriptions are returned with only `channel` set
     (ignored, not errors).
     """
-    if len(raw) > max_bytes:
-        raise BadFrame(OVERSIZED, f"{len(raw)} bytes > {max_bytes}")
-    try:
-        env = _envelope.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise BadFrame(*classify(raw, exc, NUMERIC)) from None
-    except msgspec.DecodeError as exc:
-        raise BadFrame(INVALID_JSON, str(exc)) from None
+    env = decode_frame(_envelope, raw, max_bytes, NUMERIC)
     channel = env.channel
     if env.type == "error" or (not channel and env.message):
         raise BadFrame(EXCHANGE_ERROR, env.message or "error frame")
