@@ -79,6 +79,8 @@ class PipelineConfig:
     cooldown_ms: int = 300_000  # per (exchange, symbol, timeframe, alert label)
     alerts_stream_maxlen: int = 100_000
     batch_max: int = 512  # closes per Redis round trip (one script call: bounds how long Redis is busy)
+    # script calls in flight from the run loop: the next batch is prepared while Redis runs the last
+    pipeline_depth: int = 2
     warmup_candles: int = 300  # closed candles per (symbol, timeframe) before going live
     warmup_concurrency: int = 4  # REST requests in flight during warm-up (the adapter also rate-limits)
     # Build 15m/1h/4h/1d from closed 5m (None = only for exchanges that stream 5m alone: coinbase)
@@ -93,7 +95,7 @@ class PipelineConfig:
     clock_ms: Callable[[], int] = field(default_factory=clock_from_env, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("batch_max", "warmup_candles", "warmup_concurrency", "reconcile_concurrency",
+        for name in ("batch_max", "pipeline_depth", "warmup_candles", "warmup_concurrency", "reconcile_concurrency",
                      "reconcile_queue_max", "alerts_stream_maxlen"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -50,13 +50,16 @@ _encode_spec = msgspec.json.Encoder().encode
 
 
 class _Batch:
-    """Closes staged for one call of the CLOSE_BATCH script."""
+    """Closes staged for one call of the CLOSE_BATCH script. `entries` (run loop only) are the
+    listener's queue entries it came from, requeued if Redis fails; `task` its call in flight."""
 
-    __slots__ = ("specs", "staged")
+    __slots__ = ("entries", "specs", "staged", "task")
 
     def __init__(self) -> None:
         self.specs: list[bytes] = []
         self.staged: list[tuple[str, str, Candle, bool]] = []
+        self.entries: list[tuple[int, CandleUpdate]] = []
+        self.task: asyncio.Future[Any] | None = None
 
 
 class CandlePipeline:
@@ -92,6 +95,11 @@ class CandlePipeline:
         self.aggregated = tuple(tf for tf in self.timeframes if tf != BASE) if agg and BASE in self.timeframes else ()
         self._pools = normalize_pools(symbol_pools)
         self._states: dict[tuple[str, str], StreamState] = {}
+        # per stream: the static head of its close spec (keys, ttl, channel), built once
+        self._heads: dict[tuple[str, str], tuple[list[Any], int, str]] = {}
+        # run loop: batches whose script call is in flight (oldest first) and their streams
+        self._inflight: deque[_Batch] = deque()
+        self._busy: Counter[tuple[str, str]] = Counter()
         self._aggs: dict[str, TimeframeAggregator] = {}
         self._close_batch = redis.register_script(scripts.CLOSE_BATCH)
         self._lock = asyncio.Lock()
@@ -120,6 +128,8 @@ class CandlePipeline:
         self._pools = pools
         for key in [k for k in self._states if k[0] in changed]:
             del self._states[key]
+        for key in [k for k in self._heads if k[0] in changed]:
+            del self._heads[key]
         for sym in [s for s in self._aggs if s in changed]:
             del self._aggs[sym]
 
@@ -128,43 +138,148 @@ class CandlePipeline:
 
     async def _invalidate(self, symbol: str, timeframe: str) -> None:
         async with self._lock:
+            await self._settle()
             self._states.pop((symbol, timeframe), None)
 
     # --- run loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Consume the listener's queue until close(). Redis errors are retried, never fatal."""
+        """Consume the listener's queue until close(). Redis errors are retried, never fatal.
+
+        Pipelined: while one batch's script runs in Redis, the next batch is prepared here (MACD-V,
+        alerts, JSON), up to `config.pipeline_depth` calls in flight. Batches in flight never share
+        a stream, so each stream's closes still reach Redis in order; a failed batch is requeued
+        in front of everything queued after it."""
         flusher = None
         if self.aggregated and self.config.flush_interval_s > 0:
             flusher = asyncio.create_task(self._flush_loop())
         q = self.listener.queue
+        ready = self.listener.ready
+        inflight = self._inflight
+        depth = self.config.pipeline_depth
         try:
             while not self._closed:
+                if inflight and inflight[0].task.done():  # type: ignore[union-attr]
+                    if await self._settle(len(inflight) - 1):
+                        await asyncio.sleep(0.5)
+                    continue
                 if not q:
-                    self.listener.ready.clear()
-                    await self.listener.ready.wait()
+                    ready.clear()
+                    await ready.wait()  # a new close, or a batch in flight finished
+                    continue
+                if len(inflight) >= depth:
+                    if await self._settle(depth - 1):
+                        await asyncio.sleep(0.5)
                     continue
                 n = min(len(q), self.config.batch_max)
-                batch = [q.popleft() for _ in range(n)]
+                entries = [q.popleft() for _ in range(n)]
                 try:
-                    await self.process([u for _, u in batch])
+                    if not await self._submit(entries):
+                        await asyncio.sleep(0.5)
                 except (RedisError, OSError) as exc:
-                    self.counters["redis_errors"] += 1
-                    self._log.warning("redis", "pipeline %s: Redis failed (%s); retrying the batch",
-                                      self.exchange_name, exc)
-                    q.extendleft(reversed(batch))
+                    self._redis_failed(exc)
+                    q.extendleft(reversed(entries))
                     await asyncio.sleep(0.5)
                 except Exception:
-                    # a bug must not stop the live side: drop the batch, rebuild its streams from Redis
-                    self.counters["batch_errors"] += 1
-                    log.exception("pipeline %s: a batch of %d closes failed; dropped", self.exchange_name, len(batch))
-                    for _, u in batch:
-                        self._states.pop((getattr(u, "symbol", ""), getattr(u, "timeframe", "")), None)
-                    self._aggs.clear()
+                    self._batch_failed(entries)
         finally:
-            if flusher is not None:
-                flusher.cancel()
-                await asyncio.gather(flusher, return_exceptions=True)
+            try:
+                await self._settle()
+            finally:
+                if flusher is not None:
+                    flusher.cancel()
+                    await asyncio.gather(flusher, return_exceptions=True)
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        self.counters["redis_errors"] += 1
+        self._log.warning("redis", "pipeline %s: Redis failed (%s); retrying the batch", self.exchange_name, exc)
+
+    def _batch_failed(self, entries: Sequence[tuple[int, CandleUpdate]]) -> None:
+        # a bug must not stop the live side: drop the batch, rebuild its streams from Redis
+        self.counters["batch_errors"] += 1
+        log.exception("pipeline %s: a batch of %d closes failed; dropped", self.exchange_name, len(entries))
+        for _, u in entries:
+            self._states.pop((getattr(u, "symbol", ""), getattr(u, "timeframe", "")), None)
+        self._aggs.clear()
+
+    async def _submit(self, entries: list[tuple[int, CandleUpdate]]) -> bool:
+        """Stage queue entries as one batch and start its script call without waiting for it.
+        Returns False if an earlier batch failed and everything was requeued instead."""
+        async with self._lock:
+            items = [u for _, u in entries if self._valid(u)]
+            if not items:
+                return True
+            busy = self._busy
+            # one stream in two calls in flight could reach Redis out of order (and aggregation
+            # state spans timeframes): wait for the earlier calls first
+            conflict = self.aggregated or (busy and any((u.symbol, u.timeframe) in busy for u in items))
+            if conflict and await self._settle(requeue_after=entries):
+                return False
+            self.counters["closes_received"] += len(items)
+            await self._load(items)
+            batch = _Batch()
+            corrections = self._stage_all(batch, items)
+            if corrections or not batch.staged:
+                await self._execute(batch)
+                await self._correct(corrections)
+                return True
+            batch.entries = entries
+            for sym, tf, _, _ in batch.staged:
+                busy[(sym, tf)] += 1
+            task = asyncio.ensure_future(self._call(batch))
+            task.add_done_callback(self._wake)
+            batch.task = task
+            self._inflight.append(batch)
+        await asyncio.sleep(0)  # let the call write its command before the next batch is prepared
+        return True
+
+    def _wake(self, _task: asyncio.Future[Any]) -> None:
+        self.listener.ready.set()
+
+    async def _settle(self, keep: int = 0, requeue_after: list[tuple[int, CandleUpdate]] | None = None) -> int:
+        """Finish calls in flight (oldest first) until at most `keep` remain; returns how many
+        failed. Failed batches go back to the front of the queue, oldest first (followed by
+        `requeue_after`, if any failed); their streams and the aggregators are rebuilt from Redis."""
+        inflight = self._inflight
+        failed: list[_Batch] = []
+        while len(inflight) > keep or (failed and inflight):
+            batch = inflight[0]
+            try:
+                codes = await batch.task  # type: ignore[misc]
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+                failed.append(batch)
+                codes = None
+            except BaseException:
+                inflight.popleft()
+                self._release(batch)
+                self._forget(batch)
+                raise
+            inflight.popleft()
+            self._release(batch)
+            if codes is not None:
+                self._finish(batch, codes)
+        if failed:
+            for batch in failed:
+                self._forget(batch)
+            back = [e for b in failed for e in b.entries] + (requeue_after or [])
+            self.listener.queue.extendleft(reversed(back))
+        return len(failed)
+
+    def _release(self, batch: _Batch) -> None:
+        busy = self._busy
+        for sym, tf, _, _ in batch.staged:
+            k = (sym, tf)
+            if busy[k] <= 1:
+                del busy[k]
+            else:
+                busy[k] -= 1
+
+    def _forget(self, batch: _Batch) -> None:
+        """The in-memory states of a batch's streams ran ahead of Redis: rebuild them from the store."""
+        for sym, tf, _, _ in batch.staged:
+            self._states.pop((sym, tf), None)
+        self._aggs.clear()
 
     async def close(self) -> None:
         self._closed = True
@@ -178,6 +293,8 @@ class CandlePipeline:
         while q:
             n = min(len(q), self.config.batch_max)
             await self.process([q.popleft()[1] for _ in range(n)])
+        async with self._lock:
+            await self._settle()
 
     async def _flush_loop(self) -> None:
         while True:
@@ -190,6 +307,7 @@ class CandlePipeline:
     async def flush_aggregates(self, now_ms: int) -> int:
         """Close aggregate buckets that ended at or before now_ms (symbols whose last 5m never came)."""
         async with self._lock:
+            await self._settle()
             bars = [(sym, tf, bar) for sym, agg in self._aggs.items() if sym in self._pools
                     for tf, bar in agg.flush(now_ms) if tf in self.timeframes]
             if not bars:
@@ -232,107 +350,141 @@ class CandlePipeline:
     async def process(self, updates: Sequence[CandleUpdate]) -> int:
         """Handle closed candle updates (oldest first per stream); returns how many closes were published."""
         async with self._lock:
+            await self._settle()
             items = [u for u in updates if self._valid(u)]
             if not items:
                 return 0
             self.counters["closes_received"] += len(items)
             await self._load(items)
             batch = _Batch()
-            corrections = []
-            for u in items:
-                pool = self._pools[u.symbol]
-                self._stage(batch, u.symbol, u.timeframe, u.candle, u.source, pool)
-                if self.aggregated and u.timeframe == BASE:
-                    agg = self._aggs[u.symbol]
-                    try:
-                        result = agg.process(u.candle)
-                    except AggregationError as exc:
-                        self.counters["skipped_aggregation"] += 1
-                        self._log.warning("aggregation", "aggregation of %s failed: %s", u.symbol, exc)
-                        continue
-                    for tf, bar in result.closed:
-                        if tf in self.timeframes:
-                            self.counters["aggregated"] += 1
-                            self._stage(batch, u.symbol, tf, bar, "aggregate", pool)
-                            if self.reconciler is not None:
-                                self.reconciler.schedule(u.symbol, tf, bar)
-                    corrections.extend((u.symbol, c) for c in result.corrections if c.timeframe in self.timeframes)
+            corrections = self._stage_all(batch, items)
             published = await self._execute(batch)
-            # the open bucket of each corrected (symbol, timeframe), read before any aggregator is dropped
-            open_bucket: dict[tuple[str, str], int] = {}
-            for sym, corr in corrections:
-                agg = self._aggs.get(sym)
-                forming = agg.forming(corr.timeframe) if agg is not None else None
-                if forming is not None:
-                    open_bucket[(sym, corr.timeframe)] = forming.timestamp
-            for sym, tf, bucket in dict.fromkeys((s, c.timeframe, c.bucket) for s, c in corrections):
-                if open_bucket.get((sym, tf)) == bucket:
-                    # an earlier 5m of a still-open bucket changed: rebuild the aggregator from the
-                    # store (which has the new 5m) when the next 5m arrives
-                    self._aggs.pop(sym, None)
-                else:
-                    await self._correct_aggregate(sym, tf, bucket)
+            await self._correct(corrections)
             return published
 
-    def _stage(self, batch: _Batch, symbol: str, tf: str, candle: Candle, source: str, pool: SymbolPool) -> None:
+    def _stage_all(self, batch: _Batch, items: Sequence[CandleUpdate]) -> list[tuple[str, Any]]:
+        """Stage every close of `items` (and the aggregate bars they close); returns the aggregate
+        corrections to apply once the batch is stored."""
+        corrections: list[tuple[str, Any]] = []
+        pools = self._pools
+        stage = self._stage
+        aggregated = self.aggregated
+        for u in items:
+            pool = pools[u.symbol]
+            stage(batch, u.symbol, u.timeframe, u.candle, u.source, pool)
+            if aggregated and u.timeframe == BASE:
+                agg = self._aggs[u.symbol]
+                try:
+                    result = agg.process(u.candle)
+                except AggregationError as exc:
+                    self.counters["skipped_aggregation"] += 1
+                    self._log.warning("aggregation", "aggregation of %s failed: %s", u.symbol, exc)
+                    continue
+                for tf, bar in result.closed:
+                    if tf in self.timeframes:
+                        self.counters["aggregated"] += 1
+                        stage(batch, u.symbol, tf, bar, "aggregate", pool)
+                        if self.reconciler is not None:
+                            self.reconciler.schedule(u.symbol, tf, bar)
+                corrections.extend((u.symbol, c) for c in result.corrections if c.timeframe in self.timeframes)
+        return corrections
+
+    async def _correct(self, corrections: list[tuple[str, Any]]) -> None:
+        if not corrections:
+            return
+        # the open bucket of each corrected (symbol, timeframe), read before any aggregator is dropped
+        open_bucket: dict[tuple[str, str], int] = {}
+        for sym, corr in corrections:
+            agg = self._aggs.get(sym)
+            forming = agg.forming(corr.timeframe) if agg is not None else None
+            if forming is not None:
+                open_bucket[(sym, corr.timeframe)] = forming.timestamp
+        for sym, tf, bucket in dict.fromkeys((s, c.timeframe, c.bucket) for s, c in corrections):
+            if open_bucket.get((sym, tf)) == bucket:
+                # an earlier 5m of a still-open bucket changed: rebuild the aggregator from the
+                # store (which has the new 5m) when the next 5m arrives
+                self._aggs.pop(sym, None)
+            else:
+                await self._correct_aggregate(sym, tf, bucket)
+
+    def _head(self, symbol: str, tf: str, pool: SymbolPool) -> tuple[list[Any], int, str]:
+        """The static part of a stream's close spec: its keys, candle TTL and close channel."""
         ex = self.exchange_id
-        st = self._states.get((symbol, tf))
-        if st is None:  # defensive: _load covers every stream a batch touches
-            st = self._states[(symbol, tf)] = StreamState()
         users = pool.user_ids
-        ck = candle_keys(ex, symbol, tf, users)
+        head = ([keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf), keys.alert_state(ex, symbol, tf),
+                 *candle_keys(ex, symbol, tf, users)],
+                self.config.user_ttl_s if users else 0, keys.candle_close_channel(ex, symbol, tf))
+        self._heads[(symbol, tf)] = head
+        return head
+
+    def _stage(self, batch: _Batch, symbol: str, tf: str, candle: Candle, source: str, pool: SymbolPool) -> None:
+        key = (symbol, tf)
+        st = self._states.get(key)
+        if st is None:  # defensive: _load covers every stream a batch touches
+            st = self._states[key] = StreamState()
+        head = self._heads.get(key) or self._head(symbol, tf, pool)
         ts = candle.timestamp
-        last_ts = st.last_ts
-        expected_new = last_ts is None or ts > last_ts
+        last = st.last
+        expected_new = last is None or ts > last.timestamp
         if expected_new:
             value = st.advance(candle, tf)
             state, signals = evaluate(st.alerts, value, ts + TIMEFRAME_MS[tf], self.config.cooldown_ms)
             st.alerts = state
             fields = [x for kv in state.to_dict().items() for x in kv]
             ind = indicator_json(ts, value).decode()
-            alerts = [encode_alert(alert_event(ex, self.exchange_name, symbol, tf, ts, candle.close, s)).decode()
-                      for s in signals]
+            if signals:
+                ex = self.exchange_id
+                alerts = [encode_alert(alert_event(ex, self.exchange_name, symbol, tf, ts, candle.close, s)).decode()
+                          for s in signals]
+            else:
+                alerts = []
         else:
             fields, ind, alerts = [], "", []
-        spec = [[keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf), keys.alert_state(ex, symbol, tf),
-                 *ck], str(ts), encode_candle(candle).decode(), self.config.user_ttl_s if users else 0,
-                keys.candle_close_channel(ex, symbol, tf),
-                close_event_json(ex, self.exchange_name, symbol, tf, candle, source).decode(), ind, fields, alerts]
-        batch.specs.append(_encode_spec(spec))
+        batch.specs.append(_encode_spec(
+            [head[0], str(ts), encode_candle(candle).decode(), head[1], head[2],
+             close_event_json(self.exchange_id, self.exchange_name, symbol, tf, candle, source).decode(), ind, fields,
+             alerts]))
         batch.staged.append((symbol, tf, candle, expected_new))
 
-    async def _execute(self, batch: _Batch) -> int:
-        staged = batch.staged
-        if not staged:
-            return 0
+    def _call(self, batch: _Batch) -> Any:
+        """The script call of one batch (a coroutine; its result is the string of result codes)."""
         cfg = self.config
+        return self._close_batch(keys=[keys.ALERTS_STREAM],
+                                 args=[self._alerts_channel, cfg.alerts_stream_maxlen, cfg.max_candles, *batch.specs])
+
+    async def _execute(self, batch: _Batch) -> int:
+        if not batch.staged:
+            return 0
         try:
-            results = await self._close_batch(
-                keys=[keys.ALERTS_STREAM],
-                args=[self._alerts_channel, cfg.alerts_stream_maxlen, cfg.max_candles, *batch.specs])
+            results = await self._call(batch)
         except BaseException:
             # the in-memory states already advanced past bars Redis may not have: reload them
-            for sym, tf, _, _ in staged:
-                self._states.pop((sym, tf), None)
-            self._aggs.clear()
+            self._forget(batch)
             raise
+        return self._finish(batch, results)
+
+    def _finish(self, batch: _Batch, results: Any) -> int:
+        staged = batch.staged
         published = 0
         c = self.counters
         codes = results.decode() if isinstance(results, bytes) else str(results)
+        if len(codes) != len(staged):
+            raise RuntimeError(f"close script returned {len(codes)} results for {len(staged)} closes")
+        on_published = self.on_published
+        states = self._states
         for (sym, tf, candle, expected_new), r in zip(staged, codes, strict=True):
-            r = int(r)
-            if r == 1:
+            if r == "1":
                 published += 1
-                c["published"] += 1
-                if self.on_published is not None:
-                    self.on_published(sym, tf, candle)
-            elif r == 2:
-                c["corrections"] += 1
+                if on_published is not None:
+                    on_published(sym, tf, candle)
+                if not expected_new:
+                    states.pop((sym, tf), None)
             else:
-                c["duplicates"] += 1
-            if expected_new != (r == 1) or r == 2:
+                c["corrections" if r == "2" else "duplicates"] += 1
                 # our memory disagreed with Redis (another writer, a correction): rebuild from the store
-                self._states.pop((sym, tf), None)
+                if expected_new or r == "2":
+                    states.pop((sym, tf), None)
+        c["published"] += published
         return published
 
     async def _correct_aggregate(self, symbol: str, tf: str, bucket: int) -> None:
@@ -429,6 +581,7 @@ class CandlePipeline:
             return 0
         ex = self.exchange_id
         async with self._lock:
+            await self._settle()
             written = await self.store.write_many(ex, symbol, tf, candles, pool.user_ids)
             await self.store.advance_marker(ex, symbol, tf, candles[-1].timestamp)
             stored = await self.store.read(ex, symbol, tf, self.config.max_candles, pool.user_ids)
