@@ -16,6 +16,7 @@ import redis
 
 from streaming import keys
 from streaming.redis_text import str_hash
+from streaming.timestamps import utc_iso
 
 HEARTBEAT_INTERVAL_S = 2.0
 DEFAULT_MAX_AGE_S = 15.0
@@ -33,7 +34,7 @@ def heartbeat_record(worker_id: str, started_at: str, exchanges: dict[str, str],
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "started_at": started_at,
-        "last_heartbeat": (now or datetime.now(UTC)).isoformat(timespec="milliseconds"),
+        "last_heartbeat": utc_iso(now),
         "exchanges": exchanges,
         "shard": shard,
         "user": user,

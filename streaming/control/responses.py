@@ -6,19 +6,16 @@ Every worker that executes a command pushes an `ack` when it takes it, then one 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from streaming.timestamps import utc_iso
 
 ACK = "ack"
 SUCCESS = "success"
 ERROR = "error"
 FINAL = frozenset({SUCCESS, ERROR})
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def response(command_id: str, worker_id: str, status: str, reason: str | None = None,
@@ -30,7 +27,7 @@ def response(command_id: str, worker_id: str, status: str, reason: str | None = 
         "status": status,
         "reason": reason,
         "result": result or {},
-        "at": now_iso(),
+        "at": utc_iso(),
     })
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from streaming import keys
 from streaming.adapters.base import ConnectionState
 from streaming.db.queries import set_connection_status
+from streaming.timestamps import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,6 @@ EVENTS = {
     ConnectionState.ERROR: "exchange:disconnected",
     ConnectionState.IDLE: "exchange:disconnected",
 }
-
-
-def iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).isoformat(timespec="milliseconds")
 
 
 def lifecycle_event(event: str, exchange_id: int, exchange: str, worker_id: str, state: str,
@@ -77,7 +74,7 @@ class StatusPublisher:
 
     async def set_state(self, state: ConnectionState, reason: str | None = None,
                         extra: dict[str, Any] | None = None) -> None:
-        now = iso()
+        now = utc_iso()
         if state == ConnectionState.CONNECTED:
             self.connected_at = now
             self.last_heartbeat = now
@@ -100,9 +97,9 @@ class StatusPublisher:
 
     async def heartbeat(self, ts: float) -> None:
         """The time of the last frame from the exchange (EXC-04)."""
-        self.last_heartbeat = iso(ts)
+        self.last_heartbeat = utc_iso(ts)
         await self.redis.hset(keys.exchange_status(self.exchange_id),
-                              mapping={"last_heartbeat": self.last_heartbeat, "updated_at": iso()})
+                              mapping={"last_heartbeat": self.last_heartbeat, "updated_at": utc_iso()})
 
     async def _write_db(self) -> None:
         if self.engine is None:

@@ -22,9 +22,10 @@ from streaming import keys
 from streaming.control.commands import Command, CommandError, is_for, parse_command
 from streaming.control.heartbeat import heartbeat_record
 from streaming.control.responses import ACK, ERROR, SUCCESS, response
+from streaming.timestamps import utc_iso
 from streaming.worker.config import WorkerConfig
 from streaming.worker.handlers import CommandHandlers
-from streaming.worker.publisher import _RateLimitedLog, iso
+from streaming.worker.publisher import _RateLimitedLog
 
 log = logging.getLogger("livermore.worker")
 
@@ -35,7 +36,7 @@ CURSOR_TTL_S = 7 * 86_400
 class Worker(CommandHandlers):
     def __init__(self, config: WorkerConfig, redis: aioredis.Redis, engine: sa.Engine | None) -> None:
         super().__init__(config, redis, engine)
-        self.started_at = iso()
+        self.started_at = utc_iso()
         self.stopping = asyncio.Event()
         self.counts: Counter[str] = Counter()
         self._skip_log = _RateLimitedLog(30.0)
