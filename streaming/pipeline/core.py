@@ -29,7 +29,7 @@ from streaming.alerts.publish import alert_event, encode_alert
 from streaming.alerts.rules import AlertState, evaluate
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.config import PipelineConfig, SymbolPool, normalize_pools
-from streaming.pipeline.events import close_event_json, indicator_json
+from streaming.pipeline.events import close_event_from_member, close_event_open, indicator_json
 from streaming.pipeline.listener import QueueListener
 from streaming.pipeline.ratelog import RateLimitedLog
 from streaming.pipeline.reconcile import Reconciler
@@ -407,14 +407,17 @@ class CandlePipeline:
             else:
                 await self._correct_aggregate(sym, tf, bucket)
 
-    def _head(self, symbol: str, tf: str, pool: SymbolPool) -> tuple[list[Any], int, str]:
-        """The static part of a stream's close spec: its keys, candle TTL and close channel."""
+    def _head(self, symbol: str, tf: str, pool: SymbolPool) -> tuple[bytes, bytes]:
+        """The static parts of a stream's close spec, encoded once: the spec's opening (its keys,
+        candle TTL and close channel) and the close event's opening (exchange, symbol, timeframe)."""
         ex = self.exchange_id
         users = pool.user_ids
-        head = ([keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf), keys.alert_state(ex, symbol, tf),
-                 *candle_keys(ex, symbol, tf, users)],
-                self.config.user_ttl_s if users else 0, keys.candle_close_channel(ex, symbol, tf))
-        self._heads[(symbol, tf)] = head
+        ks = [keys.closed_marker(ex, symbol, tf), keys.indicator(ex, symbol, tf), keys.alert_state(ex, symbol, tf),
+              *candle_keys(ex, symbol, tf, users)]
+        spec_open = _encode_spec([ks, self.config.user_ttl_s if users else 0,
+                                  keys.candle_close_channel(ex, symbol, tf)])[:-1] + b","
+        event_open = close_event_open(ex, self.exchange_name, symbol, tf)
+        head = self._heads[(symbol, tf)] = (spec_open, event_open)
         return head
 
     def _stage(self, batch: _Batch, symbol: str, tf: str, candle: Candle, source: str, pool: SymbolPool) -> None:
@@ -422,7 +425,7 @@ class CandlePipeline:
         st = self._states.get(key)
         if st is None:  # defensive: _load covers every stream a batch touches
             st = self._states[key] = StreamState()
-        head = self._heads.get(key) or self._head(symbol, tf, pool)
+        spec_open, event_open = self._heads.get(key) or self._head(symbol, tf, pool)
         ts = candle.timestamp
         last = st.last
         expected_new = last is None or ts > last.timestamp
@@ -440,10 +443,10 @@ class CandlePipeline:
                 alerts = []
         else:
             fields, ind, alerts = [], "", []
-        batch.specs.append(_encode_spec(
-            [head[0], str(ts), encode_candle(candle).decode(), head[1], head[2],
-             close_event_json(self.exchange_id, self.exchange_name, symbol, tf, candle, source).decode(), ind, fields,
-             alerts]))
+        member = encode_candle(candle)
+        event = close_event_from_member(event_open, member, source)
+        tail = _encode_spec((str(ts), member.decode(), event.decode(), ind, fields, alerts))
+        batch.specs.append(spec_open + tail[1:])
         batch.staged.append((symbol, tf, candle, expected_new))
 
     def _call(self, batch: _Batch) -> Any:

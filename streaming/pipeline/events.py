@@ -47,3 +47,29 @@ def close_event_json(exchange_id: int, exchange: str, symbol: str, timeframe: st
 def indicator_json(timestamp: int, v: MacdVValue) -> bytes:
     return _encode(IndicatorValue(timestamp, v.macd_v, v.signal, v.histogram, v.fast_ema, v.slow_ema, v.atr,
                                   v.stage, v.seeded, v.gap_ratio, v.reason if v.macd_v is None else None))
+
+
+class _EventHead(msgspec.Struct, frozen=True, gc=False):
+    exchange_id: int
+    exchange: str
+    symbol: str
+    timeframe: str
+
+
+def close_event_open(exchange_id: int, exchange: str, symbol: str, timeframe: str) -> bytes:
+    """The constant opening of a stream's close events, up to and including the comma before
+    `timestamp`: built once per stream, see close_event_from_member."""
+    return _encode(_EventHead(exchange_id, exchange, symbol, timeframe))[:-1] + b","
+
+
+_SOURCE_TAILS: dict[str, bytes] = {}
+
+
+def close_event_from_member(event_open: bytes, member: bytes, source: str) -> bytes:
+    """The close event from the stored candle member (streaming.store.codec.encode_candle: the
+    same six fields in the same order): the bytes of close_event_json for the same candle, with
+    prices and volume always written as floats."""
+    tail = _SOURCE_TAILS.get(source)
+    if tail is None:
+        tail = _SOURCE_TAILS[source] = b',"source":' + _encode(source) + b"}"
+    return event_open + member[1:-1] + tail

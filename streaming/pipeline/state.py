@@ -8,6 +8,7 @@ from streaming.alerts.rules import AlertState
 from streaming.gaps import GapFillError, fill_gaps, synthetic_between
 from streaming.indicators.macd_v import MacdV, MacdVValue
 from streaming.models import Candle
+from streaming.timeframes import TIMEFRAME_MS
 
 
 class StreamState:
@@ -29,7 +30,7 @@ class StreamState:
         """Feed one closed candle newer than `last`, after flat synthetic bars for skipped buckets
         (docs macd-v.md: they move the EMAs, not the ATR). The store never sees the synthetic bars."""
         last = self.last
-        if last is not None:
+        if last is not None and candle.timestamp - last.timestamp != TIMEFRAME_MS.get(timeframe):
             try:
                 for filler in synthetic_between(last, candle.timestamp, timeframe):
                     self.macd.update(filler.high, filler.low, filler.close, True)

@@ -42,24 +42,24 @@ return tonumber(cur)
 # never a cluster slot per key anyway.
 # KEYS: 1 alerts stream. ARGV: 1 alerts channel, 2 stream maxlen, 3 candle maxlen, then one JSON
 # array per close:
-#   [[marker, indicator, alert state, candle key...], score (string), member, ttl_s, close channel,
+#   [[marker, indicator, alert state, candle key...], ttl_s, close channel, score (string), member,
 #    close event, indicator JSON ('' = none), [alert-state field, value, ...], [alert JSON, ...]]
+# (the first three are constant per stream: the worker encodes them once)
 # Returns a string with one digit per close: 1 published, 0 identical re-delivery, 2 correction.
 CLOSE_BATCH = """
 local channel, stream_max, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
 for a = 4, #ARGV do
   local s = cjson.decode(ARGV[a])
-  local ks, score, member, ttl = s[1], s[2], s[3], s[4]
+  local ks, ttl, score, member = s[1], s[2], s[4], s[5]
   local changed = 0
   for i = 4, #ks do
     local key = ks[i]
     local old = redis.call('ZRANGEBYSCORE', key, score, score)
     if #old ~= 1 or old[1] ~= member then
       changed = 1
-      redis.call('ZREMRANGEBYSCORE', key, score, score)
-      redis.call('ZADD', key, score, member)
-      if redis.call('ZCARD', key) > maxlen then
+      if #old > 0 then redis.call('ZREMRANGEBYSCORE', key, score, score) end
+      if redis.call('ZADD', key, score, member) == 1 and redis.call('ZCARD', key) > maxlen then
         redis.call('ZREMRANGEBYRANK', key, 0, -(maxlen + 1))
       end
     end
@@ -70,7 +70,7 @@ for a = 4, #ARGV do
     out[#out + 1] = tostring(changed * 2)
   else
     redis.call('SET', ks[1], score)
-    redis.call('PUBLISH', s[5], s[6])
+    redis.call('PUBLISH', s[3], s[6])
     if s[7] ~= '' then redis.call('SET', ks[2], s[7]) end
     if #s[8] > 0 then redis.call('HSET', ks[3], unpack(s[8])) end
     for _, alert in ipairs(s[9]) do
