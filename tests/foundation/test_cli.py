@@ -1,17 +1,12 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-LIVERMORE = [sys.executable, "-c", "from streaming.cli import main; raise SystemExit(main())"]
+from tests.helpers.commands import clean_env, run_livermore
 
 
 def run(args, env_extra, timeout=60):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVERMORE_")}
-    env.update(env_extra)
-    return subprocess.run([*LIVERMORE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return run_livermore(args, clean_env(env_extra), timeout=timeout)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -19,19 +18,19 @@ import redis
 from streaming import keys
 from streaming.dagster_graphql_client import DagsterGraphQL
 from streaming.redis_server import free_port
+from tests.helpers.commands import LIVERMORE, clean_env
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.slow
 
-LIVERMORE = [sys.executable, "-c", "from streaming.cli import main; raise SystemExit(main())"]
 PARTITION = "coinbase"
 
 
 @pytest.fixture
 def platform(tmp_path, redis_url):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVERMORE_", "DAGSTER_"))}
-    env.update({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url})
+    env = clean_env({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url},
+                    drop=("LIVERMORE_", "DAGSTER_"))
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [*LIVERMORE, "up", "--offline", "--port", str(port), "--sim-speed", "600", "--sim-symbols", "3"],

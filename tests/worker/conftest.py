@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.commands import clean_env
 from tests.worker.proc import WorkerProcess
 
 
@@ -24,14 +24,12 @@ def migrated_db_template(tmp_path_factory) -> Path:
 def worker_env(tmp_path: Path, redis_url: str, migrated_db_template: Path) -> dict[str, str]:
     db = tmp_path / "livermore.db"
     shutil.copy(migrated_db_template, db)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVERMORE_")}
-    env.update({
+    return clean_env({
         "LIVERMORE_HOME": str(tmp_path / "home"),
         "LIVERMORE_REDIS_URL": redis_url,
         "LIVERMORE_DATABASE_URL": f"sqlite:///{db}",
         "LIVERMORE_UNIVERSE_CHECK_S": "0.5",
     })
-    return env
 
 
 @pytest.fixture

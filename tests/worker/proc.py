@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import tempfile
 import uuid
 
 import redis
 
 from streaming.control.heartbeat import live_workers
+from tests.helpers.commands import WORKER
 from tests.servers import wait_for
 
 
@@ -28,7 +28,7 @@ class WorkerProcess:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "streaming", *self.args], env=self.env,
+        self.proc = subprocess.Popen([*WORKER, *self.args], env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def log(self) -> str:

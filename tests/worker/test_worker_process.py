@@ -8,6 +8,7 @@ import pytest
 from streaming import keys
 from streaming.control.client import ControlClient
 from streaming.control.heartbeat import live_workers
+from tests.helpers.commands import run_worker
 from tests.servers import wait_for
 
 
@@ -119,35 +120,24 @@ def test_restarted_worker_with_the_same_id_does_not_run_old_commands_again(start
 
 
 def test_a_worker_that_cannot_reach_redis_fails_with_one_line(worker_env):
-    import subprocess
-    import sys
-
     from streaming.redis_server import free_port
 
     env = {**worker_env, "LIVERMORE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    out = subprocess.run([sys.executable, "-m", "streaming"], env=env, capture_output=True, text=True, timeout=60)
+    out = run_worker([], env)
     assert out.returncode == 2
     assert "unreachable" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_bad_options_are_usage_errors(worker_env):
-    import subprocess
-    import sys
-
     for args, text in ((["--shard", "4/3"], "K must be between 1 and N"), (["--symbols", "a:b"], "rejected"),
                        (["--user", "abc"], "not a user id"), (["--autostart", "Bad Name"], "not an exchange")):
-        out = subprocess.run([sys.executable, "-m", "streaming", *args], env=worker_env, capture_output=True,
-                             text=True, timeout=60)
+        out = run_worker(args, worker_env)
         assert out.returncode == 2, (args, out.stderr)
         assert text in out.stderr
 
 
 def test_worker_user_must_be_a_system_user(worker_env):
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "streaming", "--user", "42"], env=worker_env, capture_output=True,
-                         text=True, timeout=60)
+    out = run_worker(["--user", "42"], worker_env)
     assert out.returncode == 2
     assert "user 42 does not exist" in out.stderr
 
