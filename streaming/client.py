@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -202,6 +202,21 @@ def _from_database(settings: Any) -> dict[str, int]:
         return exchange_ids.from_database(engine)
     finally:
         engine.dispose()
+
+
+def print_messages(pubsub: Any, line: Callable[[dict[str, Any]], str], raw_json: bool = False) -> None:
+    """Print each pub/sub message as `line(payload)`; the raw payload with --json or when it is not a JSON object."""
+    for msg in pubsub.listen():
+        if msg.get("type") not in ("message", "pmessage"):
+            continue
+        if raw_json:
+            print(msg["data"], flush=True)
+            continue
+        try:
+            data = json.loads(msg["data"])
+            print(line(data) if isinstance(data, dict) else msg["data"], flush=True)
+        except ValueError:
+            print(msg["data"], flush=True)
 
 
 def ms_iso(ms: Any) -> str:

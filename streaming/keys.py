@@ -45,7 +45,7 @@ def candle_close_pattern(exchange_id: int | str = "*", symbol: str = "*", timefr
     return f"channel:exchange:{exchange_id}:candle:close:{symbol}:{timeframe}"
 
 
-def alerts_channel(exchange_id: int) -> str:
+def alerts_channel(exchange_id: int | str) -> str:
     return f"channel:alerts:{exchange_id}"
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from streaming.client import alert_line, resolve_exchanges
+from streaming import keys
+from streaming.client import alert_line, print_messages, resolve_exchanges
 from streaming.settings import load_settings, redis_client
 
 
@@ -24,20 +24,10 @@ def run(args: argparse.Namespace) -> int:
         ids = resolve_exchanges(client, args.exchange, settings) if args.exchange else None
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         if ids is None:
-            pubsub.psubscribe("channel:alerts:*")
+            pubsub.psubscribe(keys.alerts_channel("*"))
         else:
-            pubsub.subscribe(*[f"channel:alerts:{i}" for i in ids])
-        for msg in pubsub.listen():
-            if msg.get("type") not in ("message", "pmessage"):
-                continue
-            if args.json:
-                print(msg["data"], flush=True)
-                continue
-            try:
-                data = json.loads(msg["data"])
-                print(alert_line(data) if isinstance(data, dict) else msg["data"], flush=True)
-            except ValueError:
-                print(msg["data"], flush=True)
+            pubsub.subscribe(*[keys.alerts_channel(i) for i in ids])
+        print_messages(pubsub, alert_line, args.json)
     finally:
         client.close()
     return 0

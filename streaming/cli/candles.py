@@ -6,7 +6,7 @@ import argparse
 import json
 
 from streaming import keys
-from streaming.client import candle_line, resolve_exchanges
+from streaming.client import candle_line, print_messages, resolve_exchanges
 from streaming.errors import UsageError
 from streaming.settings import load_settings, redis_client
 from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
@@ -62,17 +62,7 @@ def run(args: argparse.Namespace) -> int:
         patterns = [keys.candle_close_pattern(i, args.symbol or "*", args.timeframe or "*") for i in ids] \
             if args.exchange else [keys.candle_close_pattern("*", args.symbol or "*", args.timeframe or "*")]
         pubsub.psubscribe(*patterns)
-        for msg in pubsub.listen():
-            if msg.get("type") != "pmessage":
-                continue
-            if args.json:
-                print(msg["data"], flush=True)
-                continue
-            try:
-                data = json.loads(msg["data"])
-                print(candle_line(data, data.get("exchange")) if isinstance(data, dict) else msg["data"], flush=True)
-            except ValueError:
-                print(msg["data"], flush=True)
+        print_messages(pubsub, lambda data: candle_line(data, data.get("exchange")), args.json)
     finally:
         client.close()
     return 0
