@@ -34,8 +34,3 @@ def bucket_start(ts_ms: int, timeframe: str) -> int:
     """Open time of the UTC-aligned bucket of `timeframe` that contains `ts_ms`."""
     size = timeframe_ms(timeframe)
     return ts_ms - ts_ms % size
-
-
-def bucket_end(open_ms: int, timeframe: str) -> int:
-    """First millisecond after the bucket that opens at `open_ms`."""
-    return open_ms + timeframe_ms(timeframe)

@@ -26,5 +26,9 @@ class Backoff:
         self.attempt += 1
         return self._rng.uniform(ceiling / 2, ceiling)
 
+    def fresh(self) -> Backoff:
+        """A new sequence with the same parameters, starting at attempt 0."""
+        return Backoff(self.base, self.cap, self.factor)
+
     def reset(self) -> None:
         self.attempt = 0

@@ -72,8 +72,7 @@ class HttpClient:
 
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
                       cost: int = 1, sign: Signer | None = None) -> Response:
-        backoff = Backoff(0.2, 8.0) if self._backoff_proto is None else Backoff(
-            self._backoff_proto.base, self._backoff_proto.cap, self._backoff_proto.factor)
+        backoff = Backoff(0.2, 8.0) if self._backoff_proto is None else self._backoff_proto.fresh()
         session = await self._get_session()
         last_problem = ""
         for attempt in range(self._max_retries + 1):

@@ -208,7 +208,7 @@ class BinanceLiveStream(LiveStream):
             self._conns.remove(conn)
 
     async def _conn_loop(self, conn: _Conn) -> None:
-        backoff = Backoff(self._backoff_proto.base, self._backoff_proto.cap, self._backoff_proto.factor)
+        backoff = self._backoff_proto.fresh()
         while not conn.retired and not self._closed.is_set():
             await self._connect_bucket.acquire()
             url, later = st.connect_url(self.config.ws_url, sorted(conn.streams))
