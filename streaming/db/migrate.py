@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,15 +26,20 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def _migrate(engine: sa.Engine, url: str, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run an Alembic command on one connection of `engine`, in one transaction."""
+    check_connection(engine)
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
+
+
 def upgrade(url: str, revision: str = "head", seed_data: bool = True) -> int:
     """Migrate to `revision` and seed; return the number of seed rows inserted."""
     engine = make_engine(url)
     try:
-        check_connection(engine)
-        with engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        _migrate(engine, url, command.upgrade, revision)
         if seed_data and revision == "head":
             with engine.begin() as conn:
                 return seed(conn)
@@ -45,11 +51,7 @@ def upgrade(url: str, revision: str = "head", seed_data: bool = True) -> int:
 def downgrade(url: str, revision: str = "base") -> None:
     engine = make_engine(url)
     try:
-        check_connection(engine)
-        with engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
+        _migrate(engine, url, command.downgrade, revision)
     finally:
         engine.dispose()
 
