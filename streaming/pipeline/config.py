@@ -87,7 +87,9 @@ class PipelineConfig:
     aggregate: bool | None = None
     aggregate_grace_ms: int = 120_000  # the clock closes an aggregate bucket this long after it ended
     flush_interval_s: float = 5.0
-    reconcile: bool = False  # compare aggregated closes with the exchange's own REST candles
+    # compare aggregated closes with the exchange's own REST candles; None = whenever the pipeline
+    # aggregates and has the adapter (the worker passes it), True = required, False = never
+    reconcile: bool | None = None
     reconcile_delay_s: float = 60.0  # the exchange needs a moment to finalise its bar
     reconcile_concurrency: int = 2
     reconcile_queue_max: int = 10_000

@@ -107,7 +107,8 @@ class CandlePipeline:
         self._log = RateLimitedLog(log)
         self._alerts_channel = keys.alerts_channel(exchange_id)
         self.reconciler: Reconciler | None = None
-        if self.config.reconcile and self.aggregated:
+        wants = self.config.reconcile if self.config.reconcile is not None else adapter is not None
+        if wants and self.aggregated:
             if adapter is None:
                 raise ValueError("reconcile=True needs the adapter (its REST candles are the reference)")
             self.reconciler = Reconciler(adapter, self.store, exchange_id, self._pool_of, self._invalidate,

@@ -102,7 +102,7 @@ class ExchangeSession:
         self._tasks.append(asyncio.create_task(self._publish_states(), name=f"{self.name}-states"))
         try:
             self.adapter = build_adapter(self.row)
-            self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools)
+            self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter)
             self._tasks.append(asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline"))
             symbols = sorted(self.pools)
             if self.warm_up_enabled and symbols:
@@ -226,12 +226,14 @@ class ExchangeSession:
         }
 
 
-def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools) -> Any:
+def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools, adapter: Any) -> Any:
     try:
         from streaming.pipeline import CandlePipeline
     except ImportError as exc:
         raise StartFailed(f"the candle pipeline is not available ({exc})") from None
-    return CandlePipeline(redis, exchange_id, name, symbol_pools=symbol_pools(pools), timeframes=list(TIMEFRAMES))
+    # with the adapter, Coinbase's aggregated closes are reconciled against its own REST candles
+    return CandlePipeline(redis, exchange_id, name, symbol_pools=symbol_pools(pools), timeframes=list(TIMEFRAMES),
+                          adapter=adapter)
 
 
 def symbol_pools(pools: Pools) -> dict[str, Any]:

@@ -124,3 +124,32 @@ def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_ur
     assert stored(redis_client, "15m") == closed("15m", 900_000)
     hour_events = [d["timestamp"] for c, d in sub.messages if c == keys.candle_close_channel(EX, "XRP-ETH", "1h")]
     assert hour_events == [h.timestamp for h in hours]
+
+
+def test_reconciliation_is_on_by_default_when_the_pipeline_has_the_adapter(redis_url):
+    import redis.asyncio as aioredis
+
+    from streaming.db.seed import EXCHANGES
+    from streaming.pipeline import CandlePipeline, PipelineConfig
+
+    async def main():
+        client = aioredis.Redis.from_url(redis_url)
+        coinbase = build_adapter(EXCHANGES[0])
+        binance = build_adapter(EXCHANGES[1])
+        try:
+            with_adapter = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase)
+            without = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"])
+            forced_off = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase,
+                                        config=PipelineConfig(reconcile=False))
+            native = CandlePipeline(client, 2, "binance", symbol_pools=["BTCUSDT"], adapter=binance)
+            assert with_adapter.reconciler is not None
+            assert without.reconciler is None and forced_off.reconciler is None
+            assert native.reconciler is None  # Binance streams every timeframe natively: nothing to reconcile
+            for p in (with_adapter, without, forced_off, native):
+                await p.close()
+        finally:
+            await coinbase.aclose()
+            await binance.aclose()
+            await client.aclose()
+
+    run(main())
