@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import queue
 import subprocess
-import sys
 import threading
 
 import pytest
 
 from streaming import keys
 from streaming.client import LivermoreClient, UnknownExchange
+from tests.helpers.commands import LIVERMORE, clean_env, run_livermore
 from tests.pipeline.helpers import load_candles, make_pipeline, run, updates
 from tests.pipeline.test_alerts import up_then_down
 from tests.servers import wait_for
 
-CLI = [sys.executable, "-c", "from streaming.cli import main; raise SystemExit(main())"]
+
+def cli_env(redis_url: str, tmp_path) -> dict[str, str]:
+    """The CLI's environment: this test's Redis and home, none of the developer's LIVERMORE_ settings."""
+    return clean_env({"LIVERMORE_REDIS_URL": redis_url, "LIVERMORE_HOME": str(tmp_path / "home")})
 
 
 def spawn(args: list[str], redis_url: str, tmp_path) -> tuple[subprocess.Popen, queue.Queue]:
-    env = {**os.environ, "LIVERMORE_REDIS_URL": redis_url, "LIVERMORE_HOME": str(tmp_path / "home"),
-           "LIVERMORE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
-    proc = subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**cli_env(redis_url, tmp_path), "LIVERMORE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    proc = subprocess.Popen([*LIVERMORE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     return proc, lines
@@ -92,10 +94,8 @@ def test_cli_candles_follow_and_stored(redis_url, redis_client, tmp_path, fixtur
         assert got[0]["symbol"] == "ETHBTC" and got[0]["source"] == "websocket"
     finally:
         stop(proc)
-    out = subprocess.run([*CLI, "candles", "--exchange", "binance", "--symbol", "ETHBTC", "--timeframe", "5m"],
-                         env={**os.environ, "LIVERMORE_REDIS_URL": redis_url,
-                              "LIVERMORE_HOME": str(tmp_path / "home")},
-                         capture_output=True, text=True, timeout=60)
+    out = run_livermore(["candles", "--exchange", "binance", "--symbol", "ETHBTC", "--timeframe", "5m"],
+                        cli_env(redis_url, tmp_path))
     assert out.returncode == 0
     rows = out.stdout.strip().splitlines()
     assert len(rows) == 3 and "binance ETHBTC 5m O" in rows[0] and f"C {cs[-1].close:g}" in rows[-1]
@@ -110,9 +110,7 @@ def test_cli_candles_follow_and_stored(redis_url, redis_client, tmp_path, fixtur
 ])
 def test_cli_bad_arguments_are_one_line_errors(redis_url, redis_client, tmp_path, args, message):
     redis_client.hset(keys.EXCHANGES_BY_NAME, mapping={"binance": 2})
-    out = subprocess.run([*CLI, *args], env={**os.environ, "LIVERMORE_REDIS_URL": redis_url,
-                                             "LIVERMORE_HOME": str(tmp_path / "home")},
-                         capture_output=True, text=True, timeout=60)
+    out = run_livermore(args, cli_env(redis_url, tmp_path))
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
 
