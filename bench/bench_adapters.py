@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import socket
 import time
 
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
+from baseline import receive, serving_in_process
 
 from streaming.adapters.binance.kline_book import KlineBook
 from streaming.adapters.binance.parse import parse_frame as binance_parse
@@ -27,6 +24,8 @@ from streaming.adapters.coinbase.candle_book import CandleBook
 from streaming.adapters.coinbase.parse import parse_frame as coinbase_parse
 
 T0 = 1786309500
+# both ends of the loopback connection: no compression, frames up to 16 MiB
+WS = {"max_size": 2**24, "compression": None}
 
 
 def coinbase_frames(n: int) -> list[str]:
@@ -55,36 +54,6 @@ def binance_frames(n: int) -> list[str]:
     return out
 
 
-def _serve(port: int, frames: list[str], ready) -> None:  # type: ignore[no-untyped-def]
-    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
-        for f in frames:
-            await ws.send(f)
-        await ws.close()
-
-    async def main() -> None:
-        async with serve(handler, "127.0.0.1", port, max_size=2**24, compression=None):
-            ready.set()
-            await asyncio.Future()
-
-    asyncio.run(main())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _receive(url: str, n: int, handle) -> float:  # type: ignore[no-untyped-def]
-    async with connect(url, max_size=2**24, compression=None) as ws:
-        t = time.perf_counter()
-        for _ in range(n):
-            raw = await ws.recv(decode=False)
-            if handle is not None:
-                handle(raw)
-        return time.perf_counter() - t
-
-
 def _handlers():  # type: ignore[no-untyped-def]
     cb_book = CandleBook()
     bn_book = KlineBook("binance")
@@ -104,18 +73,9 @@ def _handlers():  # type: ignore[no-untyped-def]
 
 def run(exchange: str, frames: list[str]) -> dict[str, float]:
     n = len(frames)
-    port = _free_port()
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(target=_serve, args=(port, frames, ready), daemon=True)
-    server.start()
-    try:
-        ready.wait(30)
-        url = f"ws://127.0.0.1:{port}"
-        raw_s = asyncio.run(_receive(url, n, None))
-        full_s = asyncio.run(_receive(url, n, _handlers()[exchange]))
-    finally:
-        server.terminate()
-        server.join()
+    with serving_in_process(frames, **WS) as url:
+        raw_s = asyncio.run(receive(url, n, None, decode=False, **WS))
+        full_s = asyncio.run(receive(url, n, _handlers()[exchange], decode=False, **WS))
     handle = _handlers()[exchange]
     encoded = [f.encode() for f in frames]
     t = time.perf_counter()

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd
 import redis
 import redis.asyncio as aioredis
-import websockets
+from baseline import raw_rate, receive, serve
 
 from streaming.adapters.binance.parse import KLINE, parse_frame
 from streaming.indicators.macd_v import MacdV, macd_v_series
@@ -41,6 +41,8 @@ from streaming.redis_server import RedisServer
 
 EX = 2
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
+# both ends of the loopback connection (websockets' defaults otherwise, compression included)
+WS = {"max_size": None, "max_queue": None}
 
 
 def symbols(n: int) -> list[str]:
@@ -77,39 +79,6 @@ def frames_for(syms: list[str], bars: int, first_bar: int = 0) -> list[str]:
     return out
 
 
-async def serve(frames: list[str], pace: float | None = None):
-    """A loopback WebSocket server that sends `frames` to each client (paced: in ~`pace` seconds)."""
-    async def handler(ws):
-        if pace is None:
-            for f in frames:
-                await ws.send(f)
-        else:
-            chunk = max(1, len(frames) // 100)
-            for i in range(0, len(frames), chunk):
-                for f in frames[i:i + chunk]:
-                    await ws.send(f)
-                await asyncio.sleep(pace / 100)
-        await ws.close()
-
-    server = await websockets.serve(handler, "127.0.0.1", 0, max_queue=None)
-    port = next(iter(server.sockets)).getsockname()[1]
-    return server, f"ws://127.0.0.1:{port}"
-
-
-async def raw_rate(frames: list[str]) -> float:
-    server, url = await serve(frames)
-    n = 0
-    t = time.perf_counter()
-    async with websockets.connect(url, max_size=None, max_queue=None) as ws:
-        async for _ in ws:
-            n += 1
-    dt = time.perf_counter() - t
-    server.close()
-    await server.wait_closed()
-    assert n == len(frames)
-    return n / dt
-
-
 def feed(p: CandlePipeline, raw: str) -> None:
     m = parse_frame(raw)
     if m.kind == KLINE:
@@ -123,14 +92,13 @@ async def pipeline_rate(url_redis: str, frames: list[str], syms: list[str]) -> t
     await r.flushall()
     p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",), config=PipelineConfig())
     runner = asyncio.create_task(p.run())
-    server, url = await serve(frames)
+    server, url = await serve(frames, **WS)
+    # timed like the raw baseline (from the open connection), plus until the last close is out
+    received_s = await receive(url, len(frames), lambda raw: feed(p, raw), **WS)
     t = time.perf_counter()
-    async with websockets.connect(url, max_size=None, max_queue=None) as ws:
-        async for raw in ws:
-            feed(p, raw)
     while p.counters["published"] + p.counters["duplicates"] + p.counters["corrections"] < closes:
         await asyncio.sleep(0.001)
-    dt = time.perf_counter() - t
+    dt = received_s + time.perf_counter() - t
     await p.close()
     await runner
     server.close()
@@ -181,12 +149,14 @@ async def latency(url_redis: str, syms: list[str], pace: float | None, batch_max
     receipts: dict[tuple[str, int], int] = {}
     runner = asyncio.create_task(p.run())
     frames = frames_for(syms, 1, first_bar=30)
-    server, url = await serve(frames, pace)
-    async with websockets.connect(url, max_size=None, max_queue=None) as ws:
-        async for raw in ws:
-            m = parse_frame(raw)
-            receipts[(m.symbol, m.candle.timestamp)] = time.perf_counter_ns()
-            p.listener.on_candle(CandleUpdate("binance", m.symbol, m.interval, m.candle, m.closed))
+
+    def receipt(raw: str) -> None:
+        m = parse_frame(raw)
+        receipts[(m.symbol, m.candle.timestamp)] = time.perf_counter_ns()
+        p.listener.on_candle(CandleUpdate("binance", m.symbol, m.interval, m.candle, m.closed))
+
+    server, url = await serve(frames, pace, **WS)
+    await receive(url, len(frames), receipt, **WS)
     deadline = time.monotonic() + 30
     while len(arrivals.times) < len(frames) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
@@ -245,7 +215,7 @@ def run_a(url: str, syms: list[str], frames: list[str], mixed: list[str], mixed_
     async def go() -> list[tuple[float, float, dict]]:
         out = []
         for fs, ss in ((frames, syms), (mixed, mixed_syms)):
-            raw = await raw_rate(fs)
+            raw = await raw_rate(fs, **WS)
             e2e, stats = await pipeline_rate(url, fs, ss)
             out.append((raw, e2e, stats))
         return out
