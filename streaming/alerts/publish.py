@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from streaming import keys
 from streaming.alerts.rules import AlertSignal
 from streaming.db.schema import alert_history
+from streaming.redis_text import as_str
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,6 @@ def _row(entry_id: str, fields: dict[Any, Any]) -> dict[str, Any] | None:
     }
 
 
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def archive_alerts(redis: Any, engine: sa.Engine, last_id: str | None = None, batch: int = 1000,
                    max_entries: int | None = None) -> tuple[str | None, int]:
     """Copy alerts newer than stream id `last_id` (None = from the start) from `stream:alerts` into
@@ -136,7 +133,7 @@ def archive_alerts(redis: Any, engine: sa.Engine, last_id: str | None = None, ba
         entries = redis.xrange(keys.ALERTS_STREAM, min=start, max="+", count=count)
         if not entries:
             break
-        rows = [r for r in (_row(_text(i), f) for i, f in entries) if r is not None]
+        rows = [r for r in (_row(as_str(i), f) for i, f in entries) if r is not None]
         if rows:
             with engine.begin() as conn:
                 # drop alerts of exchanges the database does not know (foreign key) instead of failing
@@ -154,7 +151,7 @@ def archive_alerts(redis: Any, engine: sa.Engine, last_id: str | None = None, ba
                     ).scalar_one()
                     conn.execute(stmt, rows)
                     inserted += len(ids) - int(before)
-        cursor = _text(entries[-1][0])
+        cursor = as_str(entries[-1][0])
         seen += len(entries)
         if len(entries) < count:
             break
