@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from streaming.ratelog import RateLimitedLog
+
 # Kinds of skips; parsers raise BadFrame with one of these.
 INVALID_JSON = "invalid_json"
 OVERSIZED = "oversized"
@@ -43,25 +45,13 @@ class SkipCounter:
     def __init__(self, logger: logging.Logger, context: str, log_interval: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.counts: Counter[str] = Counter()
-        self._logger = logger
         self._context = context
-        self._interval = log_interval
-        self._clock = clock
-        self._last_log: dict[str, float] = {}
-        self._unlogged: Counter[str] = Counter()
+        self._log = RateLimitedLog(logger, log_interval, clock)
 
     def skip(self, kind: str, detail: str = "") -> None:
         self.counts[kind] += 1
-        now = self._clock()
-        last = self._last_log.get(kind)
-        if last is not None and now - last < self._interval:
-            self._unlogged[kind] += 1
-            return
-        suppressed = self._unlogged.pop(kind, 0)
-        self._last_log[kind] = now
-        more = f" (+{suppressed} more since last report)" if suppressed else ""
         # detail is truncated: a hostile frame must not blow up the log
-        self._logger.warning("%s: skipped %s frame: %s%s", self._context, kind, detail[:200], more)
+        self._log.warning(kind, "%s: skipped %s frame: %s", self._context, kind, detail[:200])
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.counts)

@@ -31,10 +31,10 @@ from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.config import PipelineConfig, SymbolPool, normalize_pools
 from streaming.pipeline.events import close_event_from_member, close_event_open, indicator_json
 from streaming.pipeline.listener import QueueListener
-from streaming.pipeline.ratelog import RateLimitedLog
 from streaming.pipeline.reconcile import Reconciler
 from streaming.pipeline.state import StreamState, rebuild
 from streaming.pipeline.warmup import WarmupReport, run_warm_up
+from streaming.ratelog import RateLimitedLog
 from streaming.store import scripts
 from streaming.store.candles import CandleStore, candle_keys
 from streaming.store.codec import BadCandle, check_candle, decode_candle, encode_candle

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 from streaming import keys
 from streaming.adapters.base import ConnectionState
 from streaming.db.queries import set_connection_status
+from streaming.ratelog import RateLimitedLog
 from streaming.timestamps import utc_iso
 
 log = logging.getLogger(__name__)
@@ -39,24 +39,8 @@ def lifecycle_event(event: str, exchange_id: int, exchange: str, worker_id: str,
             "state": state, "reason": reason, "at": at, **(extra or {})}
 
 
-class _RateLimitedLog:
-    def __init__(self, interval_s: float = 60.0) -> None:
-        self.interval_s = interval_s
-        self._last = 0.0
-        self.suppressed = 0
-
-    def warning(self, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval_s:
-            self.suppressed += 1
-            return
-        self._last = now
-        more = f" (+{self.suppressed} similar)" if self.suppressed else ""
-        self.suppressed = 0
-        log.warning(msg + more, *args)
-
-
-_db_log = _RateLimitedLog()
+# one for all publishers: an unreachable database fails every exchange's status write alike
+_db_log = RateLimitedLog(log, 60.0)
 
 
 class StatusPublisher:
@@ -115,7 +99,7 @@ class StatusPublisher:
         try:
             await asyncio.to_thread(write)
         except Exception as exc:  # the database is optional for the live side
-            _db_log.warning("could not write the connection status of %s to the database: %s",
+            _db_log.warning("db", "could not write the connection status of %s to the database: %s",
                             self.exchange, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
 
 

@@ -17,8 +17,9 @@ import redis.asyncio as aioredis
 
 from streaming.adapters.base import AdapterError, ConnectionState, StreamListener
 from streaming.models import CandleUpdate
+from streaming.ratelog import RateLimitedLog
 from streaming.timeframes import TIMEFRAMES
-from streaming.worker.publisher import StatusPublisher, _RateLimitedLog
+from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class _Bridge:
     def __init__(self, session: ExchangeSession, downstream: StreamListener | None) -> None:
         self.session = session
         self.downstream = downstream
-        self.rejected_log = _RateLimitedLog(30.0)
+        self.rejected_log = RateLimitedLog(log, 30.0)
 
     def on_candle(self, update: CandleUpdate) -> None:
         self.session.last_frame = time.time()
@@ -52,7 +53,7 @@ class _Bridge:
         if self.downstream is not None:
             with contextlib.suppress(Exception):
                 self.downstream.on_rejected(symbols, reason)
-        self.rejected_log.warning("%s refused %d symbol(s) %s: %s", self.session.name, len(symbols),
+        self.rejected_log.warning("rejected", "%s refused %d symbol(s) %s: %s", self.session.name, len(symbols),
                                   ", ".join(symbols[:10]), reason[:200])
 
 

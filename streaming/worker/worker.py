@@ -22,10 +22,10 @@ from streaming import keys
 from streaming.control.commands import Command, CommandError, is_for, parse_command
 from streaming.control.heartbeat import heartbeat_record
 from streaming.control.responses import ACK, ERROR, SUCCESS, response
+from streaming.ratelog import RateLimitedLog
 from streaming.timestamps import utc_iso
 from streaming.worker.config import WorkerConfig
 from streaming.worker.handlers import CommandHandlers
-from streaming.worker.publisher import _RateLimitedLog
 
 log = logging.getLogger("livermore.worker")
 
@@ -39,8 +39,8 @@ class Worker(CommandHandlers):
         self.started_at = utc_iso()
         self.stopping = asyncio.Event()
         self.counts: Counter[str] = Counter()
-        self._skip_log = _RateLimitedLog(30.0)
-        self._redis_log = _RateLimitedLog(30.0)
+        # keys: "redis" (any failing Redis call of the control loops), "skip" (unusable command entries)
+        self._log = RateLimitedLog(log, 30.0)
         self._command_tasks: set[asyncio.Task] = set()
 
     # -- main
@@ -111,7 +111,7 @@ class Worker(CommandHandlers):
                 for session in list(self.sessions.values()):
                     await session.beat()
             except Exception as exc:  # Redis away for a moment: keep beating when it is back
-                self._redis_log.warning("heartbeat failed: %s", str(exc)[:200])
+                self._log.warning("redis", "heartbeat failed: %s", str(exc)[:200])
 
     # -- commands
     async def _initial_cursor(self) -> str:
@@ -129,7 +129,7 @@ class Worker(CommandHandlers):
                     cursor = await self._initial_cursor()
                 batch = await self.redis.xread({keys.COMMANDS_STREAM: cursor}, count=100, block=1000)
             except (aioredis.RedisError, OSError) as exc:
-                self._redis_log.warning("reading commands failed: %s", str(exc)[:200])
+                self._log.warning("redis", "reading commands failed: %s", str(exc)[:200])
                 await asyncio.sleep(1.0)
                 continue
             for _stream, entries in batch or []:
@@ -149,7 +149,7 @@ class Worker(CommandHandlers):
                 pipe.expire(key, keys.RESPONSES_TTL_S)
                 await pipe.execute()
         except (aioredis.RedisError, OSError) as exc:
-            self._redis_log.warning("could not answer command %s: %s", command_id, str(exc)[:200])
+            self._log.warning("redis", "could not answer command %s: %s", command_id, str(exc)[:200])
 
     async def handle_entry(self, entry_id: str, fields: dict[str, str]) -> None:
         """One stream entry: answer errors at once, ack and execute valid commands meant for us."""
@@ -159,7 +159,7 @@ class Worker(CommandHandlers):
         except CommandError as exc:
             if exc.command_id is None:
                 self.counts["unanswerable"] += 1
-                self._skip_log.warning("skipped command entry %s: %s", entry_id, exc.reason)
+                self._log.warning("skip", "skipped command entry %s: %s", entry_id, exc.reason)
             elif is_for(exc.target, self.config.worker_id, self.config.shard_label):
                 self.counts["rejected"] += 1
                 await self.respond(exc.command_id, ERROR, exc.reason, verb=fields.get("command"))
@@ -182,4 +182,4 @@ class Worker(CommandHandlers):
                 try:
                     await self.reload_exchange(name, only_if_changed=True)
                 except Exception as exc:
-                    self._redis_log.warning("universe check of %s failed: %s", name, str(exc)[:200])
+                    self._log.warning("redis", "universe check of %s failed: %s", name, str(exc)[:200])
