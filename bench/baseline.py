@@ -76,10 +76,14 @@ def serving_in_process(frames: list[str], **options: Any) -> Iterator[str]:
 
 async def receive(url: str, n: int, handle: Callable[[Any], object] | None = None,
                   decode: bool | None = None, **options: Any) -> float:
-    """Seconds from the open connection to the `n`th frame received, each passed to `handle`.
-    `decode` as in `recv`: None gives text frames as str (what `async for` yields), False bytes."""
+    """Seconds from connecting to the `n`th frame received, each passed to `handle`. `decode` as
+    in `recv`: None gives text frames as str (what `async for` yields), False bytes.
+
+    The clock starts before the handshake, not after it: the server starts sending as soon as it
+    has answered, and (on the same event loop especially) much of the transfer can be done
+    before `connect` returns to us."""
+    t = time.perf_counter()
     async with connect(url, **options) as ws:
-        t = time.perf_counter()
         for _ in range(n):
             raw = await ws.recv(decode=decode)
             if handle is not None:

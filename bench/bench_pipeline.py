@@ -93,7 +93,7 @@ async def pipeline_rate(url_redis: str, frames: list[str], syms: list[str]) -> t
     p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",), config=PipelineConfig())
     runner = asyncio.create_task(p.run())
     server, url = await serve(frames, **WS)
-    # timed like the raw baseline (from the open connection), plus until the last close is out
+    # timed like the raw baseline (connect to last frame), plus until the last close is out
     received_s = await receive(url, len(frames), lambda raw: feed(p, raw), **WS)
     t = time.perf_counter()
     while p.counters["published"] + p.counters["duplicates"] + p.counters["corrections"] < closes:
