@@ -10,6 +10,9 @@ from streaming.clock import clock_from_env
 from streaming.keys import validate_symbol
 from streaming.store.candles import DEFAULT_MAX_CANDLES, DEFAULT_USER_TTL_S, StoreLimits
 
+# the timeframe every exchange streams natively; the others may be aggregated from it
+BASE = "5m"
+
 Pool = Literal["shared", "user"]
 
 
@@ -68,8 +71,6 @@ def normalize_pools(pools: Mapping[str, SymbolPool] | Iterable[str]) -> dict[str
             out[sym] = pool
         return out
     return {validate_symbol(s): SHARED for s in pools}
-
-
 
 
 @dataclass(frozen=True)
