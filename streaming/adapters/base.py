@@ -13,9 +13,12 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streaming.models import Balance, Candle, CandleUpdate, ProductStats
+
+if TYPE_CHECKING:
+    from streaming.adapters.skips import SkipCounter
 
 
 class ConnectionState(enum.StrEnum):
@@ -104,6 +107,18 @@ class LiveStream(ABC):
     @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Counters: frames, skipped frames per kind, reconnects, gaps, backfilled candles..."""
+
+
+def live_stats(counts: Mapping[str, int], book_counts: Mapping[str, int], skips: SkipCounter,
+               symbols: int) -> dict[str, Any]:
+    """What every LiveStream.stats() starts with: its own counters, its candle book's, the
+    skipped frames per kind and in total, and how many symbols it streams."""
+    out: dict[str, Any] = dict(counts)
+    out.update(book_counts)
+    out["skipped"] = skips.as_dict()
+    out["skipped_total"] = skips.total
+    out["symbols"] = symbols
+    return out
 
 
 class ExchangeAdapter(ABC):

@@ -24,7 +24,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from streaming.adapters.backoff import Backoff
-from streaming.adapters.base import AdapterError, ConnectionState, ExchangeConfig, LiveStream, StreamListener
+from streaming.adapters.base import (
+    AdapterError,
+    ConnectionState,
+    ExchangeConfig,
+    LiveStream,
+    StreamListener,
+    live_stats,
+)
 from streaming.adapters.binance import streams as st
 from streaming.adapters.binance.kline_book import KlineBook
 from streaming.adapters.binance.parse import ACK, ERROR, KLINE, SHUTDOWN, BinanceMessage, parse_frame
@@ -98,11 +105,7 @@ class BinanceLiveStream(LiveStream):
         return frozenset(self._symbols)
 
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.counts)
-        out.update(self.book.counts)
-        out["skipped"] = self.skips.as_dict()
-        out["skipped_total"] = self.skips.total
-        out["symbols"] = len(self._symbols)
+        out = live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
         out["connections"] = sum(1 for c in self._conns if not c.retired)
         out["streams"] = len(self._by_stream)
         return out

@@ -20,7 +20,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from streaming.adapters.backoff import Backoff
-from streaming.adapters.base import AdapterError, ConnectionState, ExchangeConfig, LiveStream, StreamListener
+from streaming.adapters.base import (
+    AdapterError,
+    ConnectionState,
+    ExchangeConfig,
+    LiveStream,
+    StreamListener,
+    live_stats,
+)
 from streaming.adapters.clock import ExchangeClock
 from streaming.adapters.coinbase.candle_book import CandleBook
 from streaming.adapters.coinbase.parse import FIVE_MINUTES_MS, CoinbaseMessage, parse_frame
@@ -72,12 +79,7 @@ class CoinbaseLiveStream(LiveStream):
         return frozenset(self._symbols)
 
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.counts)
-        out.update(self.book.counts)
-        out["skipped"] = self.skips.as_dict()
-        out["skipped_total"] = self.skips.total
-        out["symbols"] = len(self._symbols)
-        return out
+        return live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         new = self._accept(symbols)
