@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -112,3 +113,18 @@ def make_candle(ts_ms: int, o: object, h: object, lo: object, c: object, v: obje
     if hi < low:
         raise BadFrame(HIGH_LOW, f"high {hi} < low {low}")
     return Candle(ts_ms, op, hi, low, cl, vol)
+
+
+def candles_from_rows(rows: Iterable[Any], to_candle: Callable[[Any], Candle]) -> tuple[list[Candle], int]:
+    """A REST page of rows -> candles oldest first, one per open time (the last row of a repeated
+    time wins), and how many rows `to_candle` refused with BadFrame."""
+    out: dict[int, Candle] = {}
+    bad = 0
+    for row in rows:
+        try:
+            c = to_candle(row)
+        except BadFrame:
+            bad += 1
+            continue
+        out[c.timestamp] = c
+    return [out[t] for t in sorted(out)], bad

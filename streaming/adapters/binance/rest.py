@@ -13,8 +13,8 @@ from streaming.adapters.binance.auth import signer
 from streaming.adapters.http import HttpClient, Response
 from streaming.adapters.numbers import num_or_zero
 from streaming.adapters.ratelimit import WeightBudget
-from streaming.adapters.skips import BadFrame
-from streaming.adapters.validate import check_timestamp, make_candle
+from streaming.adapters.skips import SCHEMA, BadFrame
+from streaming.adapters.validate import candles_from_rows, check_timestamp, make_candle
 from streaming.models import Balance, Candle, ProductStats
 from streaming.timeframes import timeframe_ms
 
@@ -59,19 +59,12 @@ def parse_klines(body: bytes, step_ms: int | None) -> tuple[list[Candle], int]:
         rows = _klines.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise AdapterError(f"binance: unexpected klines response: {exc}") from None
-    out: dict[int, Candle] = {}
-    bad = 0
-    for row in rows:
-        try:
-            if len(row) < 6 or type(row[0]) is not int:
-                bad += 1
-                continue
-            c = make_candle(check_timestamp(row[0], step_ms), row[1], row[2], row[3], row[4], row[5])
-        except BadFrame:
-            bad += 1
-            continue
-        out[c.timestamp] = c
-    return [out[t] for t in sorted(out)], bad
+    def to_candle(row: list[Any]) -> Candle:
+        if len(row) < 6 or type(row[0]) is not int:
+            raise BadFrame(SCHEMA, "kline row too short or without an integer open time")
+        return make_candle(check_timestamp(row[0], step_ms), row[1], row[2], row[3], row[4], row[5])
+
+    return candles_from_rows(rows, to_candle)
 
 
 def parse_account(body: bytes) -> list[Balance]:

@@ -15,7 +15,7 @@ from streaming.adapters.coinbase.parse import rest_candle
 from streaming.adapters.http import HttpClient, Response
 from streaming.adapters.numbers import num_or_zero
 from streaming.adapters.ratelimit import TokenBucket
-from streaming.adapters.skips import BadFrame
+from streaming.adapters.validate import candles_from_rows
 from streaming.models import Balance, Candle, ProductStats
 from streaming.timeframes import timeframe_ms
 
@@ -54,16 +54,8 @@ def parse_candles(body: bytes, step_ms: int) -> tuple[list[Candle], int]:
         rows = msgspec.json.decode(body, type=s.RestCandles).candles
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise AdapterError(f"coinbase: unexpected candles response: {exc}") from None
-    out: dict[int, Candle] = {}
-    bad = 0
-    for row in rows:
-        try:
-            c = rest_candle(row, step_ms if step_ms <= 21_600_000 else None)
-        except BadFrame:
-            bad += 1
-            continue
-        out[c.timestamp] = c
-    return [out[t] for t in sorted(out)], bad
+    tf_step = step_ms if step_ms <= 21_600_000 else None
+    return candles_from_rows(rows, lambda row: rest_candle(row, tf_step))
 
 
 def parse_accounts(body: bytes) -> tuple[list[Balance], bool, str | None]:
