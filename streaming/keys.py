@@ -60,8 +60,21 @@ LIFECYCLE_STREAM = "stream:lifecycle"
 
 
 def exchange_status(exchange_id: int) -> str:
-    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at (EXC-04)."""
+    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at (EXC-04).
+
+    The merge of the live workers' exchange_worker_status hashes (streaming.control.merge).
+    """
     return f"exchange:{exchange_id}:status"
+
+
+def exchange_worker_status(exchange_id: int, worker_id: str) -> str:
+    """HASH: one worker's own status of an exchange (same fields); exchange_status(id) merges them."""
+    return f"exchange:{exchange_id}:status:{worker_id}"
+
+
+# A worker's own status outlives it by at most this much (it is refreshed on every write and
+# removed on a clean shutdown; a killed worker's copy is ignored once its heartbeat is stale).
+WORKER_STATUS_TTL_S = 86_400
 
 
 def exchange_meta(exchange_id: int) -> str:

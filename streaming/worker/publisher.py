@@ -1,5 +1,9 @@
 """Connection state of one exchange, made visible: status HASH, lifecycle events, database row.
 
+Each worker writes its own HASH keys.exchange_worker_status(id, worker_id) and then recomputes
+the shared keys.exchange_status(id) from the statuses of all live workers (streaming.control.merge),
+under WATCH so two workers writing at once cannot leave a stale merge behind.
+
 Lifecycle events go to keys.lifecycle_channel(id) (pub/sub, for whoever listens now) and to
 keys.LIFECYCLE_STREAM (durable, bounded). The database copy is best effort: an unreachable
 database is logged (rate-limited) and never stops the worker.
@@ -9,17 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from redis.exceptions import WatchError
 
 from streaming import keys
 from streaming.adapters.base import ConnectionState
+from streaming.control.heartbeat import DEFAULT_MAX_AGE_S, fresh_heartbeats
+from streaming.control.merge import live_statuses, merge_statuses
 from streaming.db.queries import set_connection_status
 from streaming.ratelog import RateLimitedLog
+from streaming.redis_text import str_hash
 from streaming.timestamps import utc_iso
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,8 @@ def lifecycle_event(event: str, exchange_id: int, exchange: str, worker_id: str,
 # one for all publishers: an unreachable database fails every exchange's status write alike
 _db_log = RateLimitedLog(log, 60.0)
 
+MERGE_ATTEMPTS = 5
+
 
 class StatusPublisher:
     def __init__(self, redis: aioredis.Redis, engine: sa.Engine | None, exchange_id: int, exchange: str,
@@ -55,6 +65,7 @@ class StatusPublisher:
         self.connected_at: str | None = None
         self.last_heartbeat: str | None = None
         self.last_error: str | None = None
+        self.merged: dict[str, str] = {}  # the exchange's merged status as last written
 
     async def set_state(self, state: ConnectionState, reason: str | None = None,
                         extra: dict[str, Any] | None = None) -> None:
@@ -71,8 +82,9 @@ class StatusPublisher:
         event = lifecycle_event(EVENTS[state], self.exchange_id, self.exchange, self.worker_id, state.value,
                                 reason, now, extra)
         payload = orjson.dumps(event)
+        await self._write_own(mapping)
+        await self._write_merged()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.exchange_status(self.exchange_id), mapping=mapping)
             pipe.publish(keys.lifecycle_channel(self.exchange_id), payload)
             pipe.xadd(keys.LIFECYCLE_STREAM, {"json": payload}, maxlen=keys.LIFECYCLE_MAXLEN, approximate=True)
             await pipe.execute()
@@ -82,19 +94,69 @@ class StatusPublisher:
     async def heartbeat(self, ts: float) -> None:
         """The time of the last frame from the exchange (EXC-04)."""
         self.last_heartbeat = utc_iso(ts)
-        await self.redis.hset(keys.exchange_status(self.exchange_id),
-                              mapping={"last_heartbeat": self.last_heartbeat, "updated_at": utc_iso()})
+        await self._write_own({"last_heartbeat": self.last_heartbeat, "updated_at": utc_iso()})
+        # also drops workers whose heartbeat went stale since the last write
+        await self._write_merged()
+
+    async def forget(self) -> None:
+        """Remove this worker's own status (clean shutdown); the merged hash stays as last written."""
+        await self.redis.delete(self.own_key)
+
+    @property
+    def own_key(self) -> str:
+        return keys.exchange_worker_status(self.exchange_id, self.worker_id)
+
+    async def _write_own(self, mapping: dict[str, str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.own_key, mapping=mapping)
+            pipe.expire(self.own_key, keys.WORKER_STATUS_TTL_S)
+            await pipe.execute()
+
+    async def _read_live_statuses(self, reader: Any) -> dict[str, dict[str, str]]:
+        beats, _ = fresh_heartbeats(str_hash(await reader.hgetall(keys.WORKERS)), datetime.now(UTC),
+                                    DEFAULT_MAX_AGE_S)
+        others = [str(b.get("worker_id")) for b in beats if b.get("worker_id") != self.worker_id]
+        statuses = {self.worker_id: str_hash(await reader.hgetall(self.own_key))}
+        for worker_id in others:
+            status = str_hash(await reader.hgetall(keys.exchange_worker_status(self.exchange_id, worker_id)))
+            if status:
+                statuses[worker_id] = status
+        return dict(live_statuses(statuses, beats, own_worker_id=self.worker_id))
+
+    async def _write_merged(self) -> None:
+        """Recompute keys.exchange_status(id) from every live worker's own status.
+
+        WATCH on the merged key: if another worker rewrote it between our read and our write, our
+        view may miss its latest state, so read again (its write came after its own status did).
+        """
+        target = keys.exchange_status(self.exchange_id)
+        merged: dict[str, str] = {}
+        for attempt in range(MERGE_ATTEMPTS):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    if attempt < MERGE_ATTEMPTS - 1:
+                        await pipe.watch(target)
+                    statuses = await self._read_live_statuses(pipe if attempt < MERGE_ATTEMPTS - 1 else self.redis)
+                    merged = {**merge_statuses(statuses, utc_iso()), "worker_id": self.worker_id}
+                    pipe.multi()
+                    pipe.hset(target, mapping=merged)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        self.merged = merged
 
     async def _write_db(self) -> None:
         if self.engine is None:
             return
+        merged = self.merged
 
         def write() -> None:
             with self.engine.begin() as conn:
                 set_connection_status(
-                    conn, self.exchange_id, self.state.value,
-                    connected_at=_dt(self.connected_at), last_heartbeat=_dt(self.last_heartbeat),
-                    last_error=self.last_error)
+                    conn, self.exchange_id, merged.get("connection_state") or self.state.value,
+                    connected_at=_dt(merged.get("connected_at")), last_heartbeat=_dt(merged.get("last_heartbeat")),
+                    last_error=merged.get("last_error") or None)
 
         try:
             await asyncio.to_thread(write)

@@ -75,8 +75,12 @@ class Worker(CommandHandlers):
     async def shutdown(self) -> None:
         for task in list(self.starting.values()):
             task.cancel()
+        publishers = [s.publisher for s in self.sessions.values()]
         await asyncio.gather(*(self.stop_exchange(name, "worker shutdown") for name in list(self.sessions)),
                              return_exceptions=True)
+        for publisher in publishers:  # the merged status already counts us as idle
+            with contextlib.suppress(Exception):
+                await publisher.forget()
         for task in list(self._command_tasks):
             task.cancel()
         with contextlib.suppress(Exception):

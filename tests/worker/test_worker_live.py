@@ -151,3 +151,19 @@ def test_two_shards_serve_disjoint_complete_halves(start_worker, sim_env, redis_
     per = answer["result"]["workers"]
     assert set(per) == {a.worker_id, b.worker_id}
     assert answer["result"]["symbols"] == len(SYMS)
+
+
+def test_one_of_two_workers_stopping_leaves_the_exchange_connected(start_worker, sim_env, redis_client):
+    a = start_worker("--no-warmup", "--symbols", "SIM1-USD", env=sim_env)
+    b = start_worker("--no-warmup", "--symbols", "SIM2-USD", env=sim_env)
+    answer = ControlClient(redis_client).send("start", "coinbase", timeout=60)
+    assert answer["status"] == "success", answer
+    for w in (a, b):
+        assert redis_client.hget(keys.exchange_worker_status(1, w.worker_id), "connection_state") == "connected"
+    assert b.terminate() == 0  # B marks itself idle: the exchange stays connected through A
+    status = redis_client.hgetall(keys.exchange_status(1))
+    assert status["connection_state"] == "connected", status
+    assert not redis_client.exists(keys.exchange_worker_status(1, b.worker_id))
+    assert events(redis_client)[-1]["worker_id"] == b.worker_id  # lifecycle events stay per worker
+    assert a.terminate() == 0
+    assert redis_client.hget(keys.exchange_status(1), "connection_state") == "idle"

@@ -1,0 +1,100 @@
+"""One exchange's status out of the statuses of the workers serving it (pure, no I/O).
+
+Each worker writes its own HASH keys.exchange_worker_status(id, worker_id); the shared
+keys.exchange_status(id) is the merge of those whose worker is alive, so one shard worker
+stopping does not make the exchange look down while another still streams it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+# first match wins: connected if any live worker is connected, else connecting, else error, ...
+STATE_PRECEDENCE = ("connected", "connecting", "error", "disconnected", "idle")
+
+
+def _ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _latest(values: Sequence[str]) -> str:
+    stamped = [(t, v) for v in values if (t := _ts(v)) is not None]
+    return max(stamped)[1] if stamped else ""
+
+
+def _earliest(values: Sequence[str]) -> str:
+    stamped = [(t, v) for v in values if (t := _ts(v)) is not None]
+    return min(stamped)[1] if stamped else ""
+
+
+def _by_update(item: tuple[str, Mapping[str, str]]) -> tuple[float, str]:
+    stamp = _ts(item[1].get("updated_at"))
+    return (stamp.timestamp() if stamp else float("-inf"), item[0])
+
+
+def live_statuses(statuses: Mapping[str, Mapping[str, str]], heartbeats: Sequence[Mapping[str, Any]],
+                  own_worker_id: str | None = None) -> dict[str, Mapping[str, str]]:
+    """The per-worker statuses that count: their worker has a fresh heartbeat (`heartbeats`, as
+    heartbeat.fresh_heartbeats returns them) and the status was written by this run of it (not
+    before its started_at: a restarted worker with a fixed id does not inherit its old state).
+    `own_worker_id` (the worker merging) always counts: it is alive, it is writing.
+    """
+    beats = {str(b.get("worker_id")): b for b in heartbeats}
+    kept: dict[str, Mapping[str, str]] = {}
+    for worker_id, status in statuses.items():
+        if not status.get("connection_state"):
+            continue
+        if worker_id != own_worker_id:
+            beat = beats.get(worker_id)
+            if beat is None:
+                continue
+            started, updated = _ts(beat.get("started_at")), _ts(status.get("updated_at"))
+            if started is not None and (updated is None or updated < started):
+                continue
+        kept[worker_id] = status
+    return kept
+
+
+def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[str, str]:
+    """The exchange's status hash out of the live workers' statuses (worker_id -> status hash).
+
+    connection_state: connected if any is connected, else connecting, else error, else
+    disconnected, else idle (an unknown state counts as error). connected_at: the earliest among
+    the connected workers (when none is, the latest any had); last_heartbeat: the latest;
+    last_error: from the most recently updated errored worker when the state is error, else the
+    most recently updated non-empty one; updated_at: `now`; worker_states: JSON worker_id -> state.
+    One worker's status comes out unchanged (apart from updated_at and worker_states).
+    """
+    items = sorted(statuses.items(), key=_by_update)  # oldest update first
+
+    def state_of(status: Mapping[str, str]) -> str:
+        state = status.get("connection_state", "")
+        return state if state in STATE_PRECEDENCE else "error"
+
+    states = {state_of(s) for _, s in items}
+    state = next((s for s in STATE_PRECEDENCE if s in states), "idle")
+    chosen = [(w, s) for w, s in items if state_of(s) == state]
+    if state == "connected":
+        connected_at = _earliest([s.get("connected_at", "") for _, s in chosen])
+    else:
+        connected_at = _latest([s.get("connected_at", "") for _, s in items])
+    error_source = chosen if state == "error" else items
+    errors = [s.get("last_error", "") for _, s in error_source if s.get("last_error")]
+    return {
+        "connection_state": state,
+        "connected_at": connected_at,
+        "last_heartbeat": _latest([s.get("last_heartbeat", "") for _, s in items]),
+        "last_error": errors[-1] if errors else "",
+        "updated_at": now,
+        "worker_states": orjson.dumps({w: state_of(s) for w, s in sorted(items)}).decode(),
+    }
