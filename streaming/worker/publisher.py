@@ -98,6 +98,10 @@ class StatusPublisher:
         # also drops workers whose heartbeat went stale since the last write
         await self._write_merged()
 
+    async def refresh(self) -> None:
+        """Recompute the merged status without news of our own: drops workers that died meanwhile."""
+        await self._write_merged()
+
     async def forget(self) -> None:
         """Remove this worker's own status (clean shutdown); the merged hash stays as last written."""
         await self.redis.delete(self.own_key)

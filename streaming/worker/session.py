@@ -211,6 +211,9 @@ class ExchangeSession:
                     self.last_frame = time.time()
         if self.last_frame is not None and self.state == ConnectionState.CONNECTED.value:
             await self.publisher.heartbeat(self.last_frame)
+        else:
+            # not connected ourselves: a connected peer that died must still stop counting
+            await self.publisher.refresh()
 
     def describe(self) -> dict[str, Any]:
         stats: dict[str, Any] = {}

@@ -159,3 +159,32 @@ def test_a_worker_with_a_stale_heartbeat_no_longer_counts(redis_url):
     assert [s["connection_state"] for s in seen][3:] == ["idle", "idle"]
     assert orjson.loads(seen[2]["worker_states"]) == {"A": "connected"}  # written by A: B's error unseen
     assert seen[2]["last_error"] == ""
+
+
+def test_refresh_drops_a_connected_peer_that_died(redis_url):
+    """The survivor is reconnecting (no news of its own): its periodic refresh still drops the dead peer."""
+
+    async def main() -> list[str]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            now = datetime.now(UTC)
+            started = (now - timedelta(seconds=120)).isoformat()
+            for worker_id in ("A", "B"):
+                record = heartbeat_record(worker_id, started, {}, None, None, now)
+                await client.hset(keys.WORKERS, worker_id, orjson.dumps(record))
+            a = StatusPublisher(client, None, 1, "coinbase", "A")
+            b = StatusPublisher(client, None, 1, "coinbase", "B")
+            await a.set_state(ConnectionState.CONNECTED)
+            await b.set_state(ConnectionState.ERROR, "connect failed")
+            states = [(await client.hgetall(keys.exchange_status(1)))["connection_state"]]
+            # A is SIGKILLed: its heartbeat goes stale, its own status stays "connected"
+            stale = heartbeat_record("A", started, {}, None, None, now - timedelta(seconds=60))
+            await client.hset(keys.WORKERS, "A", orjson.dumps(stale))
+            states.append((await client.hgetall(keys.exchange_status(1)))["connection_state"])
+            await b.refresh()
+            states.append((await client.hgetall(keys.exchange_status(1)))["connection_state"])
+            return states
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == ["connected", "connected", "error"]
