@@ -62,7 +62,28 @@ def _worker(args: argparse.Namespace) -> int:
     config = build_config(worker_id=args.worker_id, autostart=args.autostart, user=args.user,
                           symbols=args.symbols, shard=args.shard, warm_up=not args.no_warmup,
                           connect_timeout_s=args.connect_timeout)
+    if config.autostart:  # well-formed (build_config checked); now: does the exchange exist?
+        from streaming.settings import load_settings
+
+        _check_exchanges(load_settings(), None, list(config.autostart))
     return run_worker(config)
+
+
+def _check_exchanges(settings: Any, redis: Any, names: list[str]) -> None:
+    """Unknown exchange names are a usage error up front (when any source knows the names)."""
+    from streaming.db.engine import make_engine
+    from streaming.exchange_ids import from_database, from_redis
+
+    engine = make_engine(settings.database_url)
+    try:
+        known = from_database(engine)
+    finally:
+        engine.dispose()
+    if not known and redis is not None:
+        known = from_redis(redis)
+    unknown = [n for n in names if n not in known]
+    if known and unknown:
+        raise UsageError(f"unknown exchange {unknown[0]!r}; known exchanges: {', '.join(sorted(known))}")
 
 
 def _client() -> tuple[Any, Any]:
@@ -81,6 +102,8 @@ def _send(args: argparse.Namespace) -> int:
         raise UsageError("--timeout must be a positive number of seconds")
     settings, redis = _client()
     try:
+        if args.exchange:
+            _check_exchanges(settings, redis, [args.exchange])
         if getattr(args, "spawn", False):
             spawned = ensure_worker_running(settings, redis)
             if spawned["spawned"]:

@@ -70,11 +70,13 @@ class ControlClient:
             if now >= deadline:
                 acked = sorted({str(r.get("worker_id")) for r in answers})
                 who = f"acknowledged by {', '.join(acked)} but " if acked else ""
-                missing = ", ".join(sorted(expected - finals.keys())) or "no live worker"
+                missing = sorted(expected - finals.keys())
+                waiting = (f"waiting for {', '.join(missing)}" if missing else
+                           "no worker is running; the command stays queued until it expires: start one with "
+                           "`livermore worker` (or pass --spawn)")
                 return {
                     "status": ERROR,
-                    "reason": f"timeout: {who}no final answer within {timeout:g}s (waiting for {missing}); "
-                              "is a worker running? (`livermore worker`)",
+                    "reason": f"timeout: {who}no final answer within {timeout:g}s ({waiting})",
                     "result": {}, "responses": answers, "command_id": command_id,
                 }
             time.sleep(POLL_S)

@@ -10,10 +10,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 import migrations
 from streaming.db.engine import check_connection, make_engine
 from streaming.db.seed import seed
+from streaming.errors import UsageError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -29,10 +31,14 @@ def alembic_config(url: str) -> Config:
 def _migrate(engine: sa.Engine, url: str, step: Callable[[Config, str], None], revision: str) -> None:
     """Run an Alembic command on one connection of `engine`, in one transaction."""
     check_connection(engine)
-    with engine.begin() as conn:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = conn
-        step(cfg, revision)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+    except CommandError as exc:  # e.g. an unknown revision: the user's words, not a traceback
+        raise UsageError(f"migration to {revision!r} failed: {exc}; `livermore db current` shows the "
+                         f"revisions (newest: {head_revision()})") from None
 
 
 def upgrade(url: str, revision: str = "head", seed_data: bool = True) -> int:

@@ -103,3 +103,29 @@ def test_status_with_a_live_worker_of_an_exchange_redis_does_not_name(env, redis
     out = json.loads(res.stdout)
     assert out["redis"] is True
     assert [r["name"] for r in out["exchanges"]] == ["coinbase", "binance", "binance_us"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["start", "nope", "--timeout", "2"], "unknown exchange 'nope'; known exchanges: binance, binance_us, coin"),
+        (["stop", "krakken", "--timeout", "2"], "unknown exchange 'krakken'"),
+        (["worker", "--autostart", "nope"], "unknown exchange 'nope'"),
+        (["db", "downgrade", "zzz"], "migration to 'zzz' failed"),
+        (["db", "upgrade", "zzz"], "migration to 'zzz' failed"),
+    ],
+)
+def test_bad_names_exit_2_with_one_line(env, args, needle):
+    assert run(["db", "upgrade"], env).returncode == 0
+    res = run(args, env, timeout=30)
+    assert res.returncode == 2, res.stderr
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_start_without_a_worker_says_how_to_start_one(env):
+    assert run(["db", "upgrade"], env).returncode == 0
+    res = run(["start", "coinbase", "--timeout", "1"], env, timeout=30)
+    assert res.returncode == 1
+    assert "no worker is running" in res.stdout + res.stderr
+    assert "livermore worker" in res.stdout + res.stderr
