@@ -15,3 +15,14 @@ def utc_iso(at: datetime | float | None = None) -> str:
     if not isinstance(at, datetime):
         at = datetime.fromtimestamp(at if at is not None else time.time(), UTC)
     return at.isoformat(timespec="milliseconds")
+
+
+def parse_utc_iso(value: str | None) -> datetime | None:
+    """An aware datetime from an ISO-8601 text; None for empty, unparsable or zone-less values."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

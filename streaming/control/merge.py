@@ -8,37 +8,28 @@ stopping does not make the exchange look down while another still streams it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
+
+from streaming.timestamps import parse_utc_iso
 
 # first match wins: connected if any live worker is connected, else connecting, else error, ...
 STATE_PRECEDENCE = ("connected", "connecting", "error", "disconnected", "idle")
 
 
-def _ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def _latest(values: Sequence[str]) -> str:
-    stamped = [(t, v) for v in values if (t := _ts(v)) is not None]
+    stamped = [(t, v) for v in values if (t := parse_utc_iso(v)) is not None]
     return max(stamped)[1] if stamped else ""
 
 
 def _earliest(values: Sequence[str]) -> str:
-    stamped = [(t, v) for v in values if (t := _ts(v)) is not None]
+    stamped = [(t, v) for v in values if (t := parse_utc_iso(v)) is not None]
     return min(stamped)[1] if stamped else ""
 
 
 def _by_update(item: tuple[str, Mapping[str, str]]) -> tuple[float, str]:
-    stamp = _ts(item[1].get("updated_at"))
+    stamp = parse_utc_iso(item[1].get("updated_at"))
     return (stamp.timestamp() if stamp else float("-inf"), item[0])
 
 
@@ -58,7 +49,7 @@ def live_statuses(statuses: Mapping[str, Mapping[str, str]], heartbeats: Sequenc
             beat = beats.get(worker_id)
             if beat is None:
                 continue
-            started, updated = _ts(beat.get("started_at")), _ts(status.get("updated_at"))
+            started, updated = parse_utc_iso(beat.get("started_at")), parse_utc_iso(status.get("updated_at"))
             if started is not None and (updated is None or updated < started):
                 continue
         kept[worker_id] = status

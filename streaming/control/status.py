@@ -7,7 +7,6 @@ exchange_connection_status (the Dagster sensor calls it); `live_status` is what
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import redis
@@ -18,18 +17,9 @@ from streaming.control.heartbeat import live_workers
 from streaming.db.queries import list_exchanges, set_connection_status
 from streaming.db.schema import CONNECTION_STATES
 from streaming.redis_text import str_hash
+from streaming.timestamps import parse_utc_iso
 
 STATUS_FIELDS = ("connection_state", "connected_at", "last_heartbeat", "last_error", "updated_at")
-
-
-def _dt(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def read_status(redis_client: redis.Redis, exchange_id: int) -> dict[str, str]:
@@ -51,10 +41,10 @@ def sync_connection_status(redis_client: redis.Redis, engine: sa.Engine) -> int:
             state = status["connection_state"]
             set_connection_status(
                 conn, row["id"], state if state in CONNECTION_STATES else "error",
-                connected_at=_dt(status.get("connected_at")),
-                last_heartbeat=_dt(status.get("last_heartbeat")),
+                connected_at=parse_utc_iso(status.get("connected_at")),
+                last_heartbeat=parse_utc_iso(status.get("last_heartbeat")),
                 last_error=status.get("last_error") or None,
-                updated_at=_dt(status.get("updated_at")),
+                updated_at=parse_utc_iso(status.get("updated_at")),
             )
             written += 1
     return written

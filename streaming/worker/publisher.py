@@ -28,7 +28,7 @@ from streaming.control.merge import live_statuses, merge_statuses
 from streaming.db.queries import set_connection_status
 from streaming.ratelog import RateLimitedLog
 from streaming.redis_text import str_hash
-from streaming.timestamps import utc_iso
+from streaming.timestamps import parse_utc_iso, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,8 @@ class StatusPublisher:
             with self.engine.begin() as conn:
                 set_connection_status(
                     conn, self.exchange_id, merged.get("connection_state") or self.state.value,
-                    connected_at=_dt(merged.get("connected_at")), last_heartbeat=_dt(merged.get("last_heartbeat")),
+                    connected_at=parse_utc_iso(merged.get("connected_at")),
+                    last_heartbeat=parse_utc_iso(merged.get("last_heartbeat")),
                     last_error=merged.get("last_error") or None)
 
         try:
@@ -167,7 +168,3 @@ class StatusPublisher:
         except Exception as exc:  # the database is optional for the live side
             _db_log.warning("db", "could not write the connection status of %s to the database: %s",
                             self.exchange, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
