@@ -11,7 +11,7 @@ from rich.table import Table
 
 from streaming.db.engine import check_connection, make_engine
 from streaming.db.queries import list_exchanges
-from streaming.settings import load_settings
+from streaming.settings import load_settings, mask_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,26 +20,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _live(settings) -> dict[str, Any] | None:
-    """The worker's view in Redis (fresher than the database); None when Redis is not running.
+def _running_redis_url(settings) -> str | None:
+    """The configured Redis, or the embedded one if it runs: status only looks, never starts it."""
+    from streaming.redis_server import embedded_redis_url
 
-    Never starts the embedded server: status only looks.
-    """
+    return settings.redis_url or embedded_redis_url(settings.home)
+
+
+def _live(url: str | None, exchange_ids: list[int]) -> dict[str, Any] | None:
+    """The worker's view in Redis (fresher than the database); None when Redis is not running."""
     import redis
 
     from streaming.control.status import live_status, read_status
-    from streaming.redis_server import embedded_redis_url
 
-    url = settings.redis_url or embedded_redis_url(settings.home)
     if not url:
         return None
     client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1, socket_timeout=2)
     try:
         live = live_status(client)
-        live["by_id"] = {i: read_status(client, i) for i in (1, 2, 3)}
-        for ex in live.get("exchanges", {}).values():
-            if ex.get("id") is not None:
-                live["by_id"][int(ex["id"])] = read_status(client, int(ex["id"]))
+        live["by_id"] = {i: read_status(client, i) for i in exchange_ids}
         return live
     except (redis.RedisError, OSError, ValueError):
         return None
@@ -56,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
             rows = list_exchanges(conn)
     finally:
         engine.dispose()
-    live = _live(settings)
+    redis_url = _running_redis_url(settings)
+    live = _live(redis_url, [row["id"] for row in rows])
     by_id = (live or {}).get("by_id", {})
     exchanges = []
     for row in rows:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     workers = (live or {}).get("workers", [])
     if args.json:
         print(json.dumps({"exchanges": exchanges, "workers": workers, "redis": live is not None,
-                          "redis_url": _redis_url(settings)}, indent=2, default=str))
+                          "redis_url": mask_url(redis_url) if redis_url else None}, indent=2, default=str))
         return 0
     console = Console(width=150)
     table = Table(title="Livermore exchanges")
@@ -96,14 +96,6 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"worker {w.get('worker_id')} pid {w.get('pid')} shard {w.get('shard') or '-'} "
                           f"exchanges {w.get('exchanges') or {}} last heartbeat {w.get('last_heartbeat')}")
     return 0
-
-
-def _redis_url(settings) -> str | None:
-    from streaming.redis_server import embedded_redis_url
-    from streaming.settings import mask_url
-
-    url = settings.redis_url or embedded_redis_url(settings.home)
-    return mask_url(url) if url else None
 
 
 def _iso(value) -> str | None:
