@@ -10,6 +10,7 @@ Anything invalid raises UsageError with one line saying what is wrong and what t
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,9 @@ class Settings:
 def _check_home(home: Path) -> Path:
     try:
         home.mkdir(parents=True, exist_ok=True)
-        probe = home / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # a file of our own: processes starting together (up, worker, Dagster runs) share the home
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".write-test-"):
+            pass
     except OSError as exc:
         raise UsageError(
             f"LIVERMORE_HOME={home} is not a writable directory ({exc.strerror or exc}); "

@@ -68,3 +68,26 @@ def test_reachable_redis_url_is_used(tmp_path, redis_url):
     s = load_settings({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_REDIS_URL": redis_url})
     assert resolve_redis_url(s) == redis_url
     assert not (Path(s.home) / "redis").exists()  # no embedded server started
+
+
+def test_many_processes_checking_one_home_at_once(tmp_path):
+    """The writability probe must not trip over the probe of another process starting together."""
+    import threading
+
+    home = tmp_path / "shared-home"
+    errors: list[Exception] = []
+
+    def check():
+        for _ in range(200):
+            try:
+                load_settings({"LIVERMORE_HOME": str(home)})
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=check) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not list(home.glob(".write-test*"))
