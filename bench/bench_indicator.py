@@ -20,7 +20,7 @@ from streaming.alerts.rules import AlertState, evaluate
 from streaming.indicators import MacdV, macd_v_series
 from streaming.models import Candle
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ohlcv" / "ETH_BTC-5m.csv"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ohlcv" / "ETH_BTC-5m.csv"
 WINDOW = 300
 
 

@@ -7,17 +7,22 @@ from pathlib import Path
 import pytest
 import redis
 
+from streaming.sim.config import PACKAGED_RECORDINGS
 from tests import servers
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.exists():
-        pytest.fail(f"recordings not found at {FIXTURES}: the shared/ folder must sit beside the checkout")
+    """Test data of the repository (tests/fixtures/README.md): OHLCV series and recorded REST bodies."""
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def recordings_dir() -> Path:
+    """The real recordings the simulator serves, shipped as package data (streaming/sim/data/README.md)."""
+    return PACKAGED_RECORDINGS
 
 
 @pytest.fixture(scope="session")

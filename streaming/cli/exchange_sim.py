@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from streaming.errors import UsageError
@@ -23,9 +23,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     p.add_argument("--update-interval", type=float, default=0.5, help="real seconds between candle updates")
     p.add_argument("--gap-probability", type=float, default=0.0, help="chance a 5m bucket has no trade")
-    p.add_argument("--recordings", type=Path, default=None, help="fixtures folder (default: ../shared/fixtures)")
+    p.add_argument("--recordings", type=Path, default=None, help="folder of recordings to serve "
+                   "(default: the ones shipped in streaming/sim/data)")
     p.add_argument("--urls-file", type=Path, default=None, help="write the URLs (and credentials) as JSON here")
+    p.add_argument("--start", type=parse_start, default=None, metavar="TIME",
+                   help="simulated clock at start: an ISO-8601 UTC time or epoch milliseconds (default: now)")
     p.set_defaults(func=run)
+
+
+def parse_start(text: str) -> int:
+    """--start: epoch milliseconds, or an ISO-8601 time (UTC unless it names its offset)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is neither epoch milliseconds nor an ISO-8601 time "
+                                         "such as 2026-08-09T21:05:48Z") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
 
 
 def _config(args: argparse.Namespace):
@@ -40,7 +57,7 @@ def _config(args: argparse.Namespace):
             raise UsageError(f"--{name.replace('_', '-')}-port must be in 0..65535, got {port}")
     try:
         return SimConfig(symbols=args.symbols, seed=args.seed, speed=args.speed, update_interval=args.update_interval,
-                         gap_probability=args.gap_probability, host=args.host, ports=ports,
+                         gap_probability=args.gap_probability, host=args.host, ports=ports, start_ms=args.start,
                          recordings=args.recordings or default_recordings_dir())
     except SimConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -63,8 +80,8 @@ async def _serve(config, urls_file: Path | None) -> None:
             urls_file.parent.mkdir(parents=True, exist_ok=True)
             urls_file.touch(mode=0o600)
             # the simulator's clock, so `livermore up --offline` can hand it to the worker (streaming.clock)
-            now_real_ms = time.time_ns() // 1_000_000
-            clock = {"start_ms": sim.now_ms(), "real_start_ms": now_real_ms, "speed": sim.clock.speed}
+            start_ms, real_start_ms, speed = sim.clock_reading()
+            clock = {"start_ms": start_ms, "real_start_ms": real_start_ms, "speed": speed}
             urls_file.write_text(json.dumps({**urls, "credentials": creds, "clock": clock}, indent=2))
         print(f"control: POST {urls['coinbase']['rest_url']}/_sim/fault   (Ctrl-C to stop)", flush=True)
         await stop.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from streaming.cli.exchange_sim import parse_start
 from streaming.settings import load_settings
 
 
@@ -16,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--sim-speed", type=float, default=1.0,
                     help="with --offline: simulated clock speed-up (60 = a 5m candle every 5 s)")
     up.add_argument("--sim-symbols", type=int, default=5, help="with --offline: synthetic symbols per exchange")
+    up.add_argument("--sim-start", type=parse_start, default=None, metavar="TIME",
+                    help="with --offline: simulated clock at start, ISO-8601 UTC or epoch ms (default: now)")
     up.set_defaults(func=_up)
     down = subparsers.add_parser("down", help="stop the embedded Redis server of this LIVERMORE_HOME")
     down.set_defaults(func=_down)
@@ -26,7 +29,8 @@ def _up(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     platform = Platform(settings, port=args.port, offline=args.offline, with_worker=not args.no_worker,
-                        sim_args=["--speed", str(args.sim_speed), "--symbols", str(args.sim_symbols)])
+                        sim_args=["--speed", str(args.sim_speed), "--symbols", str(args.sim_symbols),
+                                  *(["--start", str(args.sim_start)] if args.sim_start is not None else [])])
     try:
         platform.start()
         platform.wait_ready()

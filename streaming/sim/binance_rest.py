@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -69,10 +68,10 @@ class BinanceRest:
             resp.headers["Retry-After"] = str(self.hub.rest_retry_after)
             resp.headers["X-MBX-USED-WEIGHT-1M"] = str(self.limiter.used)
             return resp
-        verdict = self.limiter.check(self._weight(request), time.time())
+        verdict = self.limiter.check(self._weight(request), self.hub.config.wall_clock())
         if verdict.status == 418:
             resp = _error(418, -1003, f"Way too much request weight used; IP banned until "
-                                      f"{int(time.time() + verdict.retry_after) * 1000}.")
+                                      f"{int(self.hub.config.wall_clock() + verdict.retry_after) * 1000}.")
         elif verdict.status == 429:
             resp = _error(429, -1003, f"Too much request weight used; current limit is {self.limiter.limit} "
                                       "request weight per 1 MINUTE. Please use WebSocket Streams for live "
@@ -208,7 +207,7 @@ class BinanceRest:
             return _error(400, -1100, "Illegal characters found in parameter 'timestamp'.")
         if window > 60_000:
             return _error(400, -1131, "recvWindow must be less than 60000")
-        server_ms = int(time.time() * 1000)
+        server_ms = int(self.hub.config.wall_clock() * 1000)
         if ts > server_ms + 1000 or server_ms - ts > window:
             return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         if not verify_binance_signature(self.api_secret, payload, signature):

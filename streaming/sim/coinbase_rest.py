@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 from aiohttp import web
@@ -141,7 +140,7 @@ class CoinbaseRest:
             return _error(401, "UNAUTHENTICATED", "Unauthorized", "missing Authorization: Bearer <JWT>")
         hosts = (request.host, request.host.rsplit(":", 1)[0])
         reason = verify_coinbase_jwt(header[7:], self.public_key, self.key_name, request.method, hosts,
-                                     request.path, time.time())
+                                     request.path, self.market.config.wall_clock())
         if reason is not None:
             self.hub.warn("refused a private request: %s", reason)
             return _error(401, "UNAUTHENTICATED", "Unauthorized", reason)

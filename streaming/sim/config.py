@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +18,15 @@ class SimConfigError(ValueError):
     """A simulator setting that cannot work; the message says which and why."""
 
 
+# the real recordings the simulator serves ship inside the package (streaming/sim/data/README.md)
+PACKAGED_RECORDINGS = Path(__file__).resolve().parent / "data"
+
+
 def default_recordings_dir() -> Path | None:
     env = os.environ.get("LIVERMORE_SIM_RECORDINGS")
     if env:
         return Path(env)
-    # the checkout sits beside shared/ (same convention as tests/conftest.py)
-    guess = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-    return guess if guess.exists() else None
+    return PACKAGED_RECORDINGS if PACKAGED_RECORDINGS.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class SimConfig:
     coinbase_private_key_pem: str | None = None  # EC P-256; generated when None
     binance_api_key: str | None = None
     binance_api_secret: str | None = None
+    # real time (epoch seconds) for what the exchanges measure in real time: Binance's weight
+    # minute and recvWindow, Coinbase's JWT validity; tests inject a fixed one
+    wall_clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbols, int) or not 0 <= self.symbols <= 5000:

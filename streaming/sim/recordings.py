@@ -1,5 +1,5 @@
-"""Loading the real recordings the simulator serves (shared/fixtures). Missing files are no error:
-the simulator then serves its synthetic data only, and says so once in the log."""
+"""Loading the real recordings the simulator serves (streaming/sim/data, or LIVERMORE_SIM_RECORDINGS).
+Missing files are no error: the simulator then serves its synthetic data only, and says so once in the log."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from streaming.clock import encode_sim_clock
 from streaming.models import Candle
 from streaming.sim.binance_rest import BinanceRest, json_response
 from streaming.sim.binance_ws import BinanceHub
@@ -113,6 +114,15 @@ class ExchangeSimulator:
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def clock_reading(self) -> tuple[int, int, float]:
+        """(simulated ms, wall-clock ms, speed), read together: another process that starts from
+        them runs the same clock (LIVERMORE_SIM_CLOCK, streaming.clock)."""
+        return self.clock.now_ms(), time.time_ns() // 1_000_000, self.clock.speed
+
+    def clock_setting(self) -> str:
+        """The LIVERMORE_SIM_CLOCK value that gives a worker or CLI process this simulator's clock."""
+        return encode_sim_clock(*self.clock_reading())
 
     def truth(self, exchange: str, symbol: str, timeframe: str) -> list[Candle]:
         """Closed bars up to the simulated now (history included), as the exchange serves them."""

@@ -33,6 +33,9 @@ class SimulatorHandle:
     def now_ms(self) -> int:
         return self.sim.now_ms()
 
+    def clock_setting(self) -> str:
+        return self.sim.clock_setting()
+
     def truth(self, exchange: str, symbol: str, timeframe: str) -> list[Candle]:
         return self.sim.truth(exchange, symbol, timeframe)
 

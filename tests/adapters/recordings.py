@@ -1,4 +1,4 @@
-"""Readers of the shared recordings (frames exactly as received)."""
+"""Readers of the recorded WebSocket frames shipped in streaming/sim/data (exactly as received)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 
-def coinbase_frames(fixtures_dir: Path) -> list[str]:
-    path = fixtures_dir / "coinbase" / "ws_recording_2026-08-09_btc_eth.jsonl"
+def coinbase_frames(recordings_dir: Path) -> list[str]:
+    path = recordings_dir / "coinbase" / "ws_recording_2026-08-09_btc_eth.jsonl"
     out = []
     for line in path.read_text().splitlines():
         rec = json.loads(line)
@@ -16,6 +16,6 @@ def coinbase_frames(fixtures_dir: Path) -> list[str]:
     return out
 
 
-def binance_frames(fixtures_dir: Path) -> list[str]:
-    path = fixtures_dir / "binance" / "ws_kline_1m_combined_stream_2021-10-12.txt"
+def binance_frames(recordings_dir: Path) -> list[str]:
+    path = recordings_dir / "binance" / "ws_kline_1m_combined_stream_2021-10-12.txt"
     return [line.split(": ", 1)[1] for line in path.read_text().splitlines() if line.strip()]

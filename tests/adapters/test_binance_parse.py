@@ -13,8 +13,8 @@ from streaming.models import Candle
 from tests.adapters.recordings import binance_frames
 
 
-def test_recording_parses_into_its_klines(fixtures_dir):
-    msgs = [parse_frame(f) for f in binance_frames(fixtures_dir)]
+def test_recording_parses_into_its_klines(recordings_dir):
+    msgs = [parse_frame(f) for f in binance_frames(recordings_dir)]
     assert len(msgs) == 7
     assert all(m.kind == KLINE and m.interval == "1m" for m in msgs)
     assert [m.symbol for m in msgs] == ["NKNUSDT", "LRCBTC"] + ["OMGBUSD"] * 5

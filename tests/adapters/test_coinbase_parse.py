@@ -14,8 +14,8 @@ from tests.adapters.recordings import coinbase_frames
 
 
 @pytest.fixture(scope="module")
-def messages(fixtures_dir):
-    return [parse_frame(f) for f in coinbase_frames(fixtures_dir)]
+def messages(recordings_dir):
+    return [parse_frame(f) for f in coinbase_frames(recordings_dir)]
 
 
 def test_every_frame_parses_and_channels_are_counted(messages):

@@ -11,6 +11,7 @@ from streaming.adapters.base import AuthError, Credentials, UnknownSymbolError
 from streaming.adapters.factory import build_adapter
 from streaming.sim import ExchangeSimulator, SimConfig
 from tests.adapters.live_helpers import Recorder, assert_matches_truth, running, wait_until
+from tests.helpers.sim import sim_config as pinned_sim_config
 
 SPEED = 1200.0  # 5m = 0.25 s, 15m = 0.75 s of real time
 TFS = ["5m", "15m"]
@@ -24,7 +25,7 @@ def adapter_for(sim: ExchangeSimulator, ex: str = "binance", limits: dict | None
 
 
 def sim_config(**kw) -> SimConfig:
-    return SimConfig(**{"symbols": 2, "seed": 11, "speed": SPEED, "update_interval": 0.05, **kw})
+    return pinned_sim_config(**{"symbols": 2, "seed": 11, "speed": SPEED, "update_interval": 0.05, **kw})
 
 
 def truth_of(sim, ex="binance"):

@@ -13,8 +13,8 @@ from streaming.adapters.coinbase import rest as crest
 from streaming.models import Balance, Candle
 
 
-def test_coinbase_products(fixtures_dir):
-    products = crest.parse_products((fixtures_dir / "coinbase/rest_market_products.json").read_bytes())
+def test_coinbase_products(recordings_dir):
+    products = crest.parse_products((recordings_dir / "coinbase/rest_market_products.json").read_bytes())
     assert len(products) == 920
     by = {p.symbol: p for p in products}
     btc = by["BTC-USD"]
@@ -25,7 +25,7 @@ def test_coinbase_products(fixtures_dir):
     assert sum(p.alias_of is not None for p in products) == 400
     delisted = [p for p in products if p.status == "delisted"]
     assert len(delisted) == 8 and not any(p.tradable for p in delisted)
-    raw = json.loads((fixtures_dir / "coinbase/rest_market_products.json").read_text())["products"]
+    raw = json.loads((recordings_dir / "coinbase/rest_market_products.json").read_text())["products"]
     disabled = {p["product_id"] for p in raw if p["trading_disabled"]}
     assert disabled and all(not by[s].tradable for s in disabled)
     blank = [p["product_id"] for p in raw if p["volume_24h"] == ""]
@@ -46,10 +46,10 @@ def test_coinbase_candle_pages_join_into_781_contiguous_days(fixtures_dir):
     assert single[-1] == Candle(1675123200_000, 0.2392, 0.2441, 0.235, 0.2413, 28515145.3)
 
 
-def test_coinbase_accounts_pages(fixtures_dir):
-    b1, more1, cur1 = crest.parse_accounts((fixtures_dir / "coinbase/rest_list_accounts_all_call_1.json")
+def test_coinbase_accounts_pages(fixtures_dir, recordings_dir):
+    b1, more1, cur1 = crest.parse_accounts((recordings_dir / "coinbase/rest_list_accounts_all_call_1.json")
                                            .read_bytes())
-    b2, more2, cur2 = crest.parse_accounts((fixtures_dir / "coinbase/rest_list_accounts_all_call_2.json")
+    b2, more2, cur2 = crest.parse_accounts((recordings_dir / "coinbase/rest_list_accounts_all_call_2.json")
                                            .read_bytes())
     assert (more1, cur1, more2, cur2) == (True, "somecursor", False, None)
     assert len(b1) == len(b2) == 49
@@ -59,8 +59,8 @@ def test_coinbase_accounts_pages(fixtures_dir):
         crest.parse_accounts((fixtures_dir / "coinbase/rest_default_failure_response.json").read_bytes())
 
 
-def test_binance_exchange_info_and_products(fixtures_dir):
-    body = (fixtures_dir / "binance/rest_exchangeInfo_2021-10-12.json").read_bytes()
+def test_binance_exchange_info_and_products(recordings_dir):
+    body = (recordings_dir / "binance/rest_exchangeInfo_2021-10-12.json").read_bytes()
     info = brest.parse_exchange_info(body)
     assert len(info) == 1695
     assert sum(i.status == "TRADING" for i in info.values()) == 1262

@@ -28,8 +28,8 @@ def product(symbol: str, base: str, quote: str, qv: float = 1000.0, price: float
 
 
 @pytest.fixture(scope="module")
-def coinbase_products(fixtures_dir) -> list[ProductStats]:
-    return parse_products((fixtures_dir / "coinbase" / "rest_market_products.json").read_bytes())
+def coinbase_products(recordings_dir) -> list[ProductStats]:
+    return parse_products((recordings_dir / "coinbase" / "rest_market_products.json").read_bytes())
 
 
 def test_tradable_filter_drops_delisted_and_disabled():

@@ -11,16 +11,16 @@ from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
 from livermore_pipelines.ranking import STABLECOINS
 from streaming import keys
 from streaming.db.schema import exchange_symbols, positions
-from streaming.sim.config import SimConfig
 from streaming.sim.testing import running_simulator
 from tests.dagster.conftest import add_user
+from tests.helpers.sim import sim_config
 
 EXCHANGE_IDS = {"coinbase": 1, "binance": 2, "binance_us": 3}
 
 
 @pytest.fixture(scope="module")
 def sim():
-    with running_simulator(SimConfig(symbols=3, seed=5)) as handle:
+    with running_simulator(sim_config(symbols=3, seed=5)) as handle:
         yield handle
 
 

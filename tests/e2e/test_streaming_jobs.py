@@ -13,8 +13,8 @@ from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResou
 from streaming import keys
 from streaming.control import spawn
 from streaming.control.heartbeat import live_workers
-from streaming.sim.config import SimConfig
 from streaming.sim.testing import running_simulator
+from tests.helpers.sim import sim_clock_env, sim_config
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -22,11 +22,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
-    with running_simulator(SimConfig(symbols=3, seed=3, speed=60, include_recorded_products=False)) as sim:
+    with running_simulator(sim_config(symbols=3, seed=3, speed=60, include_recorded_products=False)) as sim:
         for name, urls in sim.urls.items():
             # the op spawns the worker with this environment: it talks to the simulator too
             monkeypatch.setenv(f"LIVERMORE_{name.upper()}_REST_URL", urls.rest_url)
             monkeypatch.setenv(f"LIVERMORE_{name.upper()}_WS_URL", urls.ws_url)
+        for name, value in sim_clock_env(sim).items():
+            monkeypatch.setenv(name, value)
         resources = {"database": DatabaseResource(url=sqlite_url),
                      "redis": RedisResource(url=redis_url, home=str(tmp_path / "home")),
                      "exchange_clients": ExchangeClientsResource()}

@@ -13,16 +13,16 @@ from streaming import keys
 from streaming.adapters.factory import build_adapter
 from streaming.models import Candle
 from streaming.pipeline import CandlePipeline, PipelineConfig
+from tests.helpers.sim import sim_config
 from tests.pipeline.helpers import Subscriber, run
 
 sim_testing = pytest.importorskip("streaming.sim.testing")
-from streaming.sim.config import SimConfig  # noqa: E402
 
 EX = 2
 
 
 def test_binance_from_simulator_matches_truth(redis_url, redis_client):
-    cfg = SimConfig(symbols=2, speed=600.0, update_interval=0.05, history_days=2, include_recorded_products=False)
+    cfg = sim_config(symbols=2, speed=600.0, update_interval=0.05, history_days=2, include_recorded_products=False)
     with sim_testing.running_simulator(cfg) as sim:
         syms = sim.symbols("binance")[:2]
         urls = sim.urls["binance"]

@@ -19,6 +19,7 @@ from streaming import keys
 from streaming.dagster_graphql_client import DagsterGraphQL
 from streaming.redis_server import free_port
 from tests.helpers.commands import LIVERMORE, clean_env
+from tests.helpers.sim import TEST_START_MS
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,8 @@ def platform(tmp_path, redis_url):
                     drop=("LIVERMORE_", "DAGSTER_"))
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [*LIVERMORE, "up", "--offline", "--port", str(port), "--sim-speed", "600", "--sim-symbols", "3"],
+        [*LIVERMORE, "up", "--offline", "--port", str(port), "--sim-speed", "600", "--sim-symbols", "3",
+         "--sim-start", str(TEST_START_MS)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     gql = DagsterGraphQL(f"http://127.0.0.1:{port}")

@@ -13,8 +13,9 @@ import urllib.request
 import pytest
 import websockets
 
-from streaming.sim import FaultError, SimConfig
+from streaming.sim import FaultError
 from streaming.sim.testing import running_simulator
+from tests.helpers.sim import sim_config
 from tests.sim.clients import connect, http_get, recv_json, recv_until, run
 
 
@@ -70,8 +71,8 @@ def test_raw_stream_live_subscribe_errors_and_list(sim):
     run(go())
 
 
-def test_server_pings_and_shutdown_event(fixtures_dir):
-    cfg = SimConfig(symbols=1, speed=100.0, ping_min_interval=0.05, shutdown_grace=0.2, recordings=None)
+def test_server_pings_and_shutdown_event(recordings_dir):
+    cfg = sim_config(symbols=1, speed=100.0, ping_min_interval=0.05, shutdown_grace=0.2, recordings=None)
     with running_simulator(cfg) as s:
         async def go():
             async with connect(s.urls["binance"].ws_url + "/ws/sim1usdt@kline_5m") as ws:
@@ -147,8 +148,10 @@ def test_account_hmac_signature(sim):
     assert http_get(url + "timestamp=1", {"X-MBX-APIKEY": key})[2]["code"] == -1102
 
 
-def test_weight_budget_429_then_418(fixtures_dir):
-    cfg = SimConfig(symbols=1, binance_weight_per_minute=100, binance_ban_after=1, recordings=None)
+def test_weight_budget_429_then_418(recordings_dir):
+    # the weight minute is real time: a fixed clock keeps every request in one minute
+    cfg = sim_config(symbols=1, binance_weight_per_minute=100, binance_ban_after=1, recordings=None,
+                     wall_clock=lambda: 1_800_000_030.0)
     with running_simulator(cfg) as s:
         url = s.urls["binance"].rest_url + "/api/v3/exchangeInfo"
         statuses = []
@@ -158,8 +161,6 @@ def test_weight_budget_429_then_418(fixtures_dir):
             assert "X-MBX-USED-WEIGHT-1M" in headers
             if status in (429, 418):
                 assert int(headers["Retry-After"]) > 0
-        if time.time() % 60 > 58:  # the minute may roll over mid-test; the order below still holds
-            statuses = [x for x in statuses if x != 200] or statuses
         assert 429 in statuses and statuses[-1] == 418
 
 
@@ -180,14 +181,14 @@ def test_injected_rate_limit_and_bad_fault_requests(sim):
     assert exc.value.code == 400 and "unknown fault" in json.loads(exc.value.read())["error"]
 
 
-def test_replay_binance_recording_to_raw_and_combined(fixtures_dir):
-    with running_simulator(SimConfig(symbols=1, synthetic_live=False, recordings=fixtures_dir)) as s:
+def test_replay_binance_recording_to_raw_and_combined(recordings_dir):
+    with running_simulator(sim_config(symbols=1, synthetic_live=False, recordings=recordings_dir)) as s:
         async def go():
             base = s.urls["binance"].ws_url
             async with connect(base + "/stream?streams=omgbusd@kline_1m") as comb, \
                     connect(base + "/ws/omgbusd@kline_1m") as raw:
                 await asyncio.sleep(0.2)
-                recording = fixtures_dir / "binance/ws_kline_1m_combined_stream_2021-10-12.txt"
+                recording = recordings_dir / "binance/ws_kline_1m_combined_stream_2021-10-12.txt"
                 n = await asyncio.to_thread(s.replay, recording, "binance")
                 assert n == 10  # 5 OMGBUSD frames, to each of the two connections
                 c = [await recv_json(comb) for _ in range(5)]

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from tests.helpers.sim import sim_config
 from tests.sim.clients import connect, http_get, recv_json, recv_until, run
 
 SUB = {"type": "subscribe", "channel": "candles"}
@@ -86,13 +87,12 @@ def test_unknown_channel_and_bad_messages_get_errors_not_crashes(sim):
     run(go())
 
 
-def test_unsubscribed_connection_is_closed_after_the_timeout(fixtures_dir):
+def test_unsubscribed_connection_is_closed_after_the_timeout(recordings_dir):
     import websockets
 
-    from streaming.sim import SimConfig
     from streaming.sim.testing import running_simulator
 
-    with running_simulator(SimConfig(symbols=1, subscribe_timeout=0.3, recordings=None)) as s:
+    with running_simulator(sim_config(symbols=1, subscribe_timeout=0.3, recordings=None)) as s:
         async def go():
             async with connect(s.urls["coinbase"].ws_url) as ws:
                 with pytest.raises(websockets.ConnectionClosed):
@@ -200,11 +200,10 @@ def test_accounts_need_a_valid_jwt_and_paginate(sim):
     assert book["product_id"] == "SIM1-USD" and float(book["bids"][0]["price"]) < float(book["asks"][0]["price"])
 
 
-def test_replay_recording_sends_the_real_frames(fixtures_dir):
-    from streaming.sim import SimConfig
+def test_replay_recording_sends_the_real_frames(recordings_dir):
     from streaming.sim.testing import running_simulator
 
-    with running_simulator(SimConfig(symbols=1, synthetic_live=False, recordings=fixtures_dir)) as s:
+    with running_simulator(sim_config(symbols=1, synthetic_live=False, recordings=recordings_dir)) as s:
         async def go():
             async with connect(s.urls["coinbase"].ws_url) as ws:
                 await ws.send(json.dumps({**SUB, "product_ids": ["BTC-USD", "ETH-USD"]}))
@@ -213,7 +212,7 @@ def test_replay_recording_sends_the_real_frames(fixtures_dir):
                 await recv_json(ws)
                 import asyncio
 
-                n = await asyncio.to_thread(s.replay, fixtures_dir / "coinbase/ws_recording_2026-08-09_btc_eth.jsonl")
+                n = await asyncio.to_thread(s.replay, recordings_dir / "coinbase/ws_recording_2026-08-09_btc_eth.jsonl")
                 assert n > 20
                 frames = [await recv_json(ws) for _ in range(n)]
                 snaps = [f for f in frames if f["channel"] == "candles" and f["events"][0]["type"] == "snapshot"]

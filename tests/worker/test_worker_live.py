@@ -10,17 +10,17 @@ import sqlalchemy as sa
 
 from streaming import keys
 from streaming.control.client import ControlClient
+from tests.helpers.sim import sim_clock_env, sim_config
 from tests.servers import wait_for
 
 testing = pytest.importorskip("streaming.sim.testing", reason="the exchange simulator is not there yet")
-SimConfig = pytest.importorskip("streaming.sim").SimConfig
 
 SYMS = ["SIM1-USD", "SIM2-USD", "SIM3-USD", "SIM4-USD"]  # what SimConfig(symbols=4) lists
 
 
 @pytest.fixture(scope="module")
 def sim():
-    with testing.running_simulator(SimConfig(symbols=4, seed=7, speed=60)) as running:
+    with testing.running_simulator(sim_config(symbols=4, seed=7, speed=60)) as running:
         assert running.symbols("coinbase") == SYMS
         yield running
 
@@ -32,7 +32,7 @@ def connections(sim, exchange: str = "coinbase") -> int:
 
 @pytest.fixture
 def sim_env(worker_env, sim):
-    env = dict(worker_env)
+    env = {**worker_env, **sim_clock_env(sim)}
     for name, urls in sim.urls.items():
         env[f"LIVERMORE_{name.upper()}_WS_URL"] = urls.ws_url
         env[f"LIVERMORE_{name.upper()}_REST_URL"] = urls.rest_url
