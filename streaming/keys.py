@@ -60,7 +60,7 @@ LIFECYCLE_STREAM = "stream:lifecycle"
 
 
 def exchange_status(exchange_id: int) -> str:
-    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at (EXC-04).
+    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at, worker_id, worker_states.
 
     The merge of the live workers' exchange_worker_status hashes (streaming.control.merge).
     """
@@ -125,11 +125,16 @@ LIFECYCLE_MAXLEN = 100_000
 RESPONSES_TTL_S = 600
 
 
+def worker_command_taken(worker_id: str, command_id: str) -> str:
+    """Set once a worker has taken a command id (expires with the command): a duplicate entry runs once."""
+    return f"worker:{worker_id}:taken:{command_id}"
+
+
 def worker_cursor(worker_id: str) -> str:
     """Last command-stream id a worker has handled: a restarted worker with the same id resumes there."""
     return f"worker:{worker_id}:cursor"
 
 
 def spawn_lock(shard: str | None) -> str:
-    """SET NX PX lock held while one caller spawns a worker for a shard (or for everything)."""
+    """A redis-py Lock held while one caller spawns a worker for a shard (or for everything)."""
     return f"worker:spawn-lock:{shard or 'all'}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streaming.clock import clock_from_env
+from streaming.contracts.universe import UniverseError, decode_entry
 from streaming.keys import validate_symbol
 from streaming.store.candles import DEFAULT_MAX_CANDLES, DEFAULT_USER_TTL_S, StoreLimits
 
@@ -42,22 +43,17 @@ SHARED = SymbolPool()
 
 
 def pools_from_universe(universe: Mapping[str, Any]) -> dict[str, SymbolPool]:
-    """The `symbols` of a universe JSON (contract A) as pools; a bad entry raises ValueError naming it."""
+    """The `symbols` of a universe document (decoded JSON) as pools; a bad entry raises ValueError naming it."""
     symbols = universe.get("symbols") if isinstance(universe, Mapping) else None
     if not isinstance(symbols, list):
         raise ValueError("universe JSON must have a 'symbols' list")
     out: dict[str, SymbolPool] = {}
-    for i, entry in enumerate(symbols):
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"universe symbols[{i}] must be an object, got {type(entry).__name__}")
+    for i, item in enumerate(symbols):
         try:
-            sym = validate_symbol(entry.get("symbol"))
-            users = entry.get("users") or []
-            if not isinstance(users, list):
-                raise ValueError("users must be a list")
-            out[sym] = SymbolPool(entry.get("pool", "shared"), tuple(users))
-        except ValueError as exc:
+            entry = decode_entry(item)
+        except UniverseError as exc:
             raise ValueError(f"universe symbols[{i}]: {exc}") from None
+        out[entry.symbol] = SymbolPool(entry.pool, entry.users)
     return out
 
 
