@@ -229,8 +229,9 @@ def _reason(exc: msgspec.ValidationError, body: Mapping[str, Any]) -> str:
     if name == "user":
         return f"user must be a positive integer id, got {_preview(value)}"
     if name == "symbols" and index is not None and isinstance(value, list):
-        try:
-            validate_symbol(value[int(index)])
+        item = value[int(index)]
+        try:  # the adapters' message, about at most 41 characters of the item (enough to fail as it did)
+            validate_symbol(item[:41] if isinstance(item, str) else item)
         except InvalidSymbol as bad:
             return str(bad)
     if name == "target":
