@@ -123,6 +123,9 @@ def worker_heartbeat(worker_id: str) -> str:
 COMMANDS_MAXLEN = 10_000
 LIFECYCLE_MAXLEN = 100_000
 RESPONSES_TTL_S = 600
+HEARTBEAT_TTL_S = 15  # worker:{id}:heartbeat outlives a dead worker by at most this much
+CURSOR_TTL_S = 7 * 86_400  # a worker id unused for a week starts over (replays the last minutes)
+SPAWN_LOCK_TTL_S = 60  # a caller that dies while spawning blocks others at most this long
 
 
 def worker_command_taken(worker_id: str, command_id: str) -> str:

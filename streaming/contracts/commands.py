@@ -68,7 +68,7 @@ class Command(msgspec.Struct, frozen=True):
     verb: Annotated[Verb, Meta(description="what to do")] = msgspec.field(name="command")
     exchange: Annotated[ExchangeName | None, Meta(description=(
         "the exchange (required by start and reload-symbols; stop without one stops everything)"))] = None
-    user: Annotated[UserId | None, Meta(description="reserved: the user the command is for")] = None
+    user: Annotated[UserId | None, Meta(description="the user the command is for (not used by the worker yet)")] = None
     symbols: Annotated[tuple[Symbol, ...] | None, Meta(description=(
         "start only: exactly these symbols instead of the universe (comma-separated in the stream form)"))] = None
     sent_at_ms: Annotated[EpochMs, Meta(description=(

@@ -37,8 +37,8 @@ class CloseEvent(msgspec.Struct, frozen=True, gc=False):
 
 
 class IndicatorValue(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    """The latest MACD-V of a stream: streaming.indicators.macd_v_state.MacdVValue (see
-    docs/macd-v.md) with the open time of the bar it was computed at."""
+    """The latest MACD-V of a stream: the fields of MacdVValue (streaming.indicators) and the
+    open time of the bar it was computed at."""
 
     timestamp: OpenTime
     macd_v: Annotated[float | None, Meta(description="null until enough bars (reason says why)")]

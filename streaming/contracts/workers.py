@@ -19,12 +19,12 @@ from streaming.redis_text import str_hash
 # the values of streaming.adapters.base.ConnectionState (a test keeps the two equal)
 ConnectionStateName = Literal["idle", "connecting", "connected", "disconnected", "error"]
 LifecycleEventName = Literal["exchange:connecting", "exchange:connected", "exchange:disconnected"]
-ShardLabel = Annotated[str, Meta(pattern=r"^\d{1,4}/\d{1,4}$", description="K/N of --shard")]
+ShardLabel = Annotated[str, Meta(pattern=r"^\d{1,4}/\d{1,4}$", description="`K/N`")]
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
-    """A live worker. Readers ignore one whose last_heartbeat is older than 15 s and prune
-    unreadable ones or those older than an hour."""
+    """A live worker. Workers write every field; readers ignore a heartbeat older than 15 s and
+    prune unreadable ones and those older than an hour."""
 
     worker_id: WorkerId
     host: Annotated[str, Meta(description="host name")] = ""
@@ -33,13 +33,13 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
     last_heartbeat: Annotated[IsoTime, Meta(description="when it was written")]
     exchanges: Annotated[dict[str, str], Meta(description=(
         "exchange name -> connection state (idle, connecting, connected, disconnected, error)"))] = {}
-    shard: Annotated[ShardLabel | None, Meta(description="`K/N` with --shard, else null")] = None
+    shard: Annotated[ShardLabel | None, Meta(description="the --shard of the worker, else null")] = None
     user: Annotated[UserId | None, Meta(description="the system user with --user, else null")] = None
 
 
 class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The fields of an exchange's status HASH (every value a string; times ISO 8601 UTC).
-    A field left None is not written (and reads as None when the hash lacks it)."""
+    """The fields of an exchange's status HASH: every value a string, times ISO 8601 UTC, a
+    field never written is absent (None here)."""
 
     connection_state: Annotated[str | None, Meta(description=(
         "merged: connected if any live worker is, else connecting, else error, else disconnected, "
@@ -69,7 +69,7 @@ class LifecycleEvent(msgspec.Struct, frozen=True):
         "the worker's new state; `exchange:disconnected` covers disconnected, error and idle"))]
     reason: Annotated[str | None, Meta(description="why, when there is a reason (an error, a stop)")]
     at: Annotated[IsoTime, Meta(description="when it happened")]
-    symbols: Annotated[int | None, Meta(ge=0, description=(
+    symbols: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description=(
         "how many symbols the worker serves on the exchange; null until it knows"))]
 
 

@@ -22,8 +22,6 @@ from streaming.control.heartbeat import live_workers
 from streaming.errors import UsageError
 from streaming.settings import Settings
 
-LOCK_S = 60.0  # a caller that dies while spawning blocks others at most this long
-
 
 class WorkerSpawnError(UsageError):
     pass
@@ -109,7 +107,7 @@ def ensure_worker_running(settings: Settings, redis_client: redis.Redis, *, shar
     found = _serving(live_workers(redis_client), shard)
     if found:
         return {"spawned": False, "worker_id": found["worker_id"], "pid": found.get("pid")}
-    lock = redis_client.lock(keys.spawn_lock(shard), timeout=LOCK_S)
+    lock = redis_client.lock(keys.spawn_lock(shard), timeout=keys.SPAWN_LOCK_TTL_S)
     deadline = time.monotonic() + timeout
     while not lock.acquire(blocking=False):
         # someone else is spawning: their worker's heartbeat is the answer

@@ -29,7 +29,6 @@ from streaming.ratelog import RateLimitedLog
 
 log = logging.getLogger("livermore.worker")
 
-CURSOR_TTL_S = 7 * 86_400
 BATCH = 100
 BLOCK_MS = 1000
 MAX_BACKOFF_S = 5.0
@@ -102,7 +101,7 @@ class CommandInbox:
 
     async def save_cursor(self, cursor: str) -> None:
         try:
-            await self.redis.set(keys.worker_cursor(self.worker_id), cursor, ex=CURSOR_TTL_S)
+            await self.redis.set(keys.worker_cursor(self.worker_id), cursor, ex=keys.CURSOR_TTL_S)
         except (aioredis.RedisError, OSError) as exc:
             self._log.warning("redis", "saving the command cursor failed: %s", str(exc)[:200])
 
@@ -136,7 +135,7 @@ class CommandInbox:
         ttl_s = max(0, valid_for_ms) // 1000 + keys.RESPONSES_TTL_S
         try:
             return bool(await self.redis.set(keys.worker_command_taken(self.worker_id, command_id), 1,
-                                             nx=True, ex=min(ttl_s, CURSOR_TTL_S)))
+                                             nx=True, ex=min(ttl_s, keys.CURSOR_TTL_S)))
         except (aioredis.RedisError, OSError) as exc:
             self._log.warning("redis", "could not mark command %s taken: %s", command_id, str(exc)[:200])
             return True

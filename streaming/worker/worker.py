@@ -32,7 +32,6 @@ from streaming.worker.inbox import CommandInbox
 
 log = logging.getLogger("livermore.worker")
 
-HEARTBEAT_TTL_S = 15
 MAX_RESTART_DELAY_S = 5.0
 
 
@@ -125,7 +124,7 @@ class Worker(CommandHandlers):
                                                self.config.shard_label, self.config.user))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.WORKERS, self.config.worker_id, record)
-            pipe.set(keys.worker_heartbeat(self.config.worker_id), record, ex=HEARTBEAT_TTL_S)
+            pipe.set(keys.worker_heartbeat(self.config.worker_id), record, ex=keys.HEARTBEAT_TTL_S)
             await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
