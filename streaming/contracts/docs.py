@@ -59,7 +59,11 @@ class Message:
     as_hash: bool = False  # every field a string in a HASH
 
 
-_ALERTS_MAXLEN = next(f.default for f in dataclasses.fields(PipelineConfig) if f.name == "alerts_stream_maxlen")
+def _default(cls: Any, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+_ALERTS_MAXLEN = _default(PipelineConfig, "alerts_stream_maxlen")
 
 MARKET = [
     Key(keys.candles(ID, SYMBOL, TF), "ZSET",
