@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.client import NEVER_DECODE
+from redis.client import NEVER_DECODE  # redis-py's per-command "reply as bytes" (as DUMP uses)
 
 from streaming import keys
 from streaming.contracts.commands import Command, CommandError, Verb
