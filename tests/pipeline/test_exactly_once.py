@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from streaming import keys
-from streaming.indicators.macd_v import macd_v_series
+from streaming.indicators.macd_v_batch import macd_v_series
 from streaming.models import Candle
 from streaming.pipeline import SymbolPool
 from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, run, updates

@@ -9,7 +9,7 @@ from streaming import keys
 from streaming.adapters.factory import build_adapter
 from streaming.aggregation import aggregate
 from streaming.alerts.rules import AlertState
-from streaming.indicators.macd_v import macd_v_series
+from streaming.indicators.macd_v_batch import macd_v_series
 from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, run, updates
 from tests.pipeline.rest_server import RestServer
 
