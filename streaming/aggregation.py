@@ -267,7 +267,8 @@ class TimeframeAggregator:
             else:
                 if not isinstance(raw, list) or len(raw) != 7 or not isinstance(raw[6], bool):
                     raise AggregationError(f"aggregator last candle for {t.timeframe} is malformed: {raw!r}")
-                t.last = Candle(_int(raw[0], "last.timestamp"), *(_num(x, "last price") for x in raw[1:6]), raw[6])
+                o, h, lo, cl, v = (_num(x, "last price") for x in raw[1:6])
+                t.last = Candle(_int(raw[0], "last.timestamp"), o, h, lo, cl, v, raw[6])
             if (t.bucket is None) != (t.last is None) or (t.bucket is None and (t.mask or t.prefix)):
                 raise AggregationError(f"aggregator state for {t.timeframe} is inconsistent")
         return self

@@ -13,6 +13,7 @@ from tests.pipeline.rest_server import RestServer
 
 EX = 1
 TFS = ("5m", "15m", "1h", "4h", "1d")
+COINBASE_NATIVE = ("5m",)  # Coinbase streams only 5m: the pipeline builds the rest
 
 
 def stored(client, tf, sym="XRP-ETH") -> list[Candle]:
@@ -24,7 +25,8 @@ def test_aggregated_closes_match_batch_even_with_missing_5m(redis_url, redis_cli
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
     async def go():
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS,
+                                   native_timeframes=COINBASE_NATIVE)
         for i in range(0, len(five), 50):
             await p.process(updates(five[i:i + 50], "XRP-ETH", exchange="coinbase"))
         await p.process(updates(five[-100:], "XRP-ETH", exchange="coinbase"))  # duplicates: nothing new
@@ -57,10 +59,12 @@ def test_restart_mid_bucket_and_late_correction_of_a_closed_bucket(redis_url, re
     fixed = Candle(five[100].timestamp, five[100].open, five[100].high * 1.5, five[100].low, five[100].close, 1e6)
 
     async def go():
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS,
+                                   native_timeframes=COINBASE_NATIVE)
         await p.process(updates(five[:333], "XRP-ETH", exchange="coinbase"))
         await r.aclose()
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
+        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS,
+                                   native_timeframes=COINBASE_NATIVE)
         await p.process(updates(five[330:], "XRP-ETH", exchange="coinbase"))
         await p.process(updates([fixed], "XRP-ETH", exchange="coinbase"))  # exchange corrected an old 5m
         stats = p.stats()
@@ -99,12 +103,13 @@ def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_ur
         adapter = build_adapter({"id": EX, "name": "coinbase", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
                                 env={}, clock_ms=lambda: now)
         r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase",
-                                   timeframes=("5m", "15m", "1h"), clock_ms=lambda: now)
+                                   timeframes=("5m", "15m", "1h"), native_timeframes=COINBASE_NATIVE,
+                                   clock_ms=lambda: now)
         from streaming.pipeline import CandlePipeline, PipelineConfig
 
         p = CandlePipeline(r, EX, "coinbase", symbol_pools=["XRP-ETH"], timeframes=("5m", "15m", "1h"),
                            config=PipelineConfig(reconcile=True, reconcile_delay_s=0, clock_ms=lambda: now),
-                           adapter=adapter)
+                           adapter=adapter, native_timeframes=COINBASE_NATIVE)
         try:
             await p.process(updates(five, "XRP-ETH", exchange="coinbase"))
             await p.reconciler.wait()
@@ -137,10 +142,12 @@ def test_reconciliation_is_on_by_default_when_the_pipeline_has_the_adapter(redis
         coinbase = build_adapter(EXCHANGES[0])
         binance = build_adapter(EXCHANGES[1])
         try:
-            with_adapter = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase)
-            without = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"])
+            with_adapter = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase,
+                                          native_timeframes=COINBASE_NATIVE)
+            without = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"],
+                                     native_timeframes=COINBASE_NATIVE)
             forced_off = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase,
-                                        config=PipelineConfig(reconcile=False))
+                                        native_timeframes=COINBASE_NATIVE, config=PipelineConfig(reconcile=False))
             native = CandlePipeline(client, 2, "binance", symbol_pools=["BTCUSDT"], adapter=binance)
             assert with_adapter.reconciler is not None
             assert without.reconciler is None and forced_off.reconciler is None

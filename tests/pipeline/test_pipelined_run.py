@@ -31,9 +31,9 @@ def test_pipelined_run_loop_publishes_each_close_once_in_order(redis_url, redis_
         r, p = await make_pipeline(redis_url, syms, exchange_id=EX, timeframes=("5m",), batch_max=7,
                                    pipeline_depth=3)
         calls = 0
-        real = p._call
+        real = p.script.call
 
-        def flaky(batch):  # the fourth call fails as if the connection dropped: requeued, retried
+        def flaky(specs):  # the fourth call fails as if the connection dropped: requeued, retried
             nonlocal calls
             calls += 1
             if calls == 4:
@@ -41,9 +41,9 @@ def test_pipelined_run_loop_publishes_each_close_once_in_order(redis_url, redis_
                     await asyncio.sleep(0.01)
                     raise RedisConnectionError("dropped")
                 return boom()
-            return real(batch)
+            return real(specs)
 
-        p._call = flaky
+        p.script.call = flaky
         runner = asyncio.create_task(p.run())
         for c in bars:
             for s in syms:
