@@ -1,4 +1,4 @@
-"""The candle store (DATA-01/03/04): closed candles in bounded Redis ZSETs, idempotent writes.
+"""The candle store: closed candles in bounded Redis ZSETs, idempotent writes.
 
 Shared (Tier 1) symbols live under `candles:{exchange}:{symbol}:{tf}`; symbols only some users
 hold (Tier 2) under `usercandles:{user}:{exchange}:{symbol}:{tf}` with a TTL refreshed on
