@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import threading
@@ -91,10 +90,6 @@ class Subscriber:
         self._thread.join(timeout=2)
         self.pubsub.close()
         self.client.close()
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 async def make_pipeline(url: str, symbols, *, exchange_id: int = 2, exchange: str = "binance",
