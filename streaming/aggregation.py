@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from streaming.candle_checks import MAX_VALUE, finite_and_bounded
+from streaming.candle_checks import MAX_VALUE
 from streaming.models import Candle
 from streaming.timeframes import bucket_start, timeframe_ms
 
@@ -331,10 +331,17 @@ def _check_input(c: object, size_ms: int | None = BASE_MS) -> None:
         raise AggregationError(f"expected a Candle, got {type(c).__name__}")
     if size_ms is not None and c.timestamp % size_ms:
         raise AggregationError(f"candle at {c.timestamp} is not aligned to {BASE} buckets")
-    if not all(math.isfinite(x) for x in (c.open, c.high, c.low, c.close, c.volume)):
-        raise AggregationError(f"candle at {c.timestamp} has a non-finite price or volume")
-    # bounded inputs keep every sum finite: a bucket holds at most a few hundred 5m bars
-    if not finite_and_bounded(c.open, c.high, c.low, c.close, c.volume):
+    # bounded inputs keep every sum finite (a bucket holds at most a few hundred 5m bars); the
+    # comparisons are False for NaN too
+    m = MAX_VALUE
+    try:
+        ok = (-m <= c.open <= m and -m <= c.high <= m and -m <= c.low <= m and -m <= c.close <= m
+              and -m <= c.volume <= m)
+    except TypeError:
+        ok = False
+    if not ok:
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in (c.open, c.high, c.low, c.close, c.volume)):
+            raise AggregationError(f"candle at {c.timestamp} has a non-finite price or volume")
         raise AggregationError(f"candle at {c.timestamp} has a price or volume beyond {MAX_VALUE:g}")
 
 

@@ -45,10 +45,3 @@ def candle_defect(c: object) -> str | None:
         return "inconsistent"
     return None
 
-
-def finite_and_bounded(*values: float) -> bool:
-    """Every value finite with magnitude <= MAX_VALUE (aggregation's input and output guard)."""
-    try:
-        return all(_isfinite(x) and -MAX_VALUE <= x <= MAX_VALUE for x in values)
-    except TypeError:
-        return False

@@ -220,12 +220,11 @@ class CandlePipeline:
     def _settled(self, batch: Batch, outcomes: list[CloseOutcome]) -> int:
         """Count a stored batch's outcomes; streams where Redis disagreed with memory are rebuilt."""
         self.states.check_outcomes(batch.staged, outcomes)
-        counts = Counter(outcomes)
-        published = counts[_PUBLISHED]
+        published = outcomes.count(_PUBLISHED)
         self.counters["published"] += published
         for name, outcome in (("duplicates", _DUPLICATE), ("corrections", _CORRECTION)):
-            if counts[outcome]:
-                self.counters[name] += counts[outcome]
+            if n := outcomes.count(outcome):
+                self.counters[name] += n
         if self.on_published is not None:
             for s, o in zip(batch.staged, outcomes, strict=True):
                 if o is _PUBLISHED:
