@@ -162,10 +162,7 @@ class CandlePipeline:
             if failed is None:
                 break
             i, stream, exc = failed
-            bad = items[i]
-            states.forget(batch.staged)
-            states.invalidate_close((bad.symbol, bad.timeframe))
-            states.invalidate(stream)
+            states.forget(batch.staged, (items[i].symbol, items[i].timeframe), stream)
             self.counters["skipped_stage_error"] += 1
             self._log.warning("stage", "pipeline %s: staging a close of %s %s failed (%s: %s); dropped",
                               self.exchange_name, *stream, type(exc).__name__, exc)

@@ -147,14 +147,17 @@ class StreamStates:
             for agg_tf in self.aggregated:
                 self._states.pop((symbol, agg_tf), None)
 
-    def forget(self, staged: Iterable[Staged]) -> None:
+    def forget(self, staged: Iterable[Staged], *half_applied: Stream) -> None:
         """A batch never reached Redis, or may not have: memory advanced by its closes, so rebuild
-        exactly the streams (and aggregators) it touched."""
+        exactly the streams (and aggregators) it touched, and those a close was half applied to
+        when its staging failed."""
         aggregated = self.aggregated
         for s in staged:
             self._states.pop((s.symbol, s.timeframe), None)
             if aggregated and (s.timeframe == BASE or s.timeframe in aggregated):
                 self._aggregators.pop(s.symbol, None)
+        for stream in half_applied:
+            self.invalidate_close(stream)
 
     def check_outcomes(self, staged: Sequence[Staged], outcomes: Sequence[CloseOutcome]) -> None:
         """Where the script disagreed with memory (another writer, a correction, a stale cache),
