@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -10,6 +10,7 @@ from streaming.clock import clock_from_env
 from streaming.contracts.universe import UniverseError, decode_entry
 from streaming.keys import validate_symbol
 from streaming.store.candles import DEFAULT_MAX_CANDLES, DEFAULT_USER_TTL_S, StoreLimits
+from streaming.timeframes import timeframe_ms
 
 # the timeframe every exchange streams natively; the others may be aggregated from it
 BASE = "5m"
@@ -69,6 +70,26 @@ def normalize_pools(pools: Mapping[str, SymbolPool] | Iterable[str]) -> dict[str
     return {validate_symbol(s): SHARED for s in pools}
 
 
+def aggregated_timeframes(timeframes: Sequence[str], native: Iterable[str] | None,
+                          aggregate: bool | None = None) -> tuple[str, ...]:
+    """The timeframes of `timeframes` a pipeline builds from closed BASE candles: those not in
+    `native` (the exchange's native timeframes; None = every timeframe is native), or all but
+    BASE (aggregate=True), or none (aggregate=False). Nothing is built without BASE."""
+    if isinstance(native, str):
+        raise ValueError(f"native_timeframes must be a collection of timeframes, got {native!r}")
+    if native is not None:
+        native = frozenset(native)
+        for tf in native:
+            timeframe_ms(tf)  # UnknownTimeframe names the bad one
+    if BASE not in timeframes or aggregate is False:
+        return ()
+    if aggregate is True:
+        return tuple(tf for tf in timeframes if tf != BASE)
+    if native is None or BASE not in native:
+        return ()
+    return tuple(tf for tf in timeframes if tf not in native)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     max_candles: int = DEFAULT_MAX_CANDLES  # per candle ZSET
@@ -80,7 +101,8 @@ class PipelineConfig:
     pipeline_depth: int = 2
     warmup_candles: int = 300  # closed candles per (symbol, timeframe) before going live
     warmup_concurrency: int = 4  # REST requests in flight during warm-up (the adapter also rate-limits)
-    # Build 15m/1h/4h/1d from closed 5m (None = only for exchanges that stream 5m alone: coinbase)
+    # build the larger timeframes from closed 5m: None = those the exchange does not stream
+    # natively (CandlePipeline's native_timeframes), True = all of them, False = none
     aggregate: bool | None = None
     aggregate_grace_ms: int = 120_000  # the clock closes an aggregate bucket this long after it ended
     flush_interval_s: float = 5.0
