@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from streaming.notify import digest as text
+from streaming.notify.destinations import apprise_plugin
 from streaming.notify.envref import Redactor
 from streaming.notify.events import AlertEvent
 from streaming.notify.sending import SendResult
@@ -48,7 +49,7 @@ class AppriseSender:
         install_log_redaction(redact)
         self._redact = redact
         self._timeout = timeout_s
-        plugin = apprise.Apprise.instantiate(url)
+        plugin = apprise_plugin(url)
         if plugin is None:
             raise ValueError("not a URL Apprise accepts")
         self._apobj = apprise.Apprise()

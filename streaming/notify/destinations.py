@@ -9,8 +9,11 @@ plain text, an unknown scheme, or a variable that is not set.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -111,10 +114,24 @@ def check_name(name: str) -> str:
     return name
 
 
-def _apprise_plugin(url: str):
+@contextmanager
+def quiet_apprise() -> Iterator[None]:
+    """Apprise logs an URL it cannot parse, secrets and all: checking one must not."""
+    logger = logging.getLogger("apprise")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def apprise_plugin(url: str) -> Any:
+    """The Apprise plugin for a rendered URL, or None if Apprise does not accept it."""
     import apprise
 
-    return apprise.Apprise.instantiate(url)
+    with quiet_apprise():
+        return apprise.Apprise.instantiate(url)
 
 
 def classify(template: str, secret_env: str | None, env: Mapping[str, str]) -> str:
@@ -133,7 +150,7 @@ def classify(template: str, secret_env: str | None, env: Mapping[str, str]) -> s
     if not scheme:
         raise InvalidDestination("the URL has no scheme; use https://... for a webhook or an Apprise URL such as "
                                  "discord://..., tgram://..., mailto://...")
-    plugin = _apprise_plugin(url)
+    plugin = apprise_plugin(url)
     if scheme in ("http", "https") and plugin is None:
         try:
             parts = urlsplit(url)
