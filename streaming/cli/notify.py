@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import textwrap
 import time
 from typing import Any
@@ -219,7 +220,7 @@ def run_test(args: argparse.Namespace) -> int:
         engine.dispose()
     ok, seconds, error = asyncio.run(_send_test(dest))
     if not ok:
-        print(f"livermore: test alert to {dest.name} failed: {error}", flush=True)
+        print(f"livermore: test alert to {dest.name} failed: {error}", file=sys.stderr, flush=True)
         return 1
     print(f"sent a test alert to {dest.name} ({dest.kind}) in {seconds:.2f} s")
     return 0

@@ -9,7 +9,9 @@ blanks every secret value this process knows before any handler sees them.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from streaming.notify import digest as text
 from streaming.notify.destinations import apprise_plugin
@@ -33,12 +35,17 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+# Apprise logs under one logger; the HTTP library under it logs request lines at DEBUG.
+# (A logger's filters see only its own records, so each is named.)
+THIRD_PARTY_LOGGERS = ("apprise", "urllib3.connectionpool")
+
+
 def install_log_redaction(redact: Redactor) -> None:
-    """Blank secrets out of the `apprise` logger's records (and its children's, via propagation
-    through its handlers' loggers: Apprise logs under `apprise` itself)."""
-    logger = logging.getLogger("apprise")
-    if not any(isinstance(f, _RedactFilter) and f.redact is redact for f in logger.filters):
-        logger.addFilter(_RedactFilter(redact))
+    """Blank every secret `redact` knows out of the third-party loggers' records."""
+    for name in THIRD_PARTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) and f.redact is redact for f in logger.filters):
+            logger.addFilter(_RedactFilter(redact))
 
 
 class AppriseSender:
@@ -65,17 +72,21 @@ class AppriseSender:
         return text.alert_title(alerts[0]), text.alert_text(alerts[0])
 
     async def send(self, alerts: Sequence[AlertEvent], digest: bool, chart: bytes | None = None) -> SendResult:
-        from apprise.attachment.memory import AttachMemory
+        import apprise
 
         title, body = self.render(alerts, digest)
-        attach = None
-        if chart is not None and self.wants_chart:
-            attach = AttachMemory(content=chart, name=f"macd-v-{alerts[0].symbol}-{alerts[0].timeframe}.png",
-                                  mimetype="image/png")
-        try:
-            result = await self._apobj.async_notify(body=body, title=title, attach=attach, timeout=self._timeout)
-        except Exception as exc:  # a plugin bug must not take the destination's loop down
-            return SendResult(False, self._redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
+        # a file, not an in-memory attachment: several plugins (form://, Slack, ntfy...) open
+        # attachments by path
+        with tempfile.TemporaryDirectory(prefix="livermore-chart-") as tmp:
+            attach = None
+            if chart is not None and self.wants_chart:
+                path = Path(tmp) / f"macd-v-{alerts[0].symbol.replace('/', '_')}-{alerts[0].timeframe}.png"
+                path.write_bytes(chart)
+                attach = apprise.AppriseAttachment(str(path))
+            try:
+                result = await self._apobj.async_notify(body=body, title=title, attach=attach, timeout=self._timeout)
+            except Exception as exc:  # a plugin bug must not take the destination's loop down
+                return SendResult(False, self._redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
         if result:
             return SendResult(True)
         reason = ""

@@ -96,7 +96,7 @@ class NotifyService:
         self.tiers: dict[tuple[int, str], int] = {}
         self.tracked: dict[str, int] = {}  # stream entry id -> jobs not finished
         self.pairs: set[tuple[int, str]] = set()  # (destination id, alert id) queued or in flight here
-        self.skipped = 0
+        self.stats = {"malformed": 0, "claimed": 0, "already_done": 0, "leased_elsewhere": 0}
         self._warn = RateLimitedLog(log)
         self._stopping = False
         self.ready = asyncio.Event()
@@ -168,7 +168,7 @@ class NotifyService:
                     raise ValueError("no json field")
                 alert = decode_alert(raw)
             except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
-                self.skipped += 1
+                self.stats["malformed"] += 1
                 self._warn.warning("malformed", "alert stream entry %s is malformed (%s); skipped", entry_id, exc)
                 acks.append(entry_id)
                 continue
@@ -207,7 +207,9 @@ class NotifyService:
             now = self.clock_mono()
             if now - last_claim >= min(5.0, self.config.claim_idle_s / 2):
                 last_claim = now
-                await self.dispatch(await self.consumer.claim_abandoned())
+                claimed = await self.consumer.claim_abandoned()
+                self.stats["claimed"] += len(claimed)
+                await self.dispatch(claimed)
             if now - last_touch >= self.config.claim_idle_s / 3 and self.tracked:
                 last_touch = now
                 await self.consumer.touch(list(self.tracked))
@@ -246,6 +248,8 @@ class NotifyService:
         try:
             claims = await self.ledger.claim(d.id, [j.alert.id for j in batch.jobs])
             mine = [j for j, c in zip(batch.jobs, claims, strict=True) if c == 1]
+            self.stats["already_done"] += claims.count(0)
+            self.stats["leased_elsewhere"] += sum(1 for c in claims if c < 0)
             acks = [self._finish(d.id, j) for j, c in zip(batch.jobs, claims, strict=True) if c == 0]
             for j, c in zip(batch.jobs, claims, strict=True):
                 if c < 0:  # another sender holds it: look again when its lease runs out

@@ -25,6 +25,7 @@ class Receiver:
         self.answered: list[Received] = []  # in the order the answers went out
         self.arrived = 0
         self.status: dict[str, int] = {}  # path -> status to answer (default 200)
+        self.delay: dict[str, float] = {}  # path -> seconds before answering
         self._held: dict[str, tuple[asyncio.Event, list[int]]] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +68,8 @@ class Receiver:
         path = request.path
         with self._lock:
             self.arrived += 1
+        if self.delay.get(path):
+            await asyncio.sleep(self.delay[path])
         held = self._held.get(path)
         if held is not None:
             with self._lock:
