@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import redis.exceptions
 
 from streaming.notify import envref, store
 from streaming.notify.chart import ChartRenderer
@@ -203,16 +204,23 @@ class NotifyService:
         last_claim = last_touch = self.clock_mono()
         self.ready.set()
         while not self._stopping:
-            await self.dispatch(await self.consumer.read_new())
-            now = self.clock_mono()
-            if now - last_claim >= min(5.0, self.config.claim_idle_s / 2):
-                last_claim = now
-                claimed = await self.consumer.claim_abandoned()
-                self.stats["claimed"] += len(claimed)
-                await self.dispatch(claimed)
-            if now - last_touch >= self.config.claim_idle_s / 3 and self.tracked:
-                last_touch = now
-                await self.consumer.touch(list(self.tracked))
+            try:
+                await self.dispatch(await self.consumer.read_new())
+                now = self.clock_mono()
+                if now - last_claim >= min(5.0, self.config.claim_idle_s / 2):
+                    last_claim = now
+                    claimed = await self.consumer.claim_abandoned()
+                    self.stats["claimed"] += len(claimed)
+                    await self.dispatch(claimed)
+                if now - last_touch >= self.config.claim_idle_s / 3 and self.tracked:
+                    last_touch = now
+                    await self.consumer.touch(list(self.tracked))
+            except (redis.exceptions.RedisError, OSError) as exc:
+                # Redis restarting, or the stream deleted under us: wait, recreate the group, go on
+                self._warn.warning("read", "reading stream:alerts failed (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(1.0)
+                if "NOGROUP" in str(exc):
+                    await self.consumer.ensure_group()
 
     @staticmethod
     def clock_mono() -> float:
