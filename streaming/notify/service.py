@@ -112,7 +112,7 @@ class NotifyService:
         try:
             return build_sender(d, self.env, self.redact, self.clock.now, self.config.webhook_timeout_s)
         except (envref.MissingVariable, ValueError) as exc:
-            reason = f"{exc}; set it where `livermore notify` runs"
+            reason = f"{exc} in the environment of `livermore notify`"
             log.error("destination %s cannot send: %s", d.name, reason)
             return _Broken(reason)
 
@@ -132,6 +132,8 @@ class NotifyService:
             if cur is not None and cur.dest == d:
                 continue
             sender = self._sender(d)
+            if isinstance(sender, _Broken):  # shown by `livermore notify status` before any alert fails
+                await self.ledger.count(d.id, error=sender.reason)
             if cur is None:
                 state = _Dest(d, sender, Outbox(policy=self.config.retry, **self._limits(d)))
                 state.task = asyncio.create_task(self._deliver(state), name=f"notify:{d.name}")

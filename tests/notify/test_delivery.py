@@ -176,3 +176,20 @@ def test_the_service_recreates_its_group_when_the_stream_is_deleted(redis_url, r
 
     asyncio.run(go())
     assert sorted(delivered_ids(receiver.accepted())) == sorted([make_alert(0).id, make_alert(1).id])
+
+
+def test_a_destination_whose_variable_is_unset_says_so_and_dead_letters(redis_url, redis_client, engine, receiver):
+    """Added where HOOK_SECRET was set, run where it is not: status names the variable at start."""
+    dest = add_webhook(engine, "hook", receiver.url("/hook"))
+
+    async def go():
+        async with running(redis_url, engine, {}, retry=RetryPolicy(max_attempts=1)):
+            await wait_until(lambda: redis_client.hget(keys.notify_status(dest), "last_error"), message="the error")
+            publish(redis_client, [make_alert(0)])
+            await wait_until(lambda: redis_client.xlen(keys.NOTIFY_DEAD_STREAM) == 1, message="a dead letter")
+
+    asyncio.run(go())
+    reason = "environment variable HOOK_SECRET is not set in the environment of `livermore notify`"
+    assert redis_client.hget(keys.notify_status(dest), "last_error") == reason
+    assert json.loads(redis_client.xrange(keys.NOTIFY_DEAD_STREAM)[0][1]["json"])["reason"] == reason
+    assert receiver.all() == []
