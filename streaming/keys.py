@@ -141,3 +141,20 @@ def worker_cursor(worker_id: str) -> str:
 def spawn_lock(shard: str | None) -> str:
     """A redis-py Lock held while one caller spawns a worker for a shard (or for everything)."""
     return f"worker:spawn-lock:{shard or 'all'}"
+
+
+# alert delivery (`livermore notify`, docs/alert-delivery.md)
+NOTIFY_GROUP = "notify"  # consumer group of the delivery service on ALERTS_STREAM
+NOTIFY_DEAD_STREAM = "stream:notify:dead"  # alerts given up on, with the reason (field "json")
+NOTIFY_DEAD_MAXLEN = 100_000
+NOTIFY_CONSUMERS = "notify:consumers"  # HASH consumer -> heartbeat JSON (queued per destination)
+
+
+def notify_delivery(destination_id: int, alert_id: str) -> str:
+    """STRING: `sending:{owner}` while leased (PX), then `sent` or `dead` (EX 7 days): never twice."""
+    return f"notify:delivery:{destination_id}:{alert_id}"
+
+
+def notify_status(destination_id: int) -> str:
+    """HASH: sent, messages, digests, failed, dead, last_error, last_error_at, last_sent_at."""
+    return f"notify:status:{destination_id}"

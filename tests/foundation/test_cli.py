@@ -29,7 +29,7 @@ def test_db_upgrade_then_status_lists_the_exchanges(env):
     for name in ("Coinbase Advanced Trade", "Binance.US", "idle"):
         assert name in table.stdout
     cur = run(["db", "current"], env)
-    assert "current: 0001" in cur.stdout
+    assert "current: 0002" in cur.stdout
     down = run(["db", "downgrade"], env)
     assert down.returncode == 0, down.stderr
     again = run(["status"], env)
