@@ -172,10 +172,10 @@ def table(cfg: Config, m: dict[str, object], notes: list[str]) -> list[Row]:
         theirs: list[sc.Storm] | None = m.get("peer_" + key)  # type: ignore[assignment]
         goal = "<1, <=200ms" if n == cfg.storm_symbols[1] else "< 1"
         lost = sum(s.lost for s in ours) + sum(s.lost for s in theirs or [])
-        rows.append(Row(f"{n * 5:,} closes at once, last", sc.median([s.last_ms for s in ours]), "ms",
+        rows.append(Row(f"{n * 5:,}-close storm, last", sc.median([s.last_ms for s in ours]), "ms",
                         sc.median([s.last_ms for s in theirs]) if theirs else None,
                         "cryptofeed" if theirs else "", goal, f"{lost} closes lost in the storms" if lost else ""))
-        rows.append(Row(f"{n * 5:,} closes at once, p50", sc.median([s.p50_ms for s in ours]), "ms",
+        rows.append(Row(f"{n * 5:,}-close storm, p50", sc.median([s.p50_ms for s in ours]), "ms",
                         sc.median([s.p50_ms for s in theirs]) if theirs else None, "cryptofeed" if theirs else ""))
     small, big = (n * 5 for n in cfg.storm_symbols)
     slope = (m["rss_big"] - m["rss_small"]) * 1024 / (big - small) / 1000  # type: ignore[operator]
