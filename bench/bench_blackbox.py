@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -80,7 +80,7 @@ def ceilings(server: LoadServer, cfg: Config) -> tuple[list[float], list[float]]
     return one, two
 
 
-def rates(server: LoadServer, platform: Platform, cfg: Config) -> dict[str, object]:
+def rates(server: LoadServer, platform: Platform, cfg: Config) -> tuple[list[sc.Flood], list[float]]:
     streams = cfg.rate_symbols * 5
     with Subscriber(platform.redis_url, CLOSE_PATTERN) as sub, \
             Worker(platform, cfg.rate_symbols, server.ws_url, server.rest_url) as worker:
@@ -101,7 +101,7 @@ def rates(server: LoadServer, platform: Platform, cfg: Config) -> dict[str, obje
             best.append(rate)
         worker.alive()
     platform.flush()
-    return {"floods": floods, "sustained": best}
+    return floods, best
 
 
 def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int) -> tuple[list[sc.Storm], int]:
@@ -154,46 +154,61 @@ def peer_storms(server: LoadServer, platform: Platform, cfg: Config, exe: Path, 
     return out
 
 
-def table(cfg: Config, m: dict[str, object], notes: list[str]) -> list[Row]:
-    one, two = m["ceiling1"], m["ceiling2"]
-    ceiling = sc.median(one)  # type: ignore[arg-type]
-    floods: list[sc.Flood] = m["rates"]["floods"]  # type: ignore[index]
-    lost = sum(f.lost for f in floods)
-    rows = [
-        Row(f"sustained, {cfg.rate_symbols * 5:,} streams", sc.median(m["rates"]["sustained"]), "/s",  # type: ignore[index]
-            ceiling, "ceiling", ">= 0.5",
-            f"sustained: highest paced rate with 0 lost and p99 lag <= {sc.MAX_LAG_MS:.0f} ms, 1 close per "
-            f"{cfg.per_close} frames; median of {cfg.searches} searches of {cfg.search_steps} steps"),
-        Row("fed as fast as it reads", sc.median([f.rate for f in floods]), "/s", ceiling, "ceiling", ">= 0.6",
-            f"{lost} closes lost while fed as fast as it reads" if lost else ""),
-    ]
-    for n, key in zip(cfg.storm_symbols, ("storm_small", "storm_big"), strict=True):
-        ours: list[sc.Storm] = m[key]  # type: ignore[assignment]
-        theirs: list[sc.Storm] | None = m.get("peer_" + key)  # type: ignore[assignment]
-        goal = "<1, <=200ms" if n == cfg.storm_symbols[1] else "< 1"
-        lost = sum(s.lost for s in ours) + sum(s.lost for s in theirs or [])
+@dataclass
+class Measured:
+    startup: dict[str, float] = field(default_factory=dict)
+    ceiling1: list[float] = field(default_factory=list)   # frames/s of one plain client, per round
+    ceiling2: list[float] = field(default_factory=list)   # two plain clients together
+    floods: list[sc.Flood] = field(default_factory=list)
+    sustained: list[float] = field(default_factory=list)  # best rate of each search
+    storms: dict[int, list[sc.Storm]] = field(default_factory=dict)       # by symbols
+    peer_storms: dict[int, list[sc.Storm]] = field(default_factory=dict)  # cryptofeed, by symbols
+    rss_kb: dict[int, int] = field(default_factory=dict)                  # worker RSS, by symbols
+    peer_kb: dict[str, float] = field(default_factory=dict)               # talipp / numpy, per stream
+
+
+def storm_rows(cfg: Config, m: Measured) -> list[Row]:
+    rows = []
+    for n in cfg.storm_symbols:
+        ours, theirs = m.storms[n], m.peer_storms.get(n, [])
+        lost = sum(s.lost for s in ours + theirs)
+        peer = "cryptofeed" if theirs else ""
         rows.append(Row(f"{n * 5:,}-close storm, last", sc.median([s.last_ms for s in ours]), "ms",
-                        sc.median([s.last_ms for s in theirs]) if theirs else None,
-                        "cryptofeed" if theirs else "", goal, f"{lost} closes lost in the storms" if lost else ""))
+                        sc.median([s.last_ms for s in theirs]) if theirs else None, peer,
+                        "<1, <=200ms" if n == cfg.storm_symbols[1] else "< 1",
+                        f"{lost} closes lost in the {n * 5:,}-close storms" if lost else ""))
         rows.append(Row(f"{n * 5:,}-close storm, p50", sc.median([s.p50_ms for s in ours]), "ms",
-                        sc.median([s.p50_ms for s in theirs]) if theirs else None, "cryptofeed" if theirs else ""))
-    small, big = (n * 5 for n in cfg.storm_symbols)
-    slope = (m["rss_big"] - m["rss_small"]) * 1024 / (big - small) / 1000  # type: ignore[operator]
-    rows.append(Row("RSS per live stream", slope, "KB", m.get("talipp"), "talipp" if m.get("talipp") else "",
-                    "< 2 KB", f"RSS per live stream: (RSS at {big:,} streams - RSS at {small:,}) / {big - small:,}, "
-                    "both warmed the same way; the next row is (RSS at N - idle RSS) / N"))
-    if m.get("numpy"):
-        rows.append(Row("RSS per live stream", slope, "KB", m["numpy"], "numpy window"))  # type: ignore[arg-type]
-    idle = m["startup"]["idle_kb"]  # type: ignore[index]
-    rows.append(Row(f"RSS/stream, {big:,} - idle", (m["rss_big"] - idle) * 1024 / big / 1000, "KB"))  # type: ignore[operator]
-    st = m["startup"]
-    rows.append(Row("idle worker RSS", st["idle_kb"] / 1024, "MB", st["bare_kb"] / 1024, "bare python",  # type: ignore[index]
-                    "< 35 MB"))
-    rows.append(Row("livermore --help", st["help_ms"], "ms", st["pass_ms"], "python -c pass", "< 250 ms"))  # type: ignore[index]
-    verdict = "the server is not the limit" if sc.median(two) > 1.05 * ceiling else \
+                        sc.median([s.p50_ms for s in theirs]) if theirs else None, peer))
+    return rows
+
+
+def table(cfg: Config, m: Measured, notes: list[str]) -> list[Row]:
+    ceiling, pair = sc.median(m.ceiling1), sc.median(m.ceiling2)
+    lost = sum(f.lost for f in m.floods)
+    rows = [
+        Row(f"sustained, {cfg.rate_symbols * 5:,} streams", sc.median(m.sustained), "/s", ceiling, "ceiling",
+            ">= 0.5", f"sustained: highest paced rate with 0 lost and p99 lag <= {sc.MAX_LAG_MS:.0f} ms, 1 close "
+            f"per {cfg.per_close} frames; median of {cfg.searches} searches of {cfg.search_steps} steps"),
+        Row("fed as fast as it reads", sc.median([f.rate for f in m.floods]), "/s", ceiling, "ceiling", ">= 0.6",
+            f"{lost} closes lost while fed as fast as it reads" if lost else ""),
+        *storm_rows(cfg, m),
+    ]
+    (small, big), st = cfg.storm_symbols, m.startup
+    slope = (m.rss_kb[big] - m.rss_kb[small]) * 1024 / ((big - small) * 5) / 1000
+    talipp, numpy = m.peer_kb.get("talipp"), m.peer_kb.get("numpy")
+    rows.append(Row("RSS per live stream", slope, "KB", talipp, "talipp" if talipp else "", "< 2 KB",
+                    f"RSS per live stream: (RSS at {big * 5:,} streams - RSS at {small * 5:,}) / "
+                    f"{(big - small) * 5:,}, both warmed the same way; the row after is (RSS at N - idle RSS) / N"))
+    if numpy:
+        rows.append(Row("RSS per live stream", slope, "KB", numpy, "numpy window"))
+    rows.append(Row(f"RSS/stream, {big * 5:,} - idle", (m.rss_kb[big] - st["idle_kb"]) * 1024 / (big * 5) / 1000,
+                    "KB"))
+    rows.append(Row("idle worker RSS", st["idle_kb"] / 1024, "MB", st["bare_kb"] / 1024, "bare python", "< 35 MB"))
+    rows.append(Row("livermore --help", st["help_ms"], "ms", st["pass_ms"], "python -c pass", "< 250 ms"))
+    verdict = "the server is not the limit" if pair > 1.05 * ceiling else \
         "WARNING: two clients got no more than one, so the server may be the limit"
-    notes.insert(0, f"ceiling: 1 plain websockets client {ceiling:,.0f} frames/s; 2 clients together "  # type: ignore[arg-type]
-                    f"{sc.median(two):,.0f} (x{sc.median(two) / ceiling:.2f}): {verdict}")
+    notes.insert(0, f"ceiling: 1 plain websockets client {ceiling:,.0f} frames/s; 2 clients together "
+                    f"{pair:,.0f} (x{pair / ceiling:.2f}): {verdict}")
     return rows
 
 
@@ -206,7 +221,7 @@ def main() -> None:
     cfg = QUICK if args.quick else Config()
     load_start = os.getloadavg()[0]
     notes: list[str] = []
-    m: dict[str, object] = {}
+    m = Measured()
     exe = None
     if not args.no_peers:
         if args.quick and not (peers.CACHE / "bin" / "python").exists():
@@ -218,25 +233,26 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="livermore-bench-") as d, Platform(Path(d)) as platform:
         log("startup: CLI wall time and idle worker RSS")
-        m["startup"] = startup(platform, cfg)
+        m.startup = startup(platform, cfg)
         with LoadServer(max(cfg.storm_symbols[1], cfg.rate_symbols), procs=args.server_procs) as server:
             streams = cfg.rate_symbols * 5
             log(f"receive ceiling ({streams:,} streams, {cfg.flood_rounds * streams:,} frames a round)")
-            m["ceiling1"], m["ceiling2"] = ceilings(server, cfg)
+            m.ceiling1, m.ceiling2 = ceilings(server, cfg)
             log("worker frame rates")
-            m["rates"] = rates(server, platform, cfg)
-            for n, key in zip(cfg.storm_symbols, ("storm_small", "storm_big"), strict=True):
+            m.floods, m.sustained = rates(server, platform, cfg)
+            for n in cfg.storm_symbols:
                 log(f"close storm: {n * 5:,} streams")
-                m[key], m["rss_" + key.split("_")[1]] = storms(server, platform, cfg, n)
+                m.storms[n], m.rss_kb[n] = storms(server, platform, cfg, n)
                 if exe is not None:
                     try:
-                        m["peer_" + key] = peer_storms(server, platform, cfg, exe, n)
+                        m.peer_storms[n] = peer_storms(server, platform, cfg, exe, n)
                     except RuntimeError as exc:
                         notes.append(f"cryptofeed storm of {n * 5:,} skipped: {str(exc).splitlines()[0][:200]}")
     if exe is not None:
         for kind in ("talipp", "numpy"):
             value, why = peers.memory_per_stream(exe, kind, cfg.memory_streams)
-            m[kind] = value / 1000 if value is not None else None
+            if value is not None:
+                m.peer_kb[kind] = value / 1000
             if why:
                 notes.append(why)
     rows = table(cfg, m, notes)
