@@ -130,7 +130,8 @@ def main() -> None:
         print(f"{exchange:<9}{r['raw_fps']:>14,.0f}{r['pair_fps']:>16,.0f}{r['full_fps']:>17,.0f}"
               f"{r['parse_fps']:>13,.0f}{r['ratio']:>10.3f}")
         if r["pair_fps"] <= 1.05 * r["raw_fps"]:
-            print(f"{'':<9}WARNING: two clients got no more than one: the server may be the limit")
+            print(f"{'':<9}WARNING: two clients got no more than one: the server may be the limit, or other "
+                  "work holds the cores")
         if r["full_fps"] > r["raw_fps"]:
             print(f"{'':<9}WARNING: receive + parse beat the ceiling: the ceiling is not a ceiling (noise?)")
     print("(c) share: parse + normalise time / ceiling receive time of the same frames (target < 0.333)")

@@ -206,7 +206,7 @@ def table(cfg: Config, m: Measured, notes: list[str]) -> list[Row]:
     rows.append(Row("idle worker RSS", st["idle_kb"] / 1024, "MB", st["bare_kb"] / 1024, "bare python", "< 35 MB"))
     rows.append(Row("livermore --help", st["help_ms"], "ms", st["pass_ms"], "python -c pass", "< 250 ms"))
     verdict = "the server is not the limit" if pair > 1.05 * ceiling else \
-        "WARNING: two clients got no more than one, so the server may be the limit"
+        "WARNING: two clients got no more than one: the server may be the limit, or other work holds the cores"
     notes.insert(0, f"ceiling: 1 plain websockets client {ceiling:,.0f} frames/s; 2 clients together "
                     f"{pair:,.0f} (x{pair / ceiling:.2f}): {verdict}")
     return rows

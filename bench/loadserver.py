@@ -363,8 +363,11 @@ class LoadServer:
         """Send `plan` to every open connection; returns when every frame is written."""
         if not plan.total_streams:
             plan = Plan(**{**plan.__dict__, "total_streams": sum(self.connections())})
-        self._ask("prepare", plan)
+        expected = sum(self._ask("prepare", plan))
         out = Sent()
         for part in self._ask("go"):
             out = out.merge(part)
+        if out.frames != expected:  # the figures would be of a client that reconnected: say so
+            raise RuntimeError(f"a client closed a connection during the run: {out.frames:,} of {expected:,} "
+                               "frames sent")
         return out
