@@ -107,7 +107,7 @@ def test_what_a_real_pipeline_publishes_decodes_with_the_contracts(redis_url, fi
         pubsub = r.pubsub()
         await pubsub.psubscribe(keys.candle_close_pattern(1), "settle")
         p = CandlePipeline(r, 1, "coinbase", symbol_pools=["ETH-BTC"], timeframes=("5m", "15m", "1h"),
-                           config=PipelineConfig())
+                           native_timeframes=("5m",), config=PipelineConfig())
         got: list[tuple[bytes, bytes]] = []
         for i in range(0, len(candles), 50):
             await p.process([CandleUpdate("coinbase", "ETH-BTC", "5m", c, True, "websocket")
