@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from PIL import Image
 
-from streaming.indicators import macd_v_series
+from streaming.indicators.macd_v_batch import macd_v_series
 from streaming.notify.chart import HEIGHT_PX, WIDTH_PX, ChartRenderer, chart_data, render_png
 from streaming.notify.sample import sample_alert, sample_candles
 from streaming.store import CandleStore
