@@ -30,9 +30,21 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Every command's summary starts on the command's line (argparse measures the command names
+    without the extra indent it prints them with, and would push the longest one's summary down)."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.help is not argparse.SUPPRESS:
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(self._action_max_length, longest + self._current_indent + 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="livermore",
+        formatter_class=_Formatter,
         description="Livermore: live MACD-V alerts for Coinbase, Binance and Binance.US. "
                     "`livermore COMMAND --help` describes each command.",
     )

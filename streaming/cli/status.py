@@ -18,7 +18,7 @@ from streaming.settings import LivermoreSettings, mask_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(subparsers, "status", "show the home, the exchanges' state and the running workers",
+    p = add_command(subparsers, "status", "show the home, the exchanges' state and live workers",
                     "Live state comes from Redis when it runs, else from the database.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -99,7 +99,7 @@ def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: b
     else:
         lines.append("redis: not running (no live state; start the platform with `livermore up`)")
     for line in lines:
-        console.print(textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  "), markup=False)
+        console.print(_fit(line), markup=False)
     table = Table(title="Livermore exchanges")
     for col in ("exchange", "active", "state", "connected since", "last error"):
         table.add_column(col, overflow="fold")
@@ -113,7 +113,13 @@ def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: b
         names = ", ".join(f"{n} {s}" for n, s in sorted((w.get("exchanges") or {}).items())) or "idle"
         line = (f"worker {printable(str(w.get('worker_id')))}: pid {w.get('pid')}, shard {w.get('shard') or 'all'}, "
                 f"{names}, heartbeat {w.get('age_s', 0):.1f}s ago")
-        console.print(textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  "), markup=False)
+        console.print(_fit(line), markup=False)
+
+
+def _fit(line: str) -> str:
+    """The line wrapped at 80 columns; a path or URL is never cut (copy-pasting it must work)."""
+    return textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _short_time(iso: str | None) -> str:
