@@ -160,7 +160,14 @@ class RedisServer:
             start_new_session=True,  # outlives the process that started it (shared server)
             umask=0o077,  # its data (every key, in the append-only file) and log: this user's only
         )
-        if self.detach:
+        try:
+            return self._wait_ready(timeout)
+        except BaseException:
+            self.stop()  # a server that did not come up in time must not stay behind, unknown
+            raise
+
+    def _wait_ready(self, timeout: float) -> str:
+        if self.detach and self.process is not None:
             code = self.process.wait(timeout=timeout)
             self.process = None
             if code != 0:
@@ -177,7 +184,6 @@ class RedisServer:
             if ping(self.url, timeout=0.2):
                 return self.url
             time.sleep(0.02)
-        self.stop()
         raise RedisServerError(f"redis-server did not answer on port {self.port} within {timeout:.0f}s; "
                                f"see {self.directory}/redis.log")
 
@@ -196,6 +202,10 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self.detach:  # the daemon is not our child: its pidfile names it
+            pid = _read_pid(self.pidfile)
+            if pid is not None and _alive(pid) and _is_redis_server(pid):
+                os.kill(pid, signal.SIGTERM)
 
 
 def _read_pid(pidfile: Path) -> int | None:
