@@ -75,6 +75,26 @@ def count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def target(text: str) -> str:
+    """--target: '*', a worker id, or shard:K/N with 1 <= K <= N (a target no worker can match is refused)."""
+    from streaming.control.shard import InvalidShard, parse_shard
+    from streaming.worker.config import WORKER_ID_RE
+
+    if text == "*":
+        return text
+    if text.startswith("shard:"):
+        try:
+            parse_shard(text.removeprefix("shard:"))
+        except InvalidShard:
+            raise argparse.ArgumentTypeError(f"{shown(text, 40)}: use shard:K/N with 1 <= K <= N, "
+                                             "e.g. shard:1/3") from None
+        return text
+    if not WORKER_ID_RE.match(text):
+        raise argparse.ArgumentTypeError(f"{shown(text, 40)} is neither '*', a worker id (letters, digits, "
+                                         ". _ : -) nor shard:K/N")
+    return text
+
+
 def timeframe(text: str) -> str:
     if text not in TIMEFRAMES:
         raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not a timeframe Livermore keeps; "

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from streaming.cli._common import TERMINAL_WIDTH, add_command, check_exchanges, seconds, settings_for
+from streaming.cli._common import TERMINAL_WIDTH, add_command, check_exchanges, seconds, settings_for, target
 from streaming.errors import UsageError, printable
 
 
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=seconds, default=30.0, metavar="S",
                    help="seconds to wait for the answer (default 30)")
-    p.add_argument("--target", default="*", metavar="T",
+    p.add_argument("--target", type=target, default="*", metavar="T",
                    help="'*' (every worker, the default), a worker id, or shard:K/N")
     p.add_argument("--json", action="store_true", help="print the full answer as JSON")
 

@@ -14,7 +14,7 @@ from streaming.keys import InvalidSymbol, validate_symbol
 from streaming.settings import LivermoreSettings, parse_user_id
 
 _EXCHANGE_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-_WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 ALL_EXCHANGES = "*"
 
 
@@ -79,7 +79,7 @@ def build_config(*, settings: LivermoreSettings, worker_id: str | None = None, a
         if not _EXCHANGE_RE.match(name):
             raise UsageError(f"--autostart {shown(name)} is not an exchange name (coinbase, binance, binance_us)")
     wid = worker_id or default_worker_id()
-    if not _WORKER_ID_RE.match(wid):
+    if not WORKER_ID_RE.match(wid):
         raise UsageError(f"--worker-id {shown(wid)}: use letters, digits and . _ : - (at most 200)")
     try:
         parsed_shard = parse_shard(shard) if shard else None

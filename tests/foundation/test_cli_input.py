@@ -65,6 +65,8 @@ HUGE = "9" * 30
         (["start", "coinbase", "--timeout", "nan"], {}, "--timeout"),
         (["start", "coinbase", "--timeout", "inf"], {}, "--timeout"),
         (["stop", "--timeout", "-1"], {}, "--timeout"),
+        (["stop", "--target", "shard:0/0"], {}, "shard:K/N"),
+        (["reload-symbols", "coinbase", "--target", "a b"], {}, "--target"),
         (["worker", "--user", HUGE], {}, "not a user id"),
         (["candles", "--exchange", "coinbase", "--symbol", "BTC-USD", "--timeframe", "5m", "--limit", HUGE], {},
          "--limit"),
