@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -54,7 +53,7 @@ class RedisResource(dg.ConfigurableResource):
             client.close()
 
     def settings(self, database_url: str) -> Settings:
-        return Settings(home=Path(self.home), database_url=database_url, redis_url=self.url)
+        return Settings.model_validate({"home": self.home, "database_url": database_url, "redis_url": self.url})
 
 
 class ExchangeClientsResource(dg.ConfigurableResource):

@@ -18,7 +18,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,7 +164,7 @@ class Subscription:
         """True when `received` should be yielded (an alert already replayed is not)."""
         return self._replay is None or received.data is None or self._replay.first_time(received)
 
-    def messages(self) -> Iterator[Received]:
+    def messages(self) -> Generator[Received, None, None]:
         outage = _Outage(self.reconnect_timeout, self.on_status)
         idle_since = time.monotonic()
         while True:
@@ -203,7 +203,7 @@ class Subscription:
             if len(entries) < REPLAY_BATCH:
                 return
 
-    async def amessages(self) -> AsyncIterator[Received]:
+    async def amessages(self) -> AsyncGenerator[Received, None]:
         import asyncio
 
         outage = _Outage(self.reconnect_timeout, self.on_status)
