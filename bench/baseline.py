@@ -1,17 +1,20 @@
 """The loopback `websockets` baseline the benchmarks compare against: a server that sends given
 frames to each client and a client that times receiving them (optionally handling each one).
 
-`serve` runs the server on the caller's event loop; `serving_in_process` runs the same server in
-its own process, so that the sending side does not share the measured process's CPU time.
+`serve` runs a `websockets` server on the caller's event loop (sending frame by frame with
+`ws.send`: it can be slower than the client, so the figures it gives are server-bound);
+`serving_in_process` runs that server in its own process. `fast_serving_in_process` is the
+receive ceiling's server: the frames pre-encoded once as WebSocket wire bytes, written to each
+client in big chunks as fast as it reads (bench.loadserver's connection handling), in its own
+process, so that the client, not the server, is the limit.
 Connection options (`max_size`, `compression`, ...) are the caller's: each benchmark keeps the
-settings its own measured path uses.
+settings its own measured path uses (the fast server never compresses).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +23,11 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
+
+from bench.frames import ws_header
+from bench.loadserver import Connection, free_port
+
+CHUNK = 256 * 1024
 
 
 async def serve(frames: list[str], pace: float | None = None, port: int = 0,
@@ -53,21 +61,70 @@ def _serve_forever(port: int, frames: list[str], options: dict[str, Any], ready)
     asyncio.run(main())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serving_in_process(frames: list[str], **options: Any) -> Iterator[str]:
     """`serve` in a separate process for the duration of the block; yields its URL."""
-    port = _free_port()
+    port = free_port()
     ready = multiprocessing.Event()
     server = multiprocessing.Process(target=_serve_forever, args=(port, frames, options, ready), daemon=True)
     server.start()
     try:
         ready.wait(30)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.join()
+
+
+class _Blast:
+    """What a bench.loadserver Connection sends: the whole pre-encoded buffer, at the client's pace."""
+
+    info = b'{"symbols":[]}'
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def opened(self, conn: Connection) -> None:
+        task = asyncio.get_running_loop().create_task(self._write(conn))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def closed(self, conn: Connection) -> None:
+        pass
+
+    async def _write(self, conn: Connection) -> None:
+        view = memoryview(self.wire)  # immutable: the transport may keep slices of it
+        for i in range(0, len(view), CHUNK):
+            if not conn.open or conn.transport is None:
+                return
+            conn.transport.write(view[i:i + CHUNK])
+            await conn.writable.wait()
+
+
+def _blast_forever(port: int, wire: bytes, ready) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        hub = _Blast(wire)
+        server = await asyncio.get_running_loop().create_server(lambda: Connection(hub), "127.0.0.1", port)
+        async with server:
+            ready.set()
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+@contextmanager
+def fast_serving_in_process(frames: list[str]) -> Iterator[str]:
+    """A server process writing `frames` (pre-encoded) to each client as fast as it reads; yields its URL."""
+    payloads = [f.encode() for f in frames]
+    wire = b"".join(ws_header(len(p)) + p for p in payloads)
+    port = free_port()
+    ready = multiprocessing.Event()
+    server = multiprocessing.Process(target=_blast_forever, args=(port, wire, ready), daemon=True)
+    server.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the fast baseline server did not start")
         yield f"ws://127.0.0.1:{port}"
     finally:
         server.terminate()

@@ -17,7 +17,8 @@ import pandas as pd
 
 from streaming.aggregation import TimeframeAggregator
 from streaming.alerts.rules import AlertState, evaluate
-from streaming.indicators import MacdV, macd_v_series
+from streaming.indicators import MacdV
+from streaming.indicators.macd_v_batch import macd_v_series
 from streaming.models import Candle
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ohlcv" / "ETH_BTC-5m.csv"

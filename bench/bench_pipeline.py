@@ -34,7 +34,8 @@ import redis.asyncio as aioredis
 from baseline import raw_rate, receive, serve
 
 from streaming.adapters.binance.parse import KLINE, parse_frame
-from streaming.indicators.macd_v import MacdV, macd_v_series
+from streaming.indicators.macd_v import MacdV
+from streaming.indicators.macd_v_batch import macd_v_series
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline import CandlePipeline, PipelineConfig
 from streaming.redis_server import RedisServer

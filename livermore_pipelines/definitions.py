@@ -3,6 +3,7 @@
 import dagster as dg
 
 from livermore_pipelines.assets.exchanges import exchanges
+from livermore_pipelines.assets.notify import alert_destinations
 from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
 from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import refresh_symbols, start_streaming, stop_streaming
@@ -11,7 +12,7 @@ from livermore_pipelines.schedules import build_refresh_schedule, refresh_cron
 from livermore_pipelines.sensors import alert_archive_sensor, connection_status_sensor, worker_health_sensor
 
 defs = dg.Definitions(
-    assets=[exchanges, tier1_symbols, tier2_positions, symbol_universe],
+    assets=[exchanges, tier1_symbols, tier2_positions, symbol_universe, alert_destinations],
     jobs=[refresh_symbols, start_streaming, stop_streaming],
     schedules=[build_refresh_schedule(refresh_cron())],
     sensors=[worker_health_sensor, connection_status_sensor, alert_archive_sensor],

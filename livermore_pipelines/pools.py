@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
+from streaming.contracts.universe import Universe, UniverseEntry, as_json_object
 from streaming.timeframes import TIMEFRAMES
 
-SHARED = "shared"
-USER = "user"
-
-
-@dataclass(frozen=True)
-class UniverseEntry:
-    symbol: str
-    tier: int
-    pool: str  # shared -> candles:{ex}:..., user -> usercandles:{user}:{ex}:...
-    users: tuple[int, ...]
-
-    def to_json(self) -> dict[str, object]:
-        return {"symbol": self.symbol, "tier": self.tier, "pool": self.pool, "users": list(self.users)}
+SHARED: Final = "shared"  # candles:{ex}:...
+USER: Final = "user"  # usercandles:{user}:{ex}:..., once per holding user
 
 
 def build_universe(tier1: Sequence[str], tier2: Iterable[tuple[int, str]]) -> list[UniverseEntry]:
@@ -47,9 +38,8 @@ def build_universe(tier1: Sequence[str], tier2: Iterable[tuple[int, str]]) -> li
 
 def universe_document(exchange_id: int, exchange: str, updated_at: str,
                       entries: Sequence[UniverseEntry]) -> dict[str, object]:
-    """The JSON stored at streaming.keys.universe(id) (contract A)."""
-    return {"exchange_id": exchange_id, "exchange": exchange, "updated_at": updated_at,
-            "symbols": [e.to_json() for e in entries]}
+    """The JSON object stored at streaming.keys.universe(id) for the worker."""
+    return as_json_object(Universe(exchange_id, exchange, updated_at, tuple(entries)))
 
 
 # --- asset-check logic -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from streaming.candle_checks import MAX_VALUE
 from streaming.models import Candle
 from streaming.timeframes import bucket_start, timeframe_ms
 
@@ -266,7 +267,8 @@ class TimeframeAggregator:
             else:
                 if not isinstance(raw, list) or len(raw) != 7 or not isinstance(raw[6], bool):
                     raise AggregationError(f"aggregator last candle for {t.timeframe} is malformed: {raw!r}")
-                t.last = Candle(_int(raw[0], "last.timestamp"), *(_num(x, "last price") for x in raw[1:6]), raw[6])
+                o, h, lo, cl, v = (_num(x, "last price") for x in raw[1:6])
+                t.last = Candle(_int(raw[0], "last.timestamp"), o, h, lo, cl, v, raw[6])
             if (t.bucket is None) != (t.last is None) or (t.bucket is None and (t.mask or t.prefix)):
                 raise AggregationError(f"aggregator state for {t.timeframe} is inconsistent")
         return self
@@ -329,8 +331,18 @@ def _check_input(c: object, size_ms: int | None = BASE_MS) -> None:
         raise AggregationError(f"expected a Candle, got {type(c).__name__}")
     if size_ms is not None and c.timestamp % size_ms:
         raise AggregationError(f"candle at {c.timestamp} is not aligned to {BASE} buckets")
-    if not all(math.isfinite(x) for x in (c.open, c.high, c.low, c.close, c.volume)):
-        raise AggregationError(f"candle at {c.timestamp} has a non-finite price or volume")
+    # bounded inputs keep every sum finite (a bucket holds at most a few hundred 5m bars); the
+    # comparisons are False for NaN too
+    m = MAX_VALUE
+    try:
+        ok = (-m <= c.open <= m and -m <= c.high <= m and -m <= c.low <= m and -m <= c.close <= m
+              and -m <= c.volume <= m)
+    except TypeError:
+        ok = False
+    if not ok:
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in (c.open, c.high, c.low, c.close, c.volume)):
+            raise AggregationError(f"candle at {c.timestamp} has a non-finite price or volume")
+        raise AggregationError(f"candle at {c.timestamp} has a price or volume beyond {MAX_VALUE:g}")
 
 
 def _int(v: Any, name: str) -> int:

@@ -60,7 +60,7 @@ LIFECYCLE_STREAM = "stream:lifecycle"
 
 
 def exchange_status(exchange_id: int) -> str:
-    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at (EXC-04).
+    """HASH: connection_state, connected_at, last_heartbeat, last_error, updated_at, worker_id, worker_states.
 
     The merge of the live workers' exchange_worker_status hashes (streaming.control.merge).
     """
@@ -123,6 +123,14 @@ def worker_heartbeat(worker_id: str) -> str:
 COMMANDS_MAXLEN = 10_000
 LIFECYCLE_MAXLEN = 100_000
 RESPONSES_TTL_S = 600
+HEARTBEAT_TTL_S = 15  # worker:{id}:heartbeat outlives a dead worker by at most this much
+CURSOR_TTL_S = 7 * 86_400  # a worker id unused for a week starts over (replays the last minutes)
+SPAWN_LOCK_TTL_S = 60  # a caller that dies while spawning blocks others at most this long
+
+
+def worker_command_taken(worker_id: str, command_id: str) -> str:
+    """Set once a worker has taken a command id (expires with the command): a duplicate entry runs once."""
+    return f"worker:{worker_id}:taken:{command_id}"
 
 
 def worker_cursor(worker_id: str) -> str:
@@ -131,5 +139,22 @@ def worker_cursor(worker_id: str) -> str:
 
 
 def spawn_lock(shard: str | None) -> str:
-    """SET NX PX lock held while one caller spawns a worker for a shard (or for everything)."""
+    """A redis-py Lock held while one caller spawns a worker for a shard (or for everything)."""
     return f"worker:spawn-lock:{shard or 'all'}"
+
+
+# alert delivery (`livermore notify`, docs/alert-delivery.md)
+NOTIFY_GROUP = "notify"  # consumer group of the delivery service on ALERTS_STREAM
+NOTIFY_DEAD_STREAM = "stream:notify:dead"  # alerts given up on, with the reason (field "json")
+NOTIFY_DEAD_MAXLEN = 100_000
+NOTIFY_CONSUMERS = "notify:consumers"  # HASH consumer -> heartbeat JSON (queued per destination)
+
+
+def notify_delivery(destination_id: int, alert_id: str) -> str:
+    """STRING: `sending:{owner}` while leased (PX), then `sent` or `dead` (EX 7 days): never twice."""
+    return f"notify:delivery:{destination_id}:{alert_id}"
+
+
+def notify_status(destination_id: int) -> str:
+    """HASH: sent, messages, digests, failed, dead, last_error, last_error_at, last_sent_at."""
+    return f"notify:status:{destination_id}"

@@ -1,4 +1,8 @@
-"""Redis replies as text, whether the client was made with decode_responses or not."""
+"""Redis replies as text, whether the client was made with decode_responses or not.
+
+Bytes that are not UTF-8 become U+FFFD rather than an exception: a reader of shared state
+must not crash on what another process wrote.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Mapping
 
 
 def as_str(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def str_hash(raw: Mapping[str | bytes, str | bytes]) -> dict[str, str]:

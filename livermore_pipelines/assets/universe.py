@@ -1,4 +1,4 @@
-"""`symbol_universe` (SYM-04): Tier 1 + Tier 2 per exchange, checked, published for the worker."""
+"""`symbol_universe`: Tier 1 + Tier 2 per exchange, checked, published for the worker."""
 
 import dagster as dg
 from dagster import AssetExecutionContext

@@ -1,4 +1,5 @@
-"""Alert payloads (contract F) and their archive from the durable Redis stream to the database.
+"""Alert payloads (streaming.contracts.market.AlertEvent) and their archive from the durable
+Redis stream to the database.
 
 The pipeline publishes each alert on `channel:alerts:{exchange_id}` and XADDs it to
 `stream:alerts` (field "json") inside the same atomic close script (streaming.store.scripts),
@@ -19,33 +20,16 @@ import sqlalchemy as sa
 
 from streaming import keys
 from streaming.alerts.rules import AlertSignal
+from streaming.contracts.market import AlertEvent, decode_alert, encode_alert
 from streaming.db.schema import alert_history
 from streaming.redis_text import as_str
+
+# AlertEvent, encode_alert and decode_alert live in streaming.contracts; importing them from here works too
+__all__ = ["AlertEvent", "alert_event", "alert_id", "archive_alerts", "decode_alert", "encode_alert"]
 
 log = logging.getLogger(__name__)
 
 STREAM_MAXLEN = 100_000
-
-
-class AlertEvent(msgspec.Struct, frozen=True, gc=False):
-    id: str
-    source_exchange_id: int
-    source_exchange: str
-    symbol: str
-    timeframe: str
-    type: str
-    label: str
-    level: int | float | None
-    macd_v: float
-    signal: float | None
-    histogram: float | None
-    price: float
-    timestamp: int  # open time of the candle whose close fired the alert
-    triggered_at: str  # ISO 8601, UTC
-
-
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(AlertEvent).decode
 
 
 def alert_id(exchange_id: int, symbol: str, timeframe: str, timestamp: int, label: str) -> str:
@@ -60,25 +44,18 @@ def alert_event(exchange_id: int, exchange: str, symbol: str, timeframe: str, ti
                       signal.histogram, price, timestamp, at)
 
 
-def encode_alert(event: AlertEvent) -> bytes:
-    return _encode(event)
-
-
-def decode_alert(raw: bytes | str) -> AlertEvent:
-    """Raises msgspec.ValidationError / DecodeError on a malformed payload."""
-    return _decode(raw)
-
-
 # --- archive --------------------------------------------------------------------------------
 
 def _insert_ignoring_duplicates(engine: sa.Engine) -> Any:
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise ValueError(f"archive_alerts supports sqlite and postgresql, not {engine.dialect.name}")
-    return insert(alert_history).on_conflict_do_nothing(index_elements=["alert_id"])
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(alert_history).on_conflict_do_nothing(index_elements=["alert_id"])
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(alert_history).on_conflict_do_nothing(index_elements=["alert_id"])
+    raise ValueError(f"archive_alerts supports sqlite and postgresql, not {engine.dialect.name}")
 
 
 def _row(entry_id: str, fields: dict[Any, Any]) -> dict[str, Any] | None:

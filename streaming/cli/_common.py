@@ -20,8 +20,22 @@ MAX_LIMIT = 100_000
 SUPPORTED_EXCHANGES = ("coinbase", "binance", "binance_us")
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands whose own --help opens with the one-line summary `livermore --help` shows."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        summary = kwargs.get("help")
+        if summary and not kwargs.get("description"):
+            kwargs["description"] = f"{summary[0].upper()}{summary[1:]}."
+        return super().add_parser(name, **kwargs)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors in Livermore's form (`livermore: error: ...`, exit 2)."""
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("action", _Commands)
+        return super().add_subparsers(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("livermore").strip()

@@ -1,4 +1,4 @@
-"""ControlClient: send a command to the workers and wait for their final answers (contract E).
+"""ControlClient: send a command to the workers and wait for their final answers.
 
     ControlClient(redis_client).send("start", exchange="coinbase", timeout=30.0)
     -> {"status": "success"|"error", "reason": ..., "result": {...}, "responses": [...]}
@@ -36,7 +36,8 @@ class ControlClient:
         """Queue a command; return its id. Invalid arguments raise CommandError."""
         cmd = make_command(command, now_ms=int(time.time() * 1000), exchange=exchange, user=user, symbols=symbols,
                            target=target, ttl_ms=self.ttl_ms)
-        self.redis.xadd(keys.COMMANDS_STREAM, cmd.to_fields(), maxlen=keys.COMMANDS_MAXLEN, approximate=True)
+        fields: dict[Any, Any] = {**cmd.to_fields()}
+        self.redis.xadd(keys.COMMANDS_STREAM, fields, maxlen=keys.COMMANDS_MAXLEN, approximate=True)
         return cmd.id
 
     def responses(self, command_id: str) -> list[dict[str, Any]]:

@@ -1,46 +1,39 @@
 """Responses to a command: a Redis LIST per command (keys.command_responses), oldest first.
 
 Every worker that executes a command pushes an `ack` when it takes it, then one final
-`success` or `error` with a reason. The list expires, so unanswered clients leave no litter.
+`success` or `error` with a reason (streaming.contracts.commands.CommandResponse). The list
+expires, so unanswered clients leave no litter.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 
+from streaming.contracts.commands import CommandResponse, ResponseStatus, Verb, decode_response, encode_response
 from streaming.timestamps import utc_iso
 
-ACK = "ack"
-SUCCESS = "success"
-ERROR = "error"
+ACK: ResponseStatus = "ack"
+SUCCESS: ResponseStatus = "success"
+ERROR: ResponseStatus = "error"
 FINAL = frozenset({SUCCESS, ERROR})
 
 
-def response(command_id: str, worker_id: str, status: str, reason: str | None = None,
-             result: dict[str, Any] | None = None, command: str | None = None) -> bytes:
-    return orjson.dumps({
-        "command_id": command_id,
-        "worker_id": worker_id,
-        "command": command,
-        "status": status,
-        "reason": reason,
-        "result": result or {},
-        "at": utc_iso(),
-    })
+def response(command_id: str, worker_id: str, status: ResponseStatus, reason: str | None = None,
+             result: dict[str, Any] | None = None, command: Verb | None = None) -> bytes:
+    return encode_response(CommandResponse(command_id, worker_id, command, status, reason, result or {},
+                                           utc_iso()))
 
 
 def parse_responses(raw: list[str | bytes]) -> list[dict[str, Any]]:
-    """Decoded responses; entries that are not JSON objects are dropped (a client must not crash)."""
+    """Decoded responses, oldest first; malformed entries are dropped (a client must not crash)."""
     out = []
     for item in raw:
         try:
-            value = orjson.loads(item)
-        except orjson.JSONDecodeError:
+            out.append(msgspec.to_builtins(decode_response(item)))
+        except (msgspec.DecodeError, RecursionError):
             continue
-        if isinstance(value, dict) and isinstance(value.get("status"), str):
-            out.append(value)
     return out
 
 

@@ -1,28 +1,26 @@
 """ensure_worker_running: start a detached `livermore worker` when none has a fresh heartbeat.
 
 Two callers at once (two Dagster runs) must not start two workers for one shard: the spawn
-happens under a Redis lock (SET NX PX) and the heartbeats are checked again inside it.
+happens under a redis-py Lock (keys.spawn_lock) and the heartbeats are checked again inside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
 import redis
+from redis.exceptions import LockError
 
 from streaming import keys
 from streaming.control.heartbeat import live_workers
 from streaming.errors import UsageError
 from streaming.settings import Settings
-
-LOCK_MS = 60_000
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
 class WorkerSpawnError(UsageError):
@@ -104,15 +102,16 @@ def ensure_worker_running(settings: Settings, redis_client: redis.Redis, *, shar
     found = _serving(live_workers(redis_client), shard)
     if found:
         return {"spawned": False, "worker_id": found["worker_id"], "pid": found.get("pid")}
-    lock, token = keys.spawn_lock(shard), uuid.uuid4().hex
+    lock = redis_client.lock(keys.spawn_lock(shard), timeout=keys.SPAWN_LOCK_TTL_S)
     deadline = time.monotonic() + timeout
-    while not redis_client.set(lock, token, nx=True, px=LOCK_MS):
+    while not lock.acquire(blocking=False):
         # someone else is spawning: their worker's heartbeat is the answer
         found = _serving(live_workers(redis_client), shard)
         if found:
             return {"spawned": False, "worker_id": found["worker_id"], "pid": found.get("pid")}
         if time.monotonic() > deadline:
-            raise WorkerSpawnError(f"another caller holds {lock} and no worker appeared within {timeout:g}s")
+            raise WorkerSpawnError(f"another caller holds {keys.spawn_lock(shard)} and no worker appeared "
+                                   f"within {timeout:g}s")
         time.sleep(0.05)
     try:
         found = _serving(live_workers(redis_client), shard)
@@ -130,4 +129,5 @@ def ensure_worker_running(settings: Settings, redis_client: redis.Redis, *, shar
                                    f"see {log_path}")
         return {"spawned": True, "worker_id": beat["worker_id"], "pid": proc.pid}
     finally:
-        redis_client.eval(_RELEASE, 1, lock, token)
+        with contextlib.suppress(LockError):  # expired meanwhile: nothing of ours to release
+            lock.release()

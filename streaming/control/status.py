@@ -1,4 +1,4 @@
-"""Exchange connection status: the live copy in Redis and its sync into the database (EXC-04).
+"""Exchange connection status: the live copy in Redis and its sync into the database.
 
 The worker keeps HASH keys.exchange_status(id) current; `sync_connection_status` copies it into
 exchange_connection_status (the Dagster sensor calls it); `live_status` is what
@@ -13,13 +13,12 @@ import redis
 import sqlalchemy as sa
 
 from streaming import exchange_ids, keys
+from streaming.contracts.workers import status_from_hash
 from streaming.control.heartbeat import live_workers
 from streaming.db.queries import list_exchanges, set_connection_status
 from streaming.db.schema import CONNECTION_STATES
 from streaming.redis_text import str_hash
 from streaming.timestamps import parse_utc_iso
-
-STATUS_FIELDS = ("connection_state", "connected_at", "last_heartbeat", "last_error", "updated_at")
 
 
 def read_status(redis_client: redis.Redis, exchange_id: int) -> dict[str, str]:
@@ -35,16 +34,16 @@ def sync_connection_status(redis_client: redis.Redis, engine: sa.Engine) -> int:
     written = 0
     with engine.begin() as conn:
         for row in list_exchanges(conn):
-            status = read_status(redis_client, row["id"])
-            if not status.get("connection_state"):
+            status = status_from_hash(redis_client.hgetall(keys.exchange_status(row["id"])))
+            state = status.connection_state
+            if not state:
                 continue
-            state = status["connection_state"]
             set_connection_status(
                 conn, row["id"], state if state in CONNECTION_STATES else "error",
-                connected_at=parse_utc_iso(status.get("connected_at")),
-                last_heartbeat=parse_utc_iso(status.get("last_heartbeat")),
-                last_error=status.get("last_error") or None,
-                updated_at=parse_utc_iso(status.get("updated_at")),
+                connected_at=parse_utc_iso(status.connected_at),
+                last_heartbeat=parse_utc_iso(status.last_heartbeat),
+                last_error=status.last_error or None,
+                updated_at=parse_utc_iso(status.updated_at),
             )
             written += 1
     return written

@@ -141,3 +141,39 @@ alert_history = sa.Table(
     sa.Index(None, "exchange_id", "symbol", "timeframe", "candle_time"),
     sa.Index(None, "triggered_at"),
 )
+
+# --- alert delivery (livermore notify, docs/alert-delivery.md) ---------------------------------
+
+notify_destinations = sa.Table(
+    "notify_destinations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # a template: secrets are {VARIABLE} NAMES, resolved by the sending process; never values
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret_env", sa.String(200)),  # webhooks: NAME of the variable holding the HMAC secret
+    sa.Column("rate_count", sa.Integer),  # both null: the service's default limit
+    sa.Column("rate_window_s", sa.Float),
+    sa.Column("charts", sa.Boolean, nullable=False, server_default=sa.true()),
+    *_timestamps(),
+    sa.CheckConstraint("kind IN ('webhook', 'apprise')", name="kind"),
+    sa.CheckConstraint("(rate_count IS NULL) = (rate_window_s IS NULL)", name="rate"),
+)
+
+notify_subscriptions = sa.Table(
+    "notify_subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("destination_id", sa.Integer, sa.ForeignKey("notify_destinations.id", ondelete="CASCADE"),
+              nullable=False),
+    # every filter: null = no restriction
+    sa.Column("exchange_id", sa.Integer, sa.ForeignKey("exchanges.id", ondelete="CASCADE")),
+    sa.Column("symbols", sa.JSON),
+    sa.Column("tiers", sa.JSON),
+    sa.Column("timeframes", sa.JSON),
+    sa.Column("alert_types", sa.JSON),
+    sa.Column("min_level", sa.Float),
+    *_timestamps(),
+    sa.Index(None, "destination_id"),
+)

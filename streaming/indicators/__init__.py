@@ -1,5 +1,10 @@
-"""Indicators computed on closed candles. Pure: no I/O."""
+"""Indicators computed on closed candles. Pure: no I/O.
 
-from streaming.indicators.macd_v import STAGES, MacdV, MacdVValue, macd_v_frame, macd_v_series, stage
+Only the incremental MACD-V is exported here, so the streaming worker never loads pandas; the
+batch (pandas) reference lives in `streaming.indicators.macd_v_batch` for tests, benchmarks and
+batch jobs.
+"""
 
-__all__ = ["STAGES", "MacdV", "MacdVValue", "macd_v_frame", "macd_v_series", "stage"]
+from streaming.indicators.macd_v import STAGES, MacdV, MacdVValue, stage
+
+__all__ = ["STAGES", "MacdV", "MacdVValue", "stage"]

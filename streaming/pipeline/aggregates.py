@@ -1,85 +1,63 @@
-"""Aggregation in CandlePipeline (core.py), for exchanges without native candles of every
-timeframe (Coinbase): each 5m close feeds the symbol's TimeframeAggregator, the aggregate bars it
-closes are staged in the same batch, buckets whose last 5m never came are flushed on a timer, and
-a 5m changed inside a closed bucket corrects that aggregate bar (never a second close event)."""
+"""Aggregation: the timeframes an exchange does not stream natively (Coinbase streams only 5m),
+built by the pipeline from closed BASE (5m) candles.
+
+Each BASE close feeds its symbol's TimeframeAggregator (held by StreamStates); the bars it closes
+are staged in the same batch as the close. Buckets whose last 5m never came are closed by the
+clock (`due`), and a 5m changed inside an already closed bucket corrects that aggregate bar in
+the store (`correct`): never a second close event.
+"""
 
 from __future__ import annotations
 
-import asyncio
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
-from redis.exceptions import RedisError
-
-from streaming.aggregation import AggregationError, aggregate
-from streaming.models import CandleUpdate
+from streaming.aggregation import AggregateResult, AggregationError, Correction, aggregate
+from streaming.models import Candle
 from streaming.pipeline.config import BASE
-from streaming.pipeline.staging import Batch
+from streaming.pipeline.streams import StreamStates
+from streaming.ratelog import RateLimitedLog
+from streaming.store.candles import CandleStore
+from streaming.store.codec import BadCandle
 from streaming.timeframes import TIMEFRAME_MS
 
 
-class Aggregates:
-    """CandlePipeline's aggregation handling."""
+class Aggregation:
+    """Per-symbol aggregation of one exchange's BASE closes into `timeframes`."""
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.flush_interval_s)
-            try:
-                await self.flush_aggregates(self.config.clock_ms() - self.config.aggregate_grace_ms)
-            except (RedisError, OSError) as exc:
-                self._log.warning("flush", "aggregate flush failed (%s)", exc)
+    def __init__(self, states: StreamStates, store: CandleStore, exchange_id: int, timeframes: Sequence[str],
+                 counters: Counter[str], log: RateLimitedLog) -> None:
+        self.states = states
+        self.store = store
+        self.exchange_id = exchange_id
+        self.timeframes = tuple(timeframes)
+        self.counters = counters
+        self._log = log
 
-    async def flush_aggregates(self, now_ms: int) -> int:
-        """Close aggregate buckets that ended at or before now_ms (symbols whose last 5m never came)."""
-        async with self._lock:
-            await self._settle()
-            bars = [(sym, tf, bar) for sym, agg in self._aggs.items() if sym in self._pools
-                    for tf, bar in agg.flush(now_ms) if tf in self.timeframes]
-            if not bars:
-                return 0
-            await self._load_streams(list({(s, tf) for s, tf, _ in bars if (s, tf) not in self._states}), [])
-            batch = Batch()
-            for sym, tf, bar in bars:
-                self.counters["aggregated"] += 1
-                self._stage(batch, sym, tf, bar, "aggregate", self._pools[sym])
-                if self.reconciler is not None:
-                    self.reconciler.schedule(sym, tf, bar)
-            return await self._execute(batch)
+    def advance(self, symbol: str, candle: Candle) -> AggregateResult | None:
+        """Feed one BASE close to the symbol's aggregator: the bars it closed and the corrections
+        it asks for, or None if the aggregator refused the candle (counted, logged)."""
+        try:
+            return self.states.aggregator(symbol).process(candle)
+        except AggregationError as exc:
+            self.counters["skipped_aggregation"] += 1
+            self._log.warning("aggregation", "aggregation of %s failed: %s", symbol, exc)
+            return None
 
-    def _stage_all(self, batch: Batch, items: Sequence[CandleUpdate]) -> list[tuple[str, Any]]:
-        """Stage every close of `items` (and the aggregate bars they close); returns the aggregate
-        corrections to apply once the batch is stored."""
-        corrections: list[tuple[str, Any]] = []
-        pools = self._pools
-        stage = self._stage
-        aggregated = self.aggregated
-        for u in items:
-            pool = pools[u.symbol]
-            stage(batch, u.symbol, u.timeframe, u.candle, u.source, pool)
-            if aggregated and u.timeframe == BASE:
-                agg = self._aggs[u.symbol]
-                try:
-                    result = agg.process(u.candle)
-                except AggregationError as exc:
-                    self.counters["skipped_aggregation"] += 1
-                    self._log.warning("aggregation", "aggregation of %s failed: %s", u.symbol, exc)
-                    continue
-                for tf, bar in result.closed:
-                    if tf in self.timeframes:
-                        self.counters["aggregated"] += 1
-                        stage(batch, u.symbol, tf, bar, "aggregate", pool)
-                        if self.reconciler is not None:
-                            self.reconciler.schedule(u.symbol, tf, bar)
-                corrections.extend((u.symbol, c) for c in result.corrections if c.timeframe in self.timeframes)
-        return corrections
+    def due(self, now_ms: int) -> list[tuple[str, str, Candle]]:
+        """Close every open bucket that ended at or before now_ms (symbols whose last 5m never
+        came): (symbol, timeframe, bar), to be staged like any close."""
+        return [(sym, tf, bar) for sym, agg in self.states.aggregators() for tf, bar in agg.flush(now_ms)]
 
-    async def _correct(self, corrections: list[tuple[str, Any]]) -> None:
+    async def correct(self, corrections: Sequence[tuple[str, Correction]]) -> None:
+        """Apply the corrections of a batch once it is stored."""
         if not corrections:
             return
+        states = self.states
         # the open bucket of each corrected (symbol, timeframe), read before any aggregator is dropped
         open_bucket: dict[tuple[str, str], int] = {}
         for sym, corr in corrections:
-            agg = self._aggs.get(sym)
+            agg = states.peek_aggregator(sym)
             forming = agg.forming(corr.timeframe) if agg is not None else None
             if forming is not None:
                 open_bucket[(sym, corr.timeframe)] = forming.timestamp
@@ -87,22 +65,26 @@ class Aggregates:
             if open_bucket.get((sym, tf)) == bucket:
                 # an earlier 5m of a still-open bucket changed: rebuild the aggregator from the
                 # store (which has the new 5m) when the next 5m arrives
-                self._aggs.pop(sym, None)
+                states.invalidate_aggregates(sym)
             else:
-                await self._correct_aggregate(sym, tf, bucket)
+                await self._rebuild_closed(sym, tf, bucket)
 
-
-    async def _correct_aggregate(self, symbol: str, tf: str, bucket: int) -> None:
-        """A 5m bar changed inside an already-closed aggregate bucket: rebuild that bar from the
-        stored 5m and replace it. Never a second close event."""
-        pool = self._pools.get(symbol)
+    async def _rebuild_closed(self, symbol: str, tf: str, bucket: int) -> None:
+        """A 5m bar changed inside an already closed bucket: rebuild that bar from the stored 5m
+        and replace it. Never a second close event."""
+        pool = self.states.pool(symbol)
         if pool is None:
             return
         size = TIMEFRAME_MS[tf]
         five = await self.store.read_range(self.exchange_id, symbol, BASE, bucket, bucket + size, pool.user_ids)
-        bars = aggregate(five, tf)
-        changed = bars and bars[0].timestamp == bucket and await self.store.write_many(
-            self.exchange_id, symbol, tf, bars[:1], pool.user_ids)
+        try:
+            bars = aggregate(five, tf)
+            changed = bool(bars) and bars[0].timestamp == bucket and await self.store.write_many(
+                self.exchange_id, symbol, tf, bars[:1], pool.user_ids) > 0
+        except (AggregationError, BadCandle) as exc:  # stored 5m that cannot be summed: leave the bar
+            self.counters["skipped_aggregate_correction"] += 1
+            self._log.warning("aggregate-correction", "correction of %s %s %d failed: %s", symbol, tf, bucket, exc)
+            return
         if changed:
             self.counters["aggregate_corrections"] += 1
-            self._states.pop((symbol, tf), None)
+            self.states.invalidate((symbol, tf))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streaming.clock import clock_from_env
+from streaming.contracts.universe import UniverseError, decode_entry
 from streaming.keys import validate_symbol
 from streaming.store.candles import DEFAULT_MAX_CANDLES, DEFAULT_USER_TTL_S, StoreLimits
+from streaming.timeframes import timeframe_ms
 
 # the timeframe every exchange streams natively; the others may be aggregated from it
 BASE = "5m"
@@ -42,22 +44,17 @@ SHARED = SymbolPool()
 
 
 def pools_from_universe(universe: Mapping[str, Any]) -> dict[str, SymbolPool]:
-    """The `symbols` of a universe JSON (contract A) as pools; a bad entry raises ValueError naming it."""
+    """The `symbols` of a universe document (decoded JSON) as pools; a bad entry raises ValueError naming it."""
     symbols = universe.get("symbols") if isinstance(universe, Mapping) else None
     if not isinstance(symbols, list):
         raise ValueError("universe JSON must have a 'symbols' list")
     out: dict[str, SymbolPool] = {}
-    for i, entry in enumerate(symbols):
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"universe symbols[{i}] must be an object, got {type(entry).__name__}")
+    for i, item in enumerate(symbols):
         try:
-            sym = validate_symbol(entry.get("symbol"))
-            users = entry.get("users") or []
-            if not isinstance(users, list):
-                raise ValueError("users must be a list")
-            out[sym] = SymbolPool(entry.get("pool", "shared"), tuple(users))
-        except ValueError as exc:
+            entry = decode_entry(item)
+        except UniverseError as exc:
             raise ValueError(f"universe symbols[{i}]: {exc}") from None
+        out[entry.symbol] = SymbolPool(entry.pool, entry.users)
     return out
 
 
@@ -73,6 +70,26 @@ def normalize_pools(pools: Mapping[str, SymbolPool] | Iterable[str]) -> dict[str
     return {validate_symbol(s): SHARED for s in pools}
 
 
+def aggregated_timeframes(timeframes: Sequence[str], native: Iterable[str] | None,
+                          aggregate: bool | None = None) -> tuple[str, ...]:
+    """The timeframes of `timeframes` a pipeline builds from closed BASE candles: those not in
+    `native` (the exchange's native timeframes; None = every timeframe is native), or all but
+    BASE (aggregate=True), or none (aggregate=False). Nothing is built without BASE."""
+    if isinstance(native, str):
+        raise ValueError(f"native_timeframes must be a collection of timeframes, got {native!r}")
+    if native is not None:
+        native = frozenset(native)
+        for tf in native:
+            timeframe_ms(tf)  # UnknownTimeframe names the bad one
+    if BASE not in timeframes or aggregate is False:
+        return ()
+    if aggregate is True:
+        return tuple(tf for tf in timeframes if tf != BASE)
+    if native is None or BASE not in native:
+        return ()
+    return tuple(tf for tf in timeframes if tf not in native)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     max_candles: int = DEFAULT_MAX_CANDLES  # per candle ZSET
@@ -84,7 +101,8 @@ class PipelineConfig:
     pipeline_depth: int = 2
     warmup_candles: int = 300  # closed candles per (symbol, timeframe) before going live
     warmup_concurrency: int = 4  # REST requests in flight during warm-up (the adapter also rate-limits)
-    # Build 15m/1h/4h/1d from closed 5m (None = only for exchanges that stream 5m alone: coinbase)
+    # build the larger timeframes from closed 5m: None = those the exchange does not stream
+    # natively (CandlePipeline's native_timeframes), True = all of them, False = none
     aggregate: bool | None = None
     aggregate_grace_ms: int = 120_000  # the clock closes an aggregate bucket this long after it ended
     flush_interval_s: float = 5.0

@@ -1,54 +1,55 @@
 """CandlePipeline: closed candle -> store -> close event (exactly once) -> MACD-V -> alerts.
 
-The imperative shell around the pure parts (StreamState, TimeframeAggregator, alert rules).
-Closes are handled in batches: one pipelined round trip loads the state of streams seen for
-the first time, one call of the atomic script streaming.store.scripts.CLOSE_BATCH handles every
-close of the batch. Per close it stores the candle and publishes the close event, the indicator
-value and the alerts only if the bar is newer than the stream's marker, so duplicates,
-reconnects, backfills and restarts never publish a bar twice. MACD-V and the alert rules run
-here, before the script, on in-memory state that is rebuilt from the store whenever Redis
-disagrees with it.
-
-The class is assembled from one mixin per concern, each in its own module: runloop (batches
-in flight), staging (close specs, the script call, its results), aggregates (5m -> larger
-timeframes), loading (state from the store) and backfill (warm-up). This module holds the
-constructor, the universe, validation, `process` and introspection.
+A thin facade over parts that own their state (docs/pipeline.md, "Internal shape"):
+StreamStates (per-stream state, its loading and invalidation), stage_close (pure: MACD-V, alert
+rules, the close's spec), CloseScript (the atomic CLOSE_BATCH call and its outcomes),
+Aggregation (timeframes the exchange does not stream, built from 5m) and InFlight (script calls
+in flight). Closes are handled in batches: one pipelined round trip loads the streams a batch
+touches for the first time, one script call stores and publishes the whole batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from streaming import keys
 from streaming.adapters.base import ConnectionState, ExchangeAdapter
-from streaming.aggregation import TimeframeAggregator
 from streaming.models import Candle, CandleUpdate
-from streaming.pipeline.aggregates import Aggregates
-from streaming.pipeline.backfill import Backfill
-from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool, normalize_pools
+from streaming.pipeline.aggregates import Aggregation
+from streaming.pipeline.backfill import install_backfill
+from streaming.pipeline.close_script import CloseOutcome, CloseScript
+from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool, aggregated_timeframes, normalize_pools
+from streaming.pipeline.inflight import Entry, InFlight
 from streaming.pipeline.listener import QueueListener
-from streaming.pipeline.loading import StateLoading
 from streaming.pipeline.reconcile import Reconciler
-from streaming.pipeline.runloop import RunLoop
-from streaming.pipeline.staging import Batch, Staging
+from streaming.pipeline.staging import Batch, Stream, stage_close
 from streaming.pipeline.state import StreamState
+from streaming.pipeline.streams import StreamStates
+from streaming.pipeline.validation import close_rejection
+from streaming.pipeline.warmup import WarmupReport, run_warm_up
 from streaming.ratelog import RateLimitedLog
-from streaming.store import scripts
 from streaming.store.candles import CandleStore
-from streaming.store.codec import BadCandle, check_candle
-from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES, timeframe_ms
+from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 log = logging.getLogger(__name__)
 
+_PUBLISHED = CloseOutcome.PUBLISHED
+_DUPLICATE = CloseOutcome.DUPLICATE
+_CORRECTION = CloseOutcome.CORRECTION
 
-class CandlePipeline(RunLoop, Staging, Aggregates, StateLoading, Backfill):
-    """The live pipeline of one exchange. Hand `.listener` to `adapter.live(...)`, then `await run()`."""
+
+class CandlePipeline:
+    """The live pipeline of one exchange. Hand `.listener` to `adapter.live(...)`, then `await run()`.
+
+    `native_timeframes`: the timeframes the exchange streams itself; the others are built here
+    from closed 5m. Default: the adapter's `native_timeframes` if it declares them, else all.
+    """
 
     def __init__(
         self,
@@ -60,123 +61,343 @@ class CandlePipeline(RunLoop, Staging, Aggregates, StateLoading, Backfill):
         timeframes: Sequence[str] = TIMEFRAMES,
         config: PipelineConfig | None = None,
         adapter: ExchangeAdapter | None = None,
+        native_timeframes: Iterable[str] | None = None,
         on_state: Callable[[ConnectionState, str | None], None] | None = None,
         on_rejected: Callable[[list[str], str], None] | None = None,
     ) -> None:
         if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
             raise ValueError(f"exchange_id must be an integer, got {exchange_id!r}")
-        self.config = config or PipelineConfig()
+        self.config = config = config or PipelineConfig()
         for tf in timeframes:
             timeframe_ms(tf)  # UnknownTimeframe names the bad one
+        if native_timeframes is None and adapter is not None:
+            native_timeframes = getattr(adapter, "native_timeframes", None)
         self.redis = redis
         self.exchange_id = exchange_id
         self.exchange_name = exchange_name
         self.timeframes = tuple(timeframes)
-        self.store = CandleStore(redis, self.config.store_limits)
-        self.listener = QueueListener(on_state, on_rejected)
+        self.aggregated = aggregated_timeframes(self.timeframes, native_timeframes, config.aggregate)
         self.adapter = adapter
         self.counters: Counter[str] = Counter()
-        agg = self.config.aggregate if self.config.aggregate is not None else exchange_name == "coinbase"
-        self.aggregated = tuple(tf for tf in self.timeframes if tf != BASE) if agg and BASE in self.timeframes else ()
-        self._pools = normalize_pools(symbol_pools)
-        self._states: dict[tuple[str, str], StreamState] = {}
-        # per stream: the static head of its close spec (keys, ttl, channel), built once
-        self._heads: dict[tuple[str, str], tuple[list[Any], int, str]] = {}
-        # run loop: batches whose script call is in flight (oldest first) and their streams
-        self._inflight: deque[Batch] = deque()
-        self._busy: Counter[tuple[str, str]] = Counter()
-        self._aggs: dict[str, TimeframeAggregator] = {}
-        self._close_batch = redis.register_script(scripts.CLOSE_BATCH)
+        self._log = RateLimitedLog(log)
+        self.store = CandleStore(redis, config.store_limits)
+        self.listener = QueueListener(on_state, on_rejected)
+        self.states = StreamStates(redis, exchange_id, exchange_name, normalize_pools(symbol_pools), self.aggregated,
+                                   config, self.counters, self._log)
+        self.script = CloseScript(redis, exchange_id, config)
+        self.aggregation = (Aggregation(self.states, self.store, exchange_id, self.aggregated, self.counters,
+                                        self._log) if self.aggregated else None)
+        self._inflight = InFlight(self.listener.queue, self._settled, self._lost, self._redis_failed)
         self._lock = asyncio.Lock()
         self._closed = False
-        self._log = RateLimitedLog(log)
-        self._alerts_channel = keys.alerts_channel(exchange_id)
         self.reconciler: Reconciler | None = None
-        wants = self.config.reconcile if self.config.reconcile is not None else adapter is not None
+        wants = config.reconcile if config.reconcile is not None else adapter is not None
         if wants and self.aggregated:
             if adapter is None:
                 raise ValueError("reconcile=True needs the adapter (its REST candles are the reference)")
-            self.reconciler = Reconciler(adapter, self.store, exchange_id, self._pool_of, self._invalidate,
-                                         self.config, self.counters)
-        # called with (exchange_id, symbol, timeframe, candle) after a close was published (tests, bench)
+            self.reconciler = Reconciler(adapter, self.store, exchange_id, self.states.pool, self._invalidate,
+                                         config, self.counters)
+        # called with (symbol, timeframe, candle) after a close was published (tests, bench)
         self.on_published: Callable[[str, str, Candle], None] | None = None
 
-    # --- universe ------------------------------------------------------------------------------
+    # --- universe and introspection -----------------------------------------------------------
 
     @property
     def symbols(self) -> frozenset[str]:
-        return frozenset(self._pools)
+        return frozenset(self.states.pools)
 
     def set_pools(self, symbol_pools: Mapping[str, SymbolPool] | Iterable[str]) -> None:
         """Replace the universe; state of symbols that left is dropped (their Redis data stays)."""
-        pools = normalize_pools(symbol_pools)
-        changed = {s for s in self._pools if pools.get(s) != self._pools[s]}
-        self._pools = pools
-        for key in [k for k in self._states if k[0] in changed]:
-            del self._states[key]
-        for key in [k for k in self._heads if k[0] in changed]:
-            del self._heads[key]
-        for sym in [s for s in self._aggs if s in changed]:
-            del self._aggs[sym]
-
-    def _pool_of(self, symbol: str) -> SymbolPool | None:
-        return self._pools.get(symbol)
-
-    async def _invalidate(self, symbol: str, timeframe: str) -> None:
-        async with self._lock:
-            await self._settle()
-            self._states.pop((symbol, timeframe), None)
-
-    # --- validation, process ----------------------------------------------------------------------
-
-    def _valid(self, u: CandleUpdate) -> bool:
-        reason = None
-        if not isinstance(u, CandleUpdate):
-            reason = "not_an_update"
-        elif u.symbol not in self._pools:
-            reason = "unknown_symbol"
-        elif u.timeframe not in self.timeframes:
-            reason = "unknown_timeframe"
-        elif self.aggregated and u.timeframe in self.aggregated:
-            reason = "timeframe_aggregated_here"  # one source per stream: ours, from 5m
-        else:
-            try:
-                check_candle(u.candle)
-                if u.candle.timestamp % TIMEFRAME_MS[u.timeframe]:
-                    reason = "misaligned"
-            except BadCandle:
-                reason = "bad_candle"
-        if reason is None:
-            return True
-        self.counters[f"skipped_{reason}"] += 1
-        self._log.warning(reason, "pipeline %s: skipped a close (%s): %s %s", self.exchange_name, reason,
-                          getattr(u, "symbol", "?"), getattr(u, "timeframe", "?"))
-        return False
-
-    async def process(self, updates: Sequence[CandleUpdate]) -> int:
-        """Handle closed candle updates (oldest first per stream); returns how many closes were published."""
-        async with self._lock:
-            await self._settle()
-            items = [u for u in updates if self._valid(u)]
-            if not items:
-                return 0
-            self.counters["closes_received"] += len(items)
-            await self._load(items)
-            batch = Batch()
-            corrections = self._stage_all(batch, items)
-            published = await self._execute(batch)
-            await self._correct(corrections)
-            return published
-    # --- introspection -------------------------------------------------------------------------
+        self.states.set_pools(normalize_pools(symbol_pools))
 
     def state(self, symbol: str, timeframe: str) -> StreamState | None:
-        return self._states.get((symbol, timeframe))
+        return self.states.peek((symbol, timeframe))
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.counters)
-        out.update(queued=len(self.listener.queue), streams=len(self._states), symbols=len(self._pools),
+        out.update(queued=len(self.listener.queue), streams=len(self.states), symbols=len(self.states.pools),
                    forming_seen=self.listener.forming, listener_invalid=self.listener.invalid,
                    rejected=dict(self.listener.rejected))
         if self.reconciler is not None:
             out["reconcile_pending"] = self.reconciler.pending
         return out
+
+    # --- process: one batch, start to finish --------------------------------------------------
+
+    async def process(self, updates: Sequence[CandleUpdate]) -> int:
+        """Handle closed candle updates (oldest first per stream); returns how many closes were published."""
+        async with self._lock:
+            await self._inflight.settle()
+            items = [u for u in updates if self._valid(u)]
+            if not items:
+                return 0
+            self.counters["closes_received"] += len(items)
+            batch = await self._stage(items)
+            published = await self._execute(batch)
+            if self.aggregation is not None:
+                await self.aggregation.correct(batch.corrections)
+            return published
+
+    def _valid(self, u: CandleUpdate) -> bool:
+        reason = close_rejection(u, self.states.pools, self.timeframes, self.aggregated)
+        if reason is None:
+            return True
+        kind, _, defect = reason.partition(":")
+        self.counters[f"skipped_{kind}"] += 1
+        if defect:
+            self.counters[f"bad_candle_{defect}"] += 1
+        self._log.warning(reason, "pipeline %s: skipped a close (%s): %s %s", self.exchange_name, reason,
+                          getattr(u, "symbol", "?"), getattr(u, "timeframe", "?"))
+        return False
+
+    async def _stage(self, items: list[CandleUpdate]) -> Batch:
+        """Load and stage every close of `items` (and the aggregate bars they close) as one batch.
+        A close whose staging fails is dropped (counted, logged) and the others are staged again
+        from state reloaded from Redis: one bad close never costs another stream anything."""
+        states = self.states
+        while True:
+            await states.ensure_loaded(items)
+            batch = Batch()
+            failed = self._stage_all(batch, items)
+            if failed is None:
+                break
+            i, stream, exc = failed
+            states.forget(batch.staged, (items[i].symbol, items[i].timeframe), stream)
+            self.counters["skipped_stage_error"] += 1
+            self._log.warning("stage", "pipeline %s: staging a close of %s %s failed (%s: %s); dropped",
+                              self.exchange_name, *stream, type(exc).__name__, exc)
+            items = items[:i] + items[i + 1:]
+        self._note_aggregated(batch)
+        return batch
+
+    def _stage_all(self, batch: Batch, items: Sequence[CandleUpdate]) -> tuple[int, Stream, Exception] | None:
+        """Stage `items` into `batch`; on an exception, (index of the item, its stream, exception)."""
+        states = self.states
+        get, head, add = states.get, states.head, batch.add
+        cooldown = self.config.cooldown_ms
+        aggregation = self.aggregation
+        for i, u in enumerate(items):
+            stream = (u.symbol, u.timeframe)
+            try:
+                add(*stage_close(get(stream), head(stream), u.candle, u.source, cooldown))
+                if aggregation is not None and u.timeframe == BASE:
+                    result = aggregation.advance(u.symbol, u.candle)
+                    if result is not None:
+                        for tf, bar in result.closed:
+                            stream = (u.symbol, tf)
+                            self._stage_aggregate(batch, u.symbol, tf, bar)
+                        batch.corrections.extend((u.symbol, c) for c in result.corrections)
+            except Exception as exc:
+                return i, stream, exc
+        return None
+
+    def _stage_aggregate(self, batch: Batch, symbol: str, tf: str, bar: Candle) -> None:
+        stream = (symbol, tf)
+        batch.add(*stage_close(self.states.get(stream), self.states.head(stream), bar, "aggregate",
+                               self.config.cooldown_ms))
+        batch.aggregated.append((symbol, tf, bar))
+
+    def _note_aggregated(self, batch: Batch) -> None:
+        if batch.aggregated:
+            self.counters["aggregated"] += len(batch.aggregated)
+            if self.reconciler is not None:
+                for sym, tf, bar in batch.aggregated:
+                    self.reconciler.schedule(sym, tf, bar)
+
+    async def _execute(self, batch: Batch) -> int:
+        if not batch.staged:
+            return 0
+        try:
+            outcomes = await self.script.run(batch.specs)
+        except BaseException:
+            self._lost(batch)
+            raise
+        return self._settled(batch, outcomes)
+
+    def _settled(self, batch: Batch, outcomes: list[CloseOutcome]) -> int:
+        """Count a stored batch's outcomes; streams where Redis disagreed with memory are rebuilt."""
+        self.states.check_outcomes(batch.staged, outcomes)
+        published = outcomes.count(_PUBLISHED)
+        self.counters["published"] += published
+        for name, outcome in (("duplicates", _DUPLICATE), ("corrections", _CORRECTION)):
+            if n := outcomes.count(outcome):
+                self.counters[name] += n
+        if self.on_published is not None:
+            for s, o in zip(batch.staged, outcomes, strict=True):
+                if o is _PUBLISHED:
+                    self.on_published(s.symbol, s.timeframe, s.candle)
+        return published
+
+    def _lost(self, batch: Batch) -> None:
+        # memory advanced by closes Redis may not have: rebuild exactly those streams
+        self.states.forget(batch.staged)
+
+    # --- run loop: the listener's queue, pipelined --------------------------------------------
+
+    async def run(self) -> None:
+        """Consume the listener's queue until close(). Redis errors are retried, never fatal.
+
+        Pipelined: while one batch's script runs in Redis, the next batch is prepared here (MACD-V,
+        alerts, JSON), up to `config.pipeline_depth` calls in flight (InFlight)."""
+        flusher = None
+        if self.aggregation is not None and self.config.flush_interval_s > 0:
+            flusher = asyncio.create_task(self._flush_loop())
+        q = self.listener.queue
+        ready = self.listener.ready
+        inflight = self._inflight
+        depth = self.config.pipeline_depth
+        try:
+            while not self._closed:
+                if inflight.oldest_done:
+                    if await inflight.settle(len(inflight) - 1):
+                        await asyncio.sleep(0.5)
+                    continue
+                if not q:
+                    ready.clear()
+                    await ready.wait()  # a new close, or a batch in flight finished
+                    continue
+                if len(inflight) >= depth:
+                    if await inflight.settle(depth - 1):
+                        await asyncio.sleep(0.5)
+                    continue
+                n = min(len(q), self.config.batch_max)
+                entries = [q.popleft() for _ in range(n)]
+                try:
+                    if not await self._submit(entries):
+                        await asyncio.sleep(0.5)
+                except (RedisError, OSError) as exc:
+                    self._redis_failed(exc)
+                    q.extendleft(reversed(entries))
+                    await asyncio.sleep(0.5)
+                except Exception:
+                    self._batch_failed(entries)
+        finally:
+            try:
+                await inflight.settle()
+            finally:
+                if flusher is not None:
+                    flusher.cancel()
+                    await asyncio.gather(flusher, return_exceptions=True)
+
+    async def _submit(self, entries: list[Entry]) -> bool:
+        """Stage queue entries as one batch and start its script call without waiting for it.
+        Returns False if an earlier batch failed and everything was requeued instead."""
+        async with self._lock:
+            items = [u for _, u in entries if self._valid(u)]
+            if not items:
+                return True
+            inflight = self._inflight
+            # one stream in two calls in flight could reach Redis out of order (and aggregation
+            # state spans timeframes): wait for the earlier calls first
+            conflict = bool(self.aggregated) or inflight.busy((u.symbol, u.timeframe) for u in items)
+            if conflict and await inflight.settle(requeue_after=entries):
+                return False
+            self.counters["closes_received"] += len(items)
+            batch = await self._stage(items)
+            if batch.corrections or not batch.staged:
+                await self._execute(batch)
+                if self.aggregation is not None:
+                    await self.aggregation.correct(batch.corrections)
+                return True
+            inflight.start(batch, entries, self.script.run(batch.specs), self.listener.ready.set)
+        await asyncio.sleep(0)  # let the call write its command before the next batch is prepared
+        return True
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        self.counters["redis_errors"] += 1
+        self._log.warning("redis", "pipeline %s: Redis failed (%s); retrying the batch", self.exchange_name, exc)
+
+    def _batch_failed(self, entries: Sequence[Entry]) -> None:
+        # a bug must not stop the live side: drop the batch, rebuild only its streams from Redis
+        self.counters["batch_errors"] += 1
+        log.exception("pipeline %s: a batch of %d closes failed; dropped", self.exchange_name, len(entries))
+        for _, u in entries:
+            if isinstance(u, CandleUpdate):
+                self.states.invalidate_close((u.symbol, u.timeframe))
+
+    async def close(self) -> None:
+        self._closed = True
+        self.listener.ready.set()
+        if self.reconciler is not None:
+            await self.reconciler.close()
+
+    async def drain(self) -> None:
+        """Process everything queued so far (tests, bench, shutdown)."""
+        q = self.listener.queue
+        while q:
+            n = min(len(q), self.config.batch_max)
+            await self.process([q.popleft()[1] for _ in range(n)])
+        async with self._lock:
+            await self._inflight.settle()
+
+    # --- aggregation by the clock, reconciliation, warm-up ------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval_s)
+            try:
+                await self.flush_aggregates(self.config.clock_ms() - self.config.aggregate_grace_ms)
+            except (RedisError, OSError) as exc:
+                self._log.warning("flush", "aggregate flush failed (%s)", exc)
+            except Exception as exc:
+                self.counters["flush_errors"] += 1
+                self._log.warning("flush-error", "aggregate flush failed (%s: %s)", type(exc).__name__, exc)
+
+    async def flush_aggregates(self, now_ms: int) -> int:
+        """Close aggregate buckets that ended at or before now_ms (symbols whose last 5m never came)."""
+        if self.aggregation is None:
+            return 0
+        async with self._lock:
+            await self._inflight.settle()
+            bars = self.aggregation.due(now_ms)
+            if not bars:
+                return 0
+            states = self.states
+            batch = Batch()
+            try:
+                await states.ensure_streams((s, tf) for s, tf, _ in bars)
+                for sym, tf, bar in bars:
+                    self._stage_aggregate(batch, sym, tf, bar)
+            except BaseException:
+                # the aggregators already let go of these bars: rebuild them (and the streams) from Redis
+                states.forget(batch.staged)
+                for sym, _, _ in bars:
+                    states.invalidate_aggregates(sym)
+                raise
+            self._note_aggregated(batch)
+            return await self._execute(batch)
+
+    async def _invalidate(self, symbol: str, timeframe: str) -> None:
+        """The reconciler replaced a stored bar."""
+        async with self._lock:
+            await self._inflight.settle()
+            self.states.rewritten((symbol, timeframe))
+
+    async def warm_up(self, adapter: ExchangeAdapter, symbols: Iterable[str] | None = None,
+                      timeframes: Iterable[str] | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> WarmupReport:
+        """Backfill every (symbol, timeframe) over REST to >= config.warmup_candles closed candles and
+        build MACD-V from them. Publishes no historic close events or alerts: backfilled bars count
+        as already published (the marker moves to the newest), only the newest state matters."""
+        pools = self.states.pools
+        syms = [s for s in (pools if symbols is None else symbols) if s in pools]
+        tfs = list(self.timeframes if timeframes is None else timeframes)
+        for tf in tfs:
+            if tf not in self.timeframes:
+                raise UnknownTimeframe(f"timeframe {tf!r} is not one of this pipeline's {', '.join(self.timeframes)}")
+        return await run_warm_up(adapter, syms, tfs, self.config, self._install_backfill, progress, self.counters)
+
+    async def _install_backfill(self, symbol: str, tf: str, candles: list[Candle]) -> int:
+        pool = self.states.pool(symbol)
+        if pool is None or not candles:
+            return 0
+        async with self._lock:
+            await self._inflight.settle()
+            try:
+                written, state = await install_backfill(self.redis, self.store, self.exchange_id, symbol, tf,
+                                                        candles, pool, self.config.max_candles)
+            except BaseException:
+                self.states.rewritten((symbol, tf))  # some of it may have been written
+                raise
+            self.states.installed((symbol, tf), state)
+            return written

@@ -1,45 +1,20 @@
-"""Pure builders of the JSON the pipeline publishes: candle-close events and indicator values."""
+"""Pure builders of the JSON the pipeline publishes: candle-close events and indicator values
+(the messages are declared in streaming.contracts.market)."""
 
 from __future__ import annotations
 
 import msgspec
 
+from streaming.contracts.market import CloseEvent as CandleClose
+from streaming.contracts.market import IndicatorValue
 from streaming.indicators.macd_v import MacdVValue
-from streaming.models import Candle
-
-
-class CandleClose(msgspec.Struct, frozen=True, gc=False):
-    exchange_id: int
-    exchange: str
-    symbol: str
-    timeframe: str
-    timestamp: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    source: str
-
-
-class IndicatorValue(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    timestamp: int
-    macd_v: float | None
-    signal: float | None
-    histogram: float | None
-    fast_ema: float | None
-    slow_ema: float | None
-    atr: float | None
-    stage: str | None
-    seeded: bool
-    gap_ratio: float
-    reason: str | None = None  # only present while macd_v is null
-
+from streaming.models import Candle, CandleSource
 
 _encode = msgspec.json.Encoder().encode
 
 
-def close_event_json(exchange_id: int, exchange: str, symbol: str, timeframe: str, c: Candle, source: str) -> bytes:
+def close_event_json(exchange_id: int, exchange: str, symbol: str, timeframe: str, c: Candle,
+                     source: CandleSource) -> bytes:
     return _encode(CandleClose(exchange_id, exchange, symbol, timeframe, c.timestamp, c.open, c.high, c.low,
                                c.close, c.volume, source))
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from streaming.adapters.base import ExchangeAdapter, UnknownSymbolError
+from streaming.candle_checks import candle_defect
 from streaming.models import Candle
 from streaming.pipeline.config import PipelineConfig
 from streaming.timeframes import bucket_start, timeframe_ms
@@ -36,13 +36,13 @@ class WarmupReport:
 
 
 def _usable(candles: Sequence[Candle], tf: str, end: int) -> list[Candle]:
-    """Aligned, finite, closed (open + tf <= end) and one per open time, oldest first."""
+    """Candles that can exist (streaming.candle_checks), aligned, closed (open + tf <= end) and
+    one per open time, oldest first."""
     size = timeframe_ms(tf)
     by_ts: dict[int, Candle] = {}
     for c in candles:
-        if (isinstance(c, Candle) and c.timestamp % size == 0 and c.timestamp + size <= end
-                and all(math.isfinite(x) for x in (c.open, c.high, c.low, c.close, c.volume))
-                and c.low <= c.high and not c.synthetic):
+        if (candle_defect(c) is None and c.timestamp % size == 0 and c.timestamp + size <= end
+                and not c.synthetic):
             by_ts[c.timestamp] = c
     return [by_ts[t] for t in sorted(by_ts)]
 

@@ -1,4 +1,4 @@
-"""The candle store (DATA-01/03/04): closed candles in bounded Redis ZSETs, idempotent writes.
+"""The candle store: closed candles in bounded Redis ZSETs, idempotent writes.
 
 Shared (Tier 1) symbols live under `candles:{exchange}:{symbol}:{tf}`; symbols only some users
 hold (Tier 2) under `usercandles:{user}:{exchange}:{symbol}:{tf}` with a TTL refreshed on
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from streaming import keys
+from streaming.candle_checks import candle_defect
 from streaming.models import Candle
 from streaming.store import scripts
 from streaming.store.codec import check_candle, decode_candle, encode_candle
@@ -91,7 +93,7 @@ class CandleStore:
         ]:
             raw = await self.redis.zrange(k, -limit, -1) if limit > 0 else []
             if raw:
-                return [decode_candle(m) for m in raw]
+                return _usable(raw)
         return []
 
     async def read_range(self, exchange_id: int, symbol: str, timeframe: str, start_ms: int, end_ms: int,
@@ -102,5 +104,16 @@ class CandleStore:
         ]:
             raw = await self.redis.zrangebyscore(k, start_ms, f"({end_ms}")
             if raw:
-                return [decode_candle(m) for m in raw]
+                return _usable(raw)
         return []
+
+
+def _usable(raw: Iterable[Any]) -> list[Candle]:
+    """Decoded members, without any that cannot exist (stored before such candles were refused
+    at the pipeline's boundary): a reader never rebuilds an indicator or aggregate from them."""
+    out = []
+    for m in raw:
+        c = decode_candle(m)
+        if candle_defect(c) is None:
+            out.append(c)
+    return out

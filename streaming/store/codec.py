@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
+from streaming.candle_checks import MAX_VALUE, candle_defect
 from streaming.models import Candle
 
 
@@ -22,29 +21,32 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(StoredCandle).decode
 
 
-_isfinite = math.isfinite
-
-
 class BadCandle(ValueError):
-    pass
+    """A candle that cannot exist; `defect` is the reason of streaming.candle_checks."""
+
+    def __init__(self, message: str, defect: str = "inconsistent") -> None:
+        super().__init__(message)
+        self.defect = defect
+
+
+_MESSAGES = {
+    "bad_timestamp": "candle open time must be non-negative epoch ms",
+    "non_finite": "candle has a non-finite price or volume",
+    "out_of_range": f"candle has a price <= 0 or a price or volume above {MAX_VALUE:g}, or a negative volume",
+    "inconsistent": "candle is inconsistent (low > high, or open or close outside [low, high])",
+}
 
 
 def check_candle(c: Candle) -> None:
-    """Raise BadCandle if `c` could corrupt the store or the indicator (NaN, inf, inverted range)."""
-    if not isinstance(c, Candle):
-        raise BadCandle(f"expected a Candle, got {type(c).__name__}")
-    if isinstance(c.timestamp, bool) or not isinstance(c.timestamp, int) or c.timestamp < 0:
-        raise BadCandle(f"candle open time must be non-negative epoch ms, got {c.timestamp!r}")
-    try:
-        finite = (_isfinite(c.open) and _isfinite(c.high) and _isfinite(c.low) and _isfinite(c.close)
-                  and _isfinite(c.volume))
-    except TypeError:
-        finite = False
-    if not finite:
-        values = (c.open, c.high, c.low, c.close, c.volume)
-        raise BadCandle(f"candle at {c.timestamp} has a non-finite price or volume: {values!r}")
-    if c.low > c.high or c.volume < 0:
-        raise BadCandle(f"candle at {c.timestamp} is inconsistent (low > high or negative volume)")
+    """Raise BadCandle if `c` cannot exist (streaming.candle_checks): it could corrupt the store,
+    the indicator or an aggregate."""
+    defect = candle_defect(c)
+    if defect is None:
+        return
+    if defect == "not_a_candle":
+        raise BadCandle(f"expected a Candle, got {type(c).__name__}", defect)
+    values = (c.timestamp, c.open, c.high, c.low, c.close, c.volume)
+    raise BadCandle(f"{_MESSAGES[defect]}: {values!r}", defect)
 
 
 def encode_candle(c: Candle) -> bytes:

@@ -34,7 +34,8 @@ end
 return tonumber(cur)
 """
 
-# The whole candle close, for a batch of closes in one call (requirements DATA-01/05, VIS-01).
+# The whole candle close, for a batch of closes in one call: store, exactly-once close event,
+# indicator value and alerts.
 # Per close: store the candle (replace), then publish the close event, the indicator value and
 # the alerts only if the open time is newer than the stream's marker, and advance the marker.
 # One call per batch: packing many small commands, not Redis, was the cost. The keys of each close travel
@@ -45,7 +46,8 @@ return tonumber(cur)
 #   [[marker, indicator, alert state, candle key...], ttl_s, close channel, score (string), member,
 #    close event, indicator JSON ('' = none), [alert-state field, value, ...], [alert JSON, ...]]
 # (the first three are constant per stream: the worker encodes them once)
-# Returns a string with one digit per close: 1 published, 0 identical re-delivery, 2 correction.
+# Returns a string with one digit per close: 1 published, 0 identical re-delivery, 2 correction
+# (streaming.pipeline.close_script.CloseOutcome).
 CLOSE_BATCH = """
 local channel, stream_max, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}

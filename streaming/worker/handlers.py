@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from streaming import keys
 from streaming.adapters.base import AdapterError, ConnectionState
 from streaming.control.commands import Command
-from streaming.control.responses import ERROR, SUCCESS
+from streaming.control.responses import ERROR, SUCCESS, ResponseStatus
 from streaming.worker.config import WorkerConfig
 from streaming.worker.exchanges import ExchangeNotFound, find_exchange, position_symbols
 from streaming.worker.publisher import StatusPublisher
@@ -34,7 +34,7 @@ from streaming.worker.universe import (
 
 log = logging.getLogger("livermore.worker")
 
-Outcome = tuple[str, str | None, dict[str, Any]]
+Outcome = tuple[ResponseStatus, str | None, dict[str, Any]]
 
 
 class CommandHandlers:

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+import msgspec
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from redis.client import NEVER_DECODE
 from redis.exceptions import WatchError
 
 from streaming import keys
 from streaming.adapters.base import ConnectionState
+from streaming.contracts.workers import ExchangeStatus, LifecycleEvent, LifecycleEventName
 from streaming.control.heartbeat import DEFAULT_MAX_AGE_S, fresh_heartbeats
 from streaming.control.merge import live_statuses, merge_statuses
 from streaming.db.queries import set_connection_status
@@ -32,19 +35,13 @@ from streaming.timestamps import parse_utc_iso, utc_iso
 
 log = logging.getLogger(__name__)
 
-EVENTS = {
+EVENTS: dict[ConnectionState, LifecycleEventName] = {
     ConnectionState.CONNECTING: "exchange:connecting",
     ConnectionState.CONNECTED: "exchange:connected",
     ConnectionState.DISCONNECTED: "exchange:disconnected",
     ConnectionState.ERROR: "exchange:disconnected",
     ConnectionState.IDLE: "exchange:disconnected",
 }
-
-
-def lifecycle_event(event: str, exchange_id: int, exchange: str, worker_id: str, state: str,
-                    reason: str | None, at: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"event": event, "exchange_id": exchange_id, "exchange": exchange, "worker_id": worker_id,
-            "state": state, "reason": reason, "at": at, **(extra or {})}
 
 
 # one for all publishers: an unreachable database fails every exchange's status write alike
@@ -65,36 +62,41 @@ class StatusPublisher:
         self.connected_at: str | None = None
         self.last_heartbeat: str | None = None
         self.last_error: str | None = None
+        self.symbols: int | None = None  # how many symbols the session serves, once known
         self.merged: dict[str, str] = {}  # the exchange's merged status as last written
 
     async def set_state(self, state: ConnectionState, reason: str | None = None,
-                        extra: dict[str, Any] | None = None) -> None:
+                        extra: Mapping[str, Any] | None = None) -> None:
+        """Publish a new state. `extra` may carry {"symbols": n}, the count the session serves;
+        events carry the last count known (null before the first)."""
         now = utc_iso()
         if state == ConnectionState.CONNECTED:
             self.connected_at = now
             self.last_heartbeat = now
         elif state in (ConnectionState.DISCONNECTED, ConnectionState.ERROR) and reason:
             self.last_error = reason[:500]
+        if extra and isinstance(extra.get("symbols"), int):
+            self.symbols = extra["symbols"]
         self.state = state
-        mapping = {"connection_state": state.value, "updated_at": now, "worker_id": self.worker_id,
-                   "connected_at": self.connected_at or "", "last_heartbeat": self.last_heartbeat or "",
-                   "last_error": self.last_error or ""}
-        event = lifecycle_event(EVENTS[state], self.exchange_id, self.exchange, self.worker_id, state.value,
-                                reason, now, extra)
-        payload = orjson.dumps(event)
-        await self._write_own(mapping)
+        own = ExchangeStatus(connection_state=state.value, updated_at=now, worker_id=self.worker_id,
+                             connected_at=self.connected_at or "", last_heartbeat=self.last_heartbeat or "",
+                             last_error=self.last_error or "")
+        event = LifecycleEvent(EVENTS[state], self.exchange_id, self.exchange, self.worker_id, state.value, reason,
+                               now, self.symbols)
+        payload = msgspec.json.encode(event)
+        await self._write_own(own)
         await self._write_merged()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.publish(keys.lifecycle_channel(self.exchange_id), payload)
             pipe.xadd(keys.LIFECYCLE_STREAM, {"json": payload}, maxlen=keys.LIFECYCLE_MAXLEN, approximate=True)
             await pipe.execute()
-        log.info("%s: %s%s", self.exchange, event["event"], f" ({reason})" if reason else "")
+        log.info("%s: %s%s", self.exchange, event.event, f" ({reason})" if reason else "")
         await self._write_db()
 
     async def heartbeat(self, ts: float) -> None:
-        """The time of the last frame from the exchange (EXC-04)."""
+        """The time of the last frame from the exchange: how fresh the connection is."""
         self.last_heartbeat = utc_iso(ts)
-        await self._write_own({"last_heartbeat": self.last_heartbeat, "updated_at": utc_iso()})
+        await self._write_own(ExchangeStatus(last_heartbeat=self.last_heartbeat, updated_at=utc_iso()))
         # also drops workers whose heartbeat went stale since the last write
         await self._write_merged()
 
@@ -110,19 +112,21 @@ class StatusPublisher:
     def own_key(self) -> str:
         return keys.exchange_worker_status(self.exchange_id, self.worker_id)
 
-    async def _write_own(self, mapping: dict[str, str]) -> None:
+    async def _write_own(self, status: ExchangeStatus) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self.own_key, mapping=mapping)
+            pipe.hset(self.own_key, mapping=status.fields())
             pipe.expire(self.own_key, keys.WORKER_STATUS_TTL_S)
             await pipe.execute()
 
-    async def _read_live_statuses(self, reader: Any) -> dict[str, dict[str, str]]:
-        beats, _ = fresh_heartbeats(str_hash(await reader.hgetall(keys.WORKERS)), datetime.now(UTC),
-                                    DEFAULT_MAX_AGE_S)
+    async def _read_live_statuses(self, reader: Any) -> dict[str, Mapping[str, str]]:
+        async def hgetall(key: str) -> Any:  # bytes: whatever another process wrote cannot break the merge
+            return await reader.execute_command("HGETALL", key, **{NEVER_DECODE: []})
+
+        beats, _ = fresh_heartbeats(await hgetall(keys.WORKERS), datetime.now(UTC), DEFAULT_MAX_AGE_S)
         others = [str(b.get("worker_id")) for b in beats if b.get("worker_id") != self.worker_id]
-        statuses = {self.worker_id: str_hash(await reader.hgetall(self.own_key))}
+        statuses = {self.worker_id: str_hash(await hgetall(self.own_key))}
         for worker_id in others:
-            status = str_hash(await reader.hgetall(keys.exchange_worker_status(self.exchange_id, worker_id)))
+            status = str_hash(await hgetall(keys.exchange_worker_status(self.exchange_id, worker_id)))
             if status:
                 statuses[worker_id] = status
         return dict(live_statuses(statuses, beats, own_worker_id=self.worker_id))
@@ -143,7 +147,7 @@ class StatusPublisher:
                     statuses = await self._read_live_statuses(pipe if attempt < MERGE_ATTEMPTS - 1 else self.redis)
                     merged = {**merge_statuses(statuses, utc_iso()), "worker_id": self.worker_id}
                     pipe.multi()
-                    pipe.hset(target, mapping=merged)
+                    pipe.hset(target, mapping=ExchangeStatus(**merged).fields())
                     await pipe.execute()
                     break
                 except WatchError:
@@ -151,12 +155,13 @@ class StatusPublisher:
         self.merged = merged
 
     async def _write_db(self) -> None:
-        if self.engine is None:
+        engine = self.engine
+        if engine is None:
             return
         merged = self.merged
 
         def write() -> None:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
                 set_connection_status(
                     conn, self.exchange_id, merged.get("connection_state") or self.state.value,
                     connected_at=parse_utc_iso(merged.get("connected_at")),

@@ -237,7 +237,7 @@ def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Po
         raise StartFailed(f"the candle pipeline is not available ({exc})") from None
     # with the adapter, Coinbase's aggregated closes are reconciled against its own REST candles
     return CandlePipeline(redis, exchange_id, name, symbol_pools=symbol_pools(pools), timeframes=list(TIMEFRAMES),
-                          adapter=adapter)
+                          adapter=adapter, native_timeframes=("5m",) if name == "coinbase" else None)
 
 
 def symbol_pools(pools: Pools) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Which symbols a worker serves for an exchange: the universe (contract A), narrowed. No I/O.
+"""Which symbols a worker serves for an exchange: the universe Dagster published, narrowed. No I/O.
 
 Pools map symbol -> user ids: () for the shared pool (candles:{ex}:...), the holding users for
 a Tier-2-only symbol (usercandles:{user}:{ex}:...).
@@ -9,86 +9,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import orjson
-
+from streaming.contracts.universe import UniverseEntry, UniverseError, decode_entries_leniently
 from streaming.control.shard import Shard
-from streaming.keys import InvalidSymbol, validate_symbol
 
 Pools = dict[str, tuple[int, ...]]
 
 NO_UNIVERSE = "materialize symbol_universe in Dagster or pass --symbols"
 
-
-class UniverseError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Entry:
-    symbol: str
-    tier: int
-    pool: str  # "shared" | "user"
-    users: tuple[int, ...]
+__all__ = ["NO_UNIVERSE", "ParsedUniverse", "PoolDiff", "Pools", "UniverseError", "diff_pools", "explicit_pools",
+           "parse_universe", "select_pools", "shard_pools"]
 
 
 @dataclass(frozen=True)
-class Universe:
-    exchange_id: int | None
-    exchange: str | None
-    updated_at: str | None
-    entries: tuple[Entry, ...]
+class ParsedUniverse:
+    entries: tuple[UniverseEntry, ...]
     rejected: tuple[str, ...] = ()  # entries skipped as malformed, with the reason
 
 
-def parse_universe(text: str | bytes) -> Universe:
-    """Parse the universe JSON; malformed entries are skipped and listed in `rejected`."""
+def parse_universe(text: str | bytes) -> ParsedUniverse:
+    """The universe's valid entries; malformed ones are skipped and listed in `rejected`."""
     try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise UniverseError(f"the universe is not valid JSON ({exc}); {NO_UNIVERSE}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("symbols"), list):
-        raise UniverseError(f"the universe has no 'symbols' list; {NO_UNIVERSE}")
-    entries: list[Entry] = []
-    rejected: list[str] = []
-    seen: set[str] = set()
-    for item in doc["symbols"]:
-        try:
-            entry = _entry(item)
-        except (InvalidSymbol, ValueError, TypeError) as exc:
-            rejected.append(f"{str(item)[:60]}: {exc}")
-            continue
-        if entry.symbol not in seen:
-            seen.add(entry.symbol)
-            entries.append(entry)
-    exchange_id = doc.get("exchange_id")
-    return Universe(
-        exchange_id=exchange_id if isinstance(exchange_id, int) and not isinstance(exchange_id, bool) else None,
-        exchange=doc.get("exchange") if isinstance(doc.get("exchange"), str) else None,
-        updated_at=doc.get("updated_at") if isinstance(doc.get("updated_at"), str) else None,
-        entries=tuple(entries), rejected=tuple(rejected),
-    )
+        entries, rejected = decode_entries_leniently(text)
+    except UniverseError as exc:
+        raise UniverseError(f"{exc}; {NO_UNIVERSE}") from None
+    return ParsedUniverse(entries, rejected)
 
 
-def _entry(item: object) -> Entry:
-    if not isinstance(item, dict):
-        raise ValueError("entry is not an object")
-    symbol = validate_symbol(item.get("symbol"))
-    pool = item.get("pool", "shared")
-    if pool not in ("shared", "user"):
-        raise ValueError(f"pool must be 'shared' or 'user', got {pool!r}")
-    users_raw = item.get("users") or []
-    if not isinstance(users_raw, list) or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0
-                                                  for u in users_raw):
-        raise ValueError("users must be a list of positive integer ids")
-    if pool == "user" and not users_raw:
-        raise ValueError("a user-pool symbol needs at least one user")
-    tier = item.get("tier", 1 if pool == "shared" else 2)
-    if tier not in (1, 2):
-        raise ValueError(f"tier must be 1 or 2, got {tier!r}")
-    return Entry(symbol, tier, pool, tuple(sorted(set(users_raw))))
-
-
-def select_pools(universe: Universe, *, exchange: str, user: int | None = None, shard: Shard | None = None,
+def select_pools(universe: ParsedUniverse, *, exchange: str, user: int | None = None, shard: Shard | None = None,
                  extra_user_symbols: Iterable[str] = ()) -> Pools:
     """The symbols this worker serves: shared ones, plus user-pool ones (only `user`'s when given),
     plus `extra_user_symbols` (the user's positions) in that user's pool; then its shard's share."""

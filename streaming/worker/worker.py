@@ -1,7 +1,8 @@
 """The worker process: heartbeats, the command loop, universe checks, graceful shutdown.
 
-Commands are read with XREAD from this worker's own cursor (persisted under its id), so every
-worker sees every command (broadcast) and executes it once; `target` narrows who acts.
+Commands are read from this worker's own cursor (streaming.worker.inbox), so every worker sees
+every command (broadcast) and executes it once; `target` narrows who acts. Each background loop
+runs supervised: if it fails it is logged, counted and restarted after a short backoff.
 """
 
 from __future__ import annotations
@@ -10,27 +11,28 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
+import msgspec
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from streaming import keys
-from streaming.control.commands import Command, CommandError, is_for, parse_command
-from streaming.control.heartbeat import heartbeat_record
-from streaming.control.responses import ACK, ERROR, SUCCESS, response
+from streaming.contracts.commands import Verb
+from streaming.control.commands import Command
+from streaming.control.heartbeat import heartbeat
+from streaming.control.responses import SUCCESS, ResponseStatus
 from streaming.ratelog import RateLimitedLog
 from streaming.timestamps import utc_iso
 from streaming.worker.config import WorkerConfig
 from streaming.worker.handlers import CommandHandlers
+from streaming.worker.inbox import CommandInbox
 
 log = logging.getLogger("livermore.worker")
 
-HEARTBEAT_TTL_S = 15
-CURSOR_TTL_S = 7 * 86_400
+MAX_RESTART_DELAY_S = 5.0
 
 
 class Worker(CommandHandlers):
@@ -42,6 +44,8 @@ class Worker(CommandHandlers):
         # keys: "redis" (any failing Redis call of the control loops), "skip" (unusable command entries)
         self._log = RateLimitedLog(log, 30.0)
         self._command_tasks: set[asyncio.Task] = set()
+        self.inbox = CommandInbox(redis, config.worker_id, config.shard_label, config.replay_s, self.counts,
+                                  self._log)
 
     # -- main
     async def run(self) -> int:
@@ -52,9 +56,9 @@ class Worker(CommandHandlers):
         log.info("worker %s up (shard %s, user %s); %s", self.config.worker_id, self.config.shard_label or "all",
                  self.config.user, f"autostart {', '.join(self.config.autostart)}" if self.config.autostart
                  else "idle until a start command")
-        background = [asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
-                      asyncio.create_task(self._command_loop(), name="commands"),
-                      asyncio.create_task(self._universe_loop(), name="universe")]
+        background = [asyncio.create_task(self._supervised("heartbeat", self._heartbeat_loop), name="heartbeat"),
+                      asyncio.create_task(self._supervised("commands", self._command_loop), name="commands"),
+                      asyncio.create_task(self._supervised("universe", self._universe_loop), name="universe")]
         for name in self.config.autostart:
             self._spawn(self._autostart(name))
         await self.stopping.wait()
@@ -87,6 +91,22 @@ class Worker(CommandHandlers):
             await self.redis.hdel(keys.WORKERS, self.config.worker_id)
             await self.redis.delete(keys.worker_heartbeat(self.config.worker_id))
 
+    async def _supervised(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run `loop` for the life of the worker: an exception is logged, counted and the loop restarted."""
+        delay = 0.1
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.counts[f"{name}_restarts"] += 1
+                log.exception("the %s loop failed; restarting it in %.1fs", name, delay)
+            else:
+                log.error("the %s loop returned; restarting it in %.1fs", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RESTART_DELAY_S)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._command_tasks.add(task)
@@ -100,11 +120,11 @@ class Worker(CommandHandlers):
     # -- heartbeats
     async def write_heartbeat(self) -> None:
         states = {name: s.state for name, s in self.sessions.items()}
-        record = orjson.dumps(heartbeat_record(self.config.worker_id, self.started_at, states,
+        record = msgspec.json.encode(heartbeat(self.config.worker_id, self.started_at, states,
                                                self.config.shard_label, self.config.user))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.WORKERS, self.config.worker_id, record)
-            pipe.set(keys.worker_heartbeat(self.config.worker_id), record, ex=HEARTBEAT_TTL_S)
+            pipe.set(keys.worker_heartbeat(self.config.worker_id), record, ex=keys.HEARTBEAT_TTL_S)
             await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
@@ -118,60 +138,15 @@ class Worker(CommandHandlers):
                 self._log.warning("redis", "heartbeat failed: %s", str(exc)[:200])
 
     # -- commands
-    async def _initial_cursor(self) -> str:
-        saved = await self.redis.get(keys.worker_cursor(self.config.worker_id))
-        if saved:
-            return saved
-        # a new worker id answers commands sent shortly before it started (not lost, not ancient)
-        return f"{int((time.time() - self.config.replay_s) * 1000)}-0"
-
     async def _command_loop(self) -> None:
-        cursor = None
-        while True:
-            try:
-                if cursor is None:
-                    cursor = await self._initial_cursor()
-                batch = await self.redis.xread({keys.COMMANDS_STREAM: cursor}, count=100, block=1000)
-            except (aioredis.RedisError, OSError) as exc:
-                self._log.warning("redis", "reading commands failed: %s", str(exc)[:200])
-                await asyncio.sleep(1.0)
-                continue
-            for _stream, entries in batch or []:
-                for entry_id, fields in entries:
-                    cursor = entry_id
-                    await self.handle_entry(entry_id, fields)
-            if batch:
-                with contextlib.suppress(aioredis.RedisError, OSError):
-                    await self.redis.set(keys.worker_cursor(self.config.worker_id), cursor, ex=CURSOR_TTL_S)
+        await self.inbox.run(self._take)
 
-    async def respond(self, command_id: str, status: str, reason: str | None = None,
-                      result: dict[str, Any] | None = None, verb: str | None = None) -> None:
-        key = keys.command_responses(command_id)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.rpush(key, response(command_id, self.config.worker_id, status, reason, result, verb))
-                pipe.expire(key, keys.RESPONSES_TTL_S)
-                await pipe.execute()
-        except (aioredis.RedisError, OSError) as exc:
-            self._log.warning("redis", "could not answer command %s: %s", command_id, str(exc)[:200])
-
-    async def handle_entry(self, entry_id: str, fields: dict[str, str]) -> None:
-        """One stream entry: answer errors at once, ack and execute valid commands meant for us."""
-        self.counts["commands"] += 1
-        try:
-            cmd = parse_command(fields, now_ms=int(time.time() * 1000), entry_id=entry_id)
-        except CommandError as exc:
-            if exc.command_id is None:
-                self.counts["unanswerable"] += 1
-                self._log.warning("skip", "skipped command entry %s: %s", entry_id, exc.reason)
-            elif is_for(exc.target, self.config.worker_id, self.config.shard_label):
-                self.counts["rejected"] += 1
-                await self.respond(exc.command_id, ERROR, exc.reason, verb=fields.get("command"))
-            return
-        if not is_for(cmd.target, self.config.worker_id, self.config.shard_label):
-            return
-        await self.respond(cmd.id, ACK, verb=cmd.verb)
+    async def _take(self, cmd: Command) -> None:
         self._spawn(self._execute_and_answer(cmd))
+
+    async def respond(self, command_id: str, status: ResponseStatus, reason: str | None = None,
+                      result: dict[str, Any] | None = None, verb: Verb | None = None) -> None:
+        await self.inbox.respond(command_id, status, reason, result, verb)
 
     async def _execute_and_answer(self, cmd: Command) -> None:
         status, reason, result = await self.execute(cmd)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from streaming.gaps import fill_gaps
-from streaming.indicators import MacdV, MacdVValue, macd_v_frame, macd_v_series
+from streaming.indicators import MacdV, MacdVValue
+from streaming.indicators.macd_v_batch import macd_v_frame, macd_v_series
 from streaming.models import Candle
 from tests.core.data import candles_frame, frame_candles, load_frame, trend
 

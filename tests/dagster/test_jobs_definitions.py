@@ -27,7 +27,7 @@ def test_definitions_load(defs):
     schedule = defs.resolve_schedule_def("refresh_symbols_schedule")
     assert schedule.cron_schedule == "0 * * * *"
     keys_ = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe"}
+    assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe", "alert_destinations"}
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {"not_empty", "no_duplicates", "within_stream_limits"}
 

@@ -85,5 +85,5 @@ def test_the_checker_catches_a_broken_table_and_link(tmp_path: Path):
     page.write_text("| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |\n\n[x](missing.md) [y](#nowhere)\n")
     with pytest.raises(AssertionError, match="line 5"):
         test_tables_render_as_tables(page)
-    with pytest.raises(AssertionError, match=r"missing.md.*\n.*nowhere"):
+    with pytest.raises(AssertionError, match=r"missing\.md.*\n.*nowhere"):
         test_relative_links_resolve(page)

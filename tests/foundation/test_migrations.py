@@ -8,7 +8,7 @@ from streaming.db.schema import exchanges, metadata
 from streaming.db.seed import EXCHANGES
 
 TABLES = {"exchanges", "users", "user_exchanges", "exchange_connection_status", "exchange_symbols", "positions",
-          "alert_history"}
+          "alert_history", "notify_destinations", "notify_subscriptions"}
 
 
 def _snapshot(engine: sa.Engine) -> dict:
@@ -31,7 +31,7 @@ def test_upgrade_downgrade_upgrade(database_url):
     engine = make_engine(database_url)
     try:
         assert set(sa.inspect(engine).get_table_names()) >= TABLES
-        assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
+        assert migrate.current_revision(engine) == migrate.head_revision() == "0002"
         migrate.downgrade(database_url)
         assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
         assert migrate.upgrade(database_url) == 3

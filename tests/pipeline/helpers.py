@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import threading
@@ -93,13 +92,10 @@ class Subscriber:
         self.client.close()
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
 async def make_pipeline(url: str, symbols, *, exchange_id: int = 2, exchange: str = "binance",
-                        timeframes=("5m", "15m", "1h", "4h", "1d"), **config) -> tuple[aioredis.Redis, CandlePipeline]:
+                        timeframes=("5m", "15m", "1h", "4h", "1d"), native_timeframes=None,
+                        **config) -> tuple[aioredis.Redis, CandlePipeline]:
     r = aioredis.Redis.from_url(url)
     p = CandlePipeline(r, exchange_id, exchange, symbol_pools=symbols, timeframes=timeframes,
-                       config=PipelineConfig(**config))
+                       native_timeframes=native_timeframes, config=PipelineConfig(**config))
     return r, p

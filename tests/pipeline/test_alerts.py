@@ -10,7 +10,7 @@ from streaming import keys
 from streaming.alerts.rules import AlertState, evaluate
 from streaming.indicators.macd_v import MacdV
 from streaming.models import Candle
-from tests.pipeline.helpers import Subscriber, make_pipeline, run, trend_candles, updates
+from tests.pipeline.helpers import Subscriber, make_pipeline, trend_candles, updates
 
 EX = 3
 
@@ -34,22 +34,19 @@ def expected_alerts(cs: list[Candle], tf_ms: int = 300_000) -> list[tuple[int, s
     return out
 
 
-def test_trend_alerts_reach_subscriber_and_stream_exactly(redis_url, redis_client):
+async def test_trend_alerts_reach_subscriber_and_stream_exactly(redis_url, redis_client):
     cs = up_then_down()
     want = expected_alerts(cs)
     labels = [label for _, label in want]
     assert "level_150" in labels and "reversal_overbought" in labels and "level_-150" in labels
     sub = Subscriber(redis_url, [keys.alerts_channel(EX)])
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, exchange="binance_us",
-                                   timeframes=("5m",))
-        for i in range(0, len(cs), 7):
-            await p.process(updates(cs[i:i + 7], "SOLUSDT", exchange="binance_us"))
-        await p.process(updates(cs, "SOLUSDT", exchange="binance_us"))  # replay: nothing fires again
-        await r.aclose()
-
-    run(go())
+    r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, exchange="binance_us",
+                               timeframes=("5m",))
+    for i in range(0, len(cs), 7):
+        await p.process(updates(cs[i:i + 7], "SOLUSDT", exchange="binance_us"))
+    await p.process(updates(cs, "SOLUSDT", exchange="binance_us"))  # replay: nothing fires again
+    await r.aclose()
     sub.settle(redis_client)
     sub.close()
     got = [d for _, d in sub.messages]
@@ -67,60 +64,51 @@ def test_trend_alerts_reach_subscriber_and_stream_exactly(redis_url, redis_clien
     assert AlertState.from_dict(state).prev_macd_v is not None
 
 
-def test_cooldown_and_latches_survive_a_restart(redis_url, redis_client):
+async def test_cooldown_and_latches_survive_a_restart(redis_url, redis_client):
     cs = up_then_down()
     want = expected_alerts(cs)
     cut = 70  # after the overbought excursion began: state must come back from Redis
     sub = Subscriber(redis_url, [keys.alerts_channel(EX)])
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
-        await p.process(updates(cs[:cut], "SOLUSDT"))
-        await r.aclose()
-        r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
-        await p.process(updates(cs[cut - 3:], "SOLUSDT"))
-        await r.aclose()
-
-    run(go())
+    r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
+    await p.process(updates(cs[:cut], "SOLUSDT"))
+    await r.aclose()
+    r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
+    await p.process(updates(cs[cut - 3:], "SOLUSDT"))
+    await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert [(d["timestamp"], d["label"]) for _, d in sub.messages] == want
 
 
-def test_alerts_fire_once_per_close_not_on_forming_candles(redis_url, redis_client):
+async def test_alerts_fire_once_per_close_not_on_forming_candles(redis_url, redis_client):
     cs = up_then_down()
 
-    async def go():
-        from streaming.models import CandleUpdate
+    from streaming.models import CandleUpdate
 
-        r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
-        for c in cs:
-            p.listener.on_candle(CandleUpdate("binance", "SOLUSDT", "5m", c, False))  # forming: ignored
-        await p.drain()
-        forming_only = redis_client.xlen(keys.ALERTS_STREAM)
-        for u in updates(cs, "SOLUSDT"):
-            p.listener.on_candle(u)
-        await p.drain()
-        await r.aclose()
-        return forming_only, p.stats()
-
-    forming_only, stats = run(go())
+    r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
+    for c in cs:
+        p.listener.on_candle(CandleUpdate("binance", "SOLUSDT", "5m", c, False))  # forming: ignored
+    await p.drain()
+    forming_only = redis_client.xlen(keys.ALERTS_STREAM)
+    for u in updates(cs, "SOLUSDT"):
+        p.listener.on_candle(u)
+    await p.drain()
+    await r.aclose()
+    forming_only, stats = forming_only, p.stats()
     assert forming_only == 0 and stats["forming_seen"] == len(cs)
     assert redis_client.xlen(keys.ALERTS_STREAM) == len(expected_alerts(cs))
 
 
-def test_ohlcv_fixture_alerts_match_oracle(redis_url, redis_client, fixtures_dir):
+async def test_ohlcv_fixture_alerts_match_oracle(redis_url, redis_client, fixtures_dir):
     df = pd.read_csv(fixtures_dir / "ohlcv" / "XRP_USDT-5m.csv")
     cs = [Candle(int(t), o, h, lo, c, v) for t, o, h, lo, c, v in
           zip(df.timestamp_ms, df.open, df.high, df.low, df.close, df.volume, strict=True)]
     want = expected_alerts(cs)
     assert want  # real data does reach the levels
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["XRPUSDT"], exchange_id=EX, timeframes=("5m",))
-        await p.process(updates(cs, "XRPUSDT"))
-        await r.aclose()
-
-    run(go())
+    r, p = await make_pipeline(redis_url, ["XRPUSDT"], exchange_id=EX, timeframes=("5m",))
+    await p.process(updates(cs, "XRPUSDT"))
+    await r.aclose()
     got = [json.loads(f["json"]) for _, f in redis_client.xrange(keys.ALERTS_STREAM)]
     assert [(d["timestamp"], d["label"]) for d in got] == want

@@ -8,33 +8,31 @@ from streaming import keys
 from streaming.adapters.factory import build_adapter
 from streaming.aggregation import aggregate
 from streaming.models import Candle
-from tests.pipeline.helpers import Subscriber, load_candles, make_pipeline, run, updates
+from tests.pipeline.helpers import Subscriber, load_candles, make_pipeline, updates
 from tests.pipeline.rest_server import RestServer
 
 EX = 1
 TFS = ("5m", "15m", "1h", "4h", "1d")
+COINBASE_NATIVE = ("5m",)  # Coinbase streams only 5m: the pipeline builds the rest
 
 
 def stored(client, tf, sym="XRP-ETH") -> list[Candle]:
     return [Candle(**json.loads(m)) for m in client.zrange(keys.candles(EX, sym, tf), 0, -1)]
 
 
-def test_aggregated_closes_match_batch_even_with_missing_5m(redis_url, redis_client, fixtures_dir):
+async def test_aggregated_closes_match_batch_even_with_missing_5m(redis_url, redis_client, fixtures_dir):
     five = load_candles(fixtures_dir, "XRP_ETH-5m_with_gaps.csv")  # 706 bars, 6 buckets missing
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
-        for i in range(0, len(five), 50):
-            await p.process(updates(five[i:i + 50], "XRP-ETH", exchange="coinbase"))
-        await p.process(updates(five[-100:], "XRP-ETH", exchange="coinbase"))  # duplicates: nothing new
-        # a native 1h frame is not a second source: we build 1h ourselves
-        await p.process(updates(aggregate(five[:12], "1h"), "XRP-ETH", tf="1h", exchange="coinbase"))
-        stats = p.stats()
-        await r.aclose()
-        return stats
-
-    stats = run(go())
+    r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS,
+                               native_timeframes=COINBASE_NATIVE)
+    for i in range(0, len(five), 50):
+        await p.process(updates(five[i:i + 50], "XRP-ETH", exchange="coinbase"))
+    await p.process(updates(five[-100:], "XRP-ETH", exchange="coinbase"))  # duplicates: nothing new
+    # a native 1h frame is not a second source: we build 1h ourselves
+    await p.process(updates(aggregate(five[:12], "1h"), "XRP-ETH", tf="1h", exchange="coinbase"))
+    stats = p.stats()
+    await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert stats["skipped_timeframe_aggregated_here"] == 1
@@ -51,23 +49,21 @@ def test_aggregated_closes_match_batch_even_with_missing_5m(redis_url, redis_cli
     assert stats["aggregated"] == sum(len(stored(redis_client, tf)) for tf in TFS[1:])
 
 
-def test_restart_mid_bucket_and_late_correction_of_a_closed_bucket(redis_url, redis_client, fixtures_dir):
+async def test_restart_mid_bucket_and_late_correction_of_a_closed_bucket(redis_url, redis_client, fixtures_dir):
     five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:600]
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
     fixed = Candle(five[100].timestamp, five[100].open, five[100].high * 1.5, five[100].low, five[100].close, 1e6)
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
-        await p.process(updates(five[:333], "XRP-ETH", exchange="coinbase"))
-        await r.aclose()
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS)
-        await p.process(updates(five[330:], "XRP-ETH", exchange="coinbase"))
-        await p.process(updates([fixed], "XRP-ETH", exchange="coinbase"))  # exchange corrected an old 5m
-        stats = p.stats()
-        await r.aclose()
-        return stats
-
-    stats = run(go())
+    r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS,
+                               native_timeframes=COINBASE_NATIVE)
+    await p.process(updates(five[:333], "XRP-ETH", exchange="coinbase"))
+    await r.aclose()
+    r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=TFS,
+                               native_timeframes=COINBASE_NATIVE)
+    await p.process(updates(five[330:], "XRP-ETH", exchange="coinbase"))
+    await p.process(updates([fixed], "XRP-ETH", exchange="coinbase"))  # exchange corrected an old 5m
+    stats = p.stats()
+    await r.aclose()
     sub.settle(redis_client)
     sub.close()
     truth = [*five[:100], fixed, *five[101:]]
@@ -79,7 +75,7 @@ def test_restart_mid_bucket_and_late_correction_of_a_closed_bucket(redis_url, re
     assert stats["aggregate_corrections"] >= 3  # the 15m, 1h and 4h bars holding bar 100
 
 
-def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_url, redis_client, fixtures_dir):
+async def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_url, redis_client, fixtures_dir):
     five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:48]  # four hours
     end = five[-1].timestamp + 300_000
 
@@ -93,30 +89,27 @@ def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_ur
     now = five[-1].timestamp + 600_000
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
-    async def go():
-        server = RestServer(data)
-        url = await server.start()
-        adapter = build_adapter({"id": EX, "name": "coinbase", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
-                                env={}, clock_ms=lambda: now)
-        r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase",
-                                   timeframes=("5m", "15m", "1h"), clock_ms=lambda: now)
-        from streaming.pipeline import CandlePipeline, PipelineConfig
+    server = RestServer(data)
+    url = await server.start()
+    adapter = build_adapter({"id": EX, "name": "coinbase", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
+                            env={}, clock_ms=lambda: now)
+    r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase",
+                               timeframes=("5m", "15m", "1h"), native_timeframes=COINBASE_NATIVE,
+                               clock_ms=lambda: now)
+    from streaming.pipeline import CandlePipeline, PipelineConfig
 
-        p = CandlePipeline(r, EX, "coinbase", symbol_pools=["XRP-ETH"], timeframes=("5m", "15m", "1h"),
-                           config=PipelineConfig(reconcile=True, reconcile_delay_s=0, clock_ms=lambda: now),
-                           adapter=adapter)
-        try:
-            await p.process(updates(five, "XRP-ETH", exchange="coinbase"))
-            await p.reconciler.wait()
-            stats = p.stats()
-        finally:
-            await p.close()
-            await adapter.aclose()
-            await server.stop()
-            await r.aclose()
-        return stats
-
-    stats = run(go())
+    p = CandlePipeline(r, EX, "coinbase", symbol_pools=["XRP-ETH"], timeframes=("5m", "15m", "1h"),
+                       config=PipelineConfig(reconcile=True, reconcile_delay_s=0, clock_ms=lambda: now),
+                       adapter=adapter, native_timeframes=COINBASE_NATIVE)
+    try:
+        await p.process(updates(five, "XRP-ETH", exchange="coinbase"))
+        await p.reconciler.wait()
+        stats = p.stats()
+    finally:
+        await p.close()
+        await adapter.aclose()
+        await server.stop()
+        await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert stats["reconcile_checked"] == len(hours) + len(closed("15m", 900_000)) and stats["reconcile_corrected"] == 1
@@ -126,30 +119,29 @@ def test_reconciliation_replaces_a_differing_bar_without_a_second_event(redis_ur
     assert hour_events == [h.timestamp for h in hours]
 
 
-def test_reconciliation_is_on_by_default_when_the_pipeline_has_the_adapter(redis_url):
+async def test_reconciliation_is_on_by_default_when_the_pipeline_has_the_adapter(redis_url):
     import redis.asyncio as aioredis
 
     from streaming.db.seed import EXCHANGES
     from streaming.pipeline import CandlePipeline, PipelineConfig
 
-    async def main():
-        client = aioredis.Redis.from_url(redis_url)
-        coinbase = build_adapter(EXCHANGES[0])
-        binance = build_adapter(EXCHANGES[1])
-        try:
-            with_adapter = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase)
-            without = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"])
-            forced_off = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase,
-                                        config=PipelineConfig(reconcile=False))
-            native = CandlePipeline(client, 2, "binance", symbol_pools=["BTCUSDT"], adapter=binance)
-            assert with_adapter.reconciler is not None
-            assert without.reconciler is None and forced_off.reconciler is None
-            assert native.reconciler is None  # Binance streams every timeframe natively: nothing to reconcile
-            for p in (with_adapter, without, forced_off, native):
-                await p.close()
-        finally:
-            await coinbase.aclose()
-            await binance.aclose()
-            await client.aclose()
-
-    run(main())
+    client = aioredis.Redis.from_url(redis_url)
+    coinbase = build_adapter(EXCHANGES[0])
+    binance = build_adapter(EXCHANGES[1])
+    try:
+        with_adapter = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase,
+                                      native_timeframes=COINBASE_NATIVE)
+        without = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"],
+                                 native_timeframes=COINBASE_NATIVE)
+        forced_off = CandlePipeline(client, 1, "coinbase", symbol_pools=["BTC-USD"], adapter=coinbase,
+                                    native_timeframes=COINBASE_NATIVE, config=PipelineConfig(reconcile=False))
+        native = CandlePipeline(client, 2, "binance", symbol_pools=["BTCUSDT"], adapter=binance)
+        assert with_adapter.reconciler is not None
+        assert without.reconciler is None and forced_off.reconciler is None
+        assert native.reconciler is None  # Binance streams every timeframe natively: nothing to reconcile
+        for p in (with_adapter, without, forced_off, native):
+            await p.close()
+    finally:
+        await coinbase.aclose()
+        await binance.aclose()
+        await client.aclose()

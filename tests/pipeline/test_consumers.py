@@ -13,7 +13,7 @@ import pytest
 from streaming import keys
 from streaming.client import LivermoreClient, UnknownExchange
 from tests.helpers.commands import LIVERMORE, clean_env, run_livermore
-from tests.pipeline.helpers import load_candles, make_pipeline, run, updates
+from tests.pipeline.helpers import load_candles, make_pipeline, updates
 from tests.pipeline.test_alerts import up_then_down
 from tests.servers import wait_for
 
@@ -44,7 +44,7 @@ def stop(proc: subprocess.Popen) -> None:
     proc.stderr.close()
 
 
-def test_cli_alerts_json_and_human(redis_url, redis_client, tmp_path):
+async def test_cli_alerts_json_and_human(redis_url, redis_client, tmp_path):
     redis_client.hset(keys.EXCHANGES_BY_NAME, mapping={"coinbase": 1, "binance": 2})
     cs = up_then_down()
     pj, lj = spawn(["alerts", "--exchange", "binance", "--json"], redis_url, tmp_path)
@@ -54,12 +54,9 @@ def test_cli_alerts_json_and_human(redis_url, redis_client, tmp_path):
                  and redis_client.execute_command("PUBSUB", "NUMPAT") > 0, timeout=20, message="CLI subscribed")
         redis_client.publish(keys.alerts_channel(1), json.dumps({"label": "not-for-binance"}))
 
-        async def go():
-            r, p = await make_pipeline(redis_url, ["BTCUSDT"], exchange_id=2, timeframes=("5m",))
-            await p.process(updates(cs, "BTCUSDT"))
-            await r.aclose()
-
-        run(go())
+        r, p = await make_pipeline(redis_url, ["BTCUSDT"], exchange_id=2, timeframes=("5m",))
+        await p.process(updates(cs, "BTCUSDT"))
+        await r.aclose()
         stream = [json.loads(f["json"]) for _, f in redis_client.xrange(keys.ALERTS_STREAM)]
         assert stream
         got = [json.loads(lj.get(timeout=10)) for _ in stream]
@@ -75,7 +72,7 @@ def test_cli_alerts_json_and_human(redis_url, redis_client, tmp_path):
         stop(ph)
 
 
-def test_cli_candles_follow_and_stored(redis_url, redis_client, tmp_path, fixtures_dir):
+async def test_cli_candles_follow_and_stored(redis_url, redis_client, tmp_path, fixtures_dir):
     redis_client.hset(keys.EXCHANGES_BY_NAME, mapping={"binance": 2})
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:3]
     proc, lines = spawn(["candles", "--follow", "--exchange", "binance", "--timeframe", "5m", "--json"],
@@ -83,12 +80,9 @@ def test_cli_candles_follow_and_stored(redis_url, redis_client, tmp_path, fixtur
     try:
         wait_for(lambda: redis_client.execute_command("PUBSUB", "NUMPAT") > 0, timeout=20, message="subscribed")
 
-        async def go():
-            r, p = await make_pipeline(redis_url, ["ETHBTC"], exchange_id=2, timeframes=("5m",))
-            await p.process(updates(cs, "ETHBTC"))
-            await r.aclose()
-
-        run(go())
+        r, p = await make_pipeline(redis_url, ["ETHBTC"], exchange_id=2, timeframes=("5m",))
+        await p.process(updates(cs, "ETHBTC"))
+        await r.aclose()
         got = [json.loads(lines.get(timeout=10)) for _ in cs]
         assert [g["timestamp"] for g in got] == [c.timestamp for c in cs]
         assert got[0]["symbol"] == "ETHBTC" and got[0]["source"] == "websocket"
@@ -115,7 +109,7 @@ def test_cli_bad_arguments_are_one_line_errors(redis_url, redis_client, tmp_path
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_python_client_sync_and_async(redis_url, redis_client, fixtures_dir):
+async def test_python_client_sync_and_async(redis_url, redis_client, fixtures_dir):
     redis_client.hset(keys.EXCHANGES_BY_NAME, mapping={"binance": 2})
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:40]
     client = LivermoreClient(redis_url)
@@ -128,25 +122,22 @@ def test_python_client_sync_and_async(redis_url, redis_client, fixtures_dir):
         t.start()
         wait_for(lambda: redis_client.execute_command("PUBSUB", "NUMPAT") > 0, message="client subscribed")
 
-        async def go():
-            got = []
+        got = []
 
-            async def consume():
-                async for m in client.candle_closes(exchanges=[2], timeframe="5m", timeout=3):
-                    got.append(m)
-                    if len(got) == len(cs):
-                        return
+        async def consume():
+            async for m in client.candle_closes(exchanges=[2], timeframe="5m", timeout=3):
+                got.append(m)
+                if len(got) == len(cs):
+                    return
 
-            task = asyncio.create_task(consume())
-            while redis_client.execute_command("PUBSUB", "NUMPAT") < 2:
-                await asyncio.sleep(0.01)
-            r, p = await make_pipeline(redis_url, ["ETHBTC"], exchange_id=2, timeframes=("5m",))
-            await p.process(updates(cs, "ETHBTC"))
-            await r.aclose()
-            await asyncio.wait_for(task, 10)
-            return got
-
-        async_got = run(go())
+        task = asyncio.create_task(consume())
+        while redis_client.execute_command("PUBSUB", "NUMPAT") < 2:
+            await asyncio.sleep(0.01)
+        r, p = await make_pipeline(redis_url, ["ETHBTC"], exchange_id=2, timeframes=("5m",))
+        await p.process(updates(cs, "ETHBTC"))
+        await r.aclose()
+        await asyncio.wait_for(task, 10)
+        async_got = got
         t.join(timeout=10)
         assert [m["timestamp"] for m in async_got] == [c.timestamp for c in cs]
         assert [m["timestamp"] for m in sync_got] == [c.timestamp for c in cs]

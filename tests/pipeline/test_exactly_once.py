@@ -8,10 +8,10 @@ import math
 import pandas as pd
 
 from streaming import keys
-from streaming.indicators.macd_v import macd_v_series
+from streaming.indicators.macd_v_batch import macd_v_series
 from streaming.models import Candle
 from streaming.pipeline import SymbolPool
-from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, run, updates
+from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, updates
 
 EX = 2
 
@@ -21,24 +21,20 @@ def closes(sub: Subscriber, symbol: str = "ETHBTC", tf: str = "5m") -> list[int]
     return [d["timestamp"] for c, d in sub.messages if c == ch]
 
 
-def test_duplicates_out_of_order_and_backfill_publish_once(redis_url, redis_client, fixtures_dir):
+async def test_duplicates_out_of_order_and_backfill_publish_once(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:40]
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        n1 = await p.process(updates(cs[:20], "ETHBTC"))
-        n2 = await p.process(updates(cs[:20], "ETHBTC"))  # every frame again
-        # the same bar twice in one batch, an older bar late, then new bars
-        n3 = await p.process(updates([cs[20], cs[20], cs[5], cs[21]], "ETHBTC"))
-        # a corrected version of an already-published bar: stored, not re-published
-        fixed = Candle(cs[21].timestamp, cs[21].open, cs[21].high * 1.01, cs[21].low, cs[21].close, 9.0)
-        n4 = await p.process(updates([fixed], "ETHBTC"))
-        stats = p.stats()
-        await r.aclose()
-        return n1, n2, n3, n4, fixed, stats
-
-    n1, n2, n3, n4, fixed, stats = run(go())
+    r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+    n1 = await p.process(updates(cs[:20], "ETHBTC"))
+    n2 = await p.process(updates(cs[:20], "ETHBTC"))  # every frame again
+    # the same bar twice in one batch, an older bar late, then new bars
+    n3 = await p.process(updates([cs[20], cs[20], cs[5], cs[21]], "ETHBTC"))
+    # a corrected version of an already-published bar: stored, not re-published
+    fixed = Candle(cs[21].timestamp, cs[21].open, cs[21].high * 1.01, cs[21].low, cs[21].close, 9.0)
+    n4 = await p.process(updates([fixed], "ETHBTC"))
+    stats = p.stats()
+    await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert (n1, n2, n3, n4) == (20, 0, 2, 0)
@@ -54,46 +50,38 @@ def test_duplicates_out_of_order_and_backfill_publish_once(redis_url, redis_clie
                      "close": cs[0].close, "volume": cs[0].volume, "source": "websocket"}
 
 
-def test_live_close_after_backfill_of_later_bar_is_silent(redis_url, redis_client, fixtures_dir):
+async def test_live_close_after_backfill_of_later_bar_is_silent(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:50]
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        await p._install_backfill("ETHBTC", "5m", cs[:45])  # what warm-up does after its REST fetch
-        n_old = await p.process(updates(cs[40:45], "ETHBTC"))  # live frames for bars the backfill had
-        n_new = await p.process(updates(cs[45:], "ETHBTC"))
-        await r.aclose()
-        return n_old, n_new
-
-    n_old, n_new = run(go())
+    r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+    await p._install_backfill("ETHBTC", "5m", cs[:45])  # what warm-up does after its REST fetch
+    n_old = await p.process(updates(cs[40:45], "ETHBTC"))  # live frames for bars the backfill had
+    n_new = await p.process(updates(cs[45:], "ETHBTC"))
+    await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert (n_old, n_new) == (0, 5)
     assert closes(sub) == [c.timestamp for c in cs[45:]]  # no historic events from the backfill
 
 
-def test_restart_neither_loses_nor_repeats_and_rebuilds_macd_v(redis_url, redis_client, fixtures_dir):
+async def test_restart_neither_loses_nor_repeats_and_rebuilds_macd_v(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:700]  # alerts at bars 142 and 680
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX), "channel:alerts:*"])
 
-    async def go():
-        r, p1 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        await p1.process(updates(cs[:400], "ETHBTC"))
-        await r.aclose()
-        # a new worker: the adapter re-sends the last bars it had (reconnect snapshot), then goes on
-        r2, p2 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        await p2.process(updates(cs[390:], "ETHBTC"))
-        restarted = p2.state("ETHBTC", "5m").macd
-        await r2.aclose()
-        # the uninterrupted run on a fresh exchange id for comparison
-        r3, p3 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), exchange_id=77)
-        await p3.process(updates(cs, "ETHBTC"))
-        uninterrupted = p3.state("ETHBTC", "5m").macd
-        await r3.aclose()
-        return restarted, uninterrupted
-
-    restarted, uninterrupted = run(go())
+    r, p1 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+    await p1.process(updates(cs[:400], "ETHBTC"))
+    await r.aclose()
+    # a new worker: the adapter re-sends the last bars it had (reconnect snapshot), then goes on
+    r2, p2 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+    await p2.process(updates(cs[390:], "ETHBTC"))
+    restarted = p2.state("ETHBTC", "5m").macd
+    await r2.aclose()
+    # the uninterrupted run on a fresh exchange id for comparison
+    r3, p3 = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), exchange_id=77)
+    await p3.process(updates(cs, "ETHBTC"))
+    uninterrupted = p3.state("ETHBTC", "5m").macd
+    await r3.aclose()
     sub.settle(redis_client)
     sub.close()
     assert closes(sub) == [c.timestamp for c in cs]
@@ -109,19 +97,15 @@ def test_restart_neither_loses_nor_repeats_and_rebuilds_macd_v(redis_url, redis_
     assert redis_client.xlen(keys.ALERTS_STREAM) == len(a2) + len(a77)
 
 
-def test_indicator_key_matches_batch_macd_v_through_gaps(redis_url, redis_client, fixtures_dir):
+async def test_indicator_key_matches_batch_macd_v_through_gaps(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "XRP_ETH-5m_with_gaps.csv")
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["XRPETH"], timeframes=("5m",))
-        values = []
-        for i in range(0, len(cs), 37):  # several batches, each ending somewhere else
-            await p.process(updates(cs[i:i + 37], "XRPETH"))
-            values.append(json.loads(await r.get(keys.indicator(EX, "XRPETH", "5m"))))
-        await r.aclose()
-        return values
-
-    values = run(go())
+    r, p = await make_pipeline(redis_url, ["XRPETH"], timeframes=("5m",))
+    values = []
+    for i in range(0, len(cs), 37):  # several batches, each ending somewhere else
+        await p.process(updates(cs[i:i + 37], "XRPETH"))
+        values.append(json.loads(await r.get(keys.indicator(EX, "XRPETH", "5m"))))
+    await r.aclose()
     from streaming.gaps import fill_gaps
 
     filled = fill_gaps(cs, "5m")
@@ -144,33 +128,26 @@ def test_indicator_key_matches_batch_macd_v_through_gaps(redis_url, redis_client
     assert redis_client.zcard(keys.candles(EX, "XRPETH", "5m")) == len(cs)
 
 
-def test_indicator_null_reason_before_seeded(redis_url, redis_client, fixtures_dir):
+async def test_indicator_null_reason_before_seeded(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:10]
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        await p.process(updates(cs, "ETHBTC"))
-        await r.aclose()
-
-    run(go())
+    r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+    await p.process(updates(cs, "ETHBTC"))
+    await r.aclose()
     v = json.loads(redis_client.get(keys.indicator(EX, "ETHBTC", "5m")))
     assert v["macd_v"] is None and v["reason"] and v["seeded"] is False
 
 
-def test_user_pool_writes_user_keys_and_bad_input_is_skipped(redis_url, redis_client, fixtures_dir):
+async def test_user_pool_writes_user_keys_and_bad_input_is_skipped(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:5]
     bad = Candle(cs[4].timestamp + 300_000, float("nan"), 1, 1, 1, 1)
     misaligned = Candle(cs[4].timestamp + 301_000, 1, 1, 1, 1, 1)
 
-    async def go():
-        r, p = await make_pipeline(redis_url, {"FOOBTC": SymbolPool("user", (7, 9))}, timeframes=("5m",))
-        n = await p.process(updates(cs, "FOOBTC") + updates([bad, misaligned], "FOOBTC")
-                            + updates(cs, "NOPE") + updates(cs, "FOOBTC", tf="1h"))
-        stats = p.stats()
-        await r.aclose()
-        return n, stats
-
-    n, stats = run(go())
+    r, p = await make_pipeline(redis_url, {"FOOBTC": SymbolPool("user", (7, 9))}, timeframes=("5m",))
+    n = await p.process(updates(cs, "FOOBTC") + updates([bad, misaligned], "FOOBTC")
+                        + updates(cs, "NOPE") + updates(cs, "FOOBTC", tf="1h"))
+    stats = p.stats()
+    await r.aclose()
     assert n == 5
     assert stats["skipped_bad_candle"] == 1 and stats["skipped_misaligned"] == 1
     assert stats["skipped_unknown_symbol"] == 5 and stats["skipped_unknown_timeframe"] == 5
@@ -180,7 +157,7 @@ def test_user_pool_writes_user_keys_and_bad_input_is_skipped(redis_url, redis_cl
     assert not redis_client.exists(keys.candles(EX, "FOOBTC", "5m"))
 
 
-def test_run_loop_consumes_the_listener_and_survives_garbage(redis_url, redis_client, fixtures_dir):
+async def test_run_loop_consumes_the_listener_and_survives_garbage(redis_url, redis_client, fixtures_dir):
     import asyncio
 
     from streaming.adapters.base import ConnectionState
@@ -188,22 +165,19 @@ def test_run_loop_consumes_the_listener_and_survives_garbage(redis_url, redis_cl
 
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:30]
 
-    async def go():
-        r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-        task = asyncio.create_task(p.run())
-        p.listener.on_state(ConnectionState.CONNECTED, None)
-        p.listener.on_rejected(["BAD:SYM"], "keyspace")
-        p.listener.on_candle("not an update")  # type: ignore[arg-type]
-        for c in cs:
-            p.listener.on_candle(CandleUpdate("binance", "ETHBTC", "5m", c, True))
-        while p.stats().get("published", 0) < len(cs):
-            await asyncio.sleep(0.01)
-        await p.close()
-        await asyncio.wait_for(task, 5)
-        await r.aclose()
-        return p.stats()
-
-    stats = run(go())
+    r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
+    task = asyncio.create_task(p.run())
+    p.listener.on_state(ConnectionState.CONNECTED, None)
+    p.listener.on_rejected(["BAD:SYM"], "keyspace")
+    p.listener.on_candle("not an update")  # type: ignore[arg-type]
+    for c in cs:
+        p.listener.on_candle(CandleUpdate("binance", "ETHBTC", "5m", c, True))
+    while p.stats().get("published", 0) < len(cs):
+        await asyncio.sleep(0.01)
+    await p.close()
+    await asyncio.wait_for(task, 5)
+    await r.aclose()
+    stats = p.stats()
     assert stats["published"] == 30 and stats["listener_invalid"] == 1
     assert stats["rejected"] == {"BAD:SYM": "keyspace"}
     assert redis_client.zcard(keys.candles(EX, "ETHBTC", "5m")) == 30

@@ -10,7 +10,7 @@ from streaming import keys
 from streaming.models import Candle
 from streaming.pipeline.events import close_event_from_member, close_event_json, close_event_open
 from streaming.store.codec import encode_candle
-from tests.pipeline.helpers import Subscriber, make_pipeline, run, trend_candles, updates
+from tests.pipeline.helpers import Subscriber, make_pipeline, trend_candles, updates
 
 EX = 2
 
@@ -22,43 +22,40 @@ def test_close_event_from_member_is_close_event_json():
         assert built == close_event_json(EX, 'bin"ance', "S-1/X", "5m", c, source)
 
 
-def test_pipelined_run_loop_publishes_each_close_once_in_order(redis_url, redis_client):
+async def test_pipelined_run_loop_publishes_each_close_once_in_order(redis_url, redis_client):
     syms = [f"S{i:03d}USDT" for i in range(60)]
     bars = trend_candles(1.003, bars=12)
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
-    async def go():
-        r, p = await make_pipeline(redis_url, syms, exchange_id=EX, timeframes=("5m",), batch_max=7,
-                                   pipeline_depth=3)
-        calls = 0
-        real = p._call
+    r, p = await make_pipeline(redis_url, syms, exchange_id=EX, timeframes=("5m",), batch_max=7,
+                               pipeline_depth=3)
+    calls = 0
+    real = p.script.call
 
-        def flaky(batch):  # the fourth call fails as if the connection dropped: requeued, retried
-            nonlocal calls
-            calls += 1
-            if calls == 4:
-                async def boom():
-                    await asyncio.sleep(0.01)
-                    raise RedisConnectionError("dropped")
-                return boom()
-            return real(batch)
+    def flaky(specs):  # the fourth call fails as if the connection dropped: requeued, retried
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            async def boom():
+                await asyncio.sleep(0.01)
+                raise RedisConnectionError("dropped")
+            return boom()
+        return real(specs)
 
-        p._call = flaky
-        runner = asyncio.create_task(p.run())
-        for c in bars:
-            for s in syms:
-                for u in updates([c], s):
-                    p.listener.on_candle(u)
-                    if c.timestamp % 3:
-                        p.listener.on_candle(u)  # a duplicate frame
-        while p.counters["published"] < len(syms) * len(bars):
-            await asyncio.sleep(0.01)
-        await p.close()
-        await runner
-        await r.aclose()
-        return p.stats()
-
-    stats = run(go())
+    p.script.call = flaky
+    runner = asyncio.create_task(p.run())
+    for c in bars:
+        for s in syms:
+            for u in updates([c], s):
+                p.listener.on_candle(u)
+                if c.timestamp % 3:
+                    p.listener.on_candle(u)  # a duplicate frame
+    while p.counters["published"] < len(syms) * len(bars):
+        await asyncio.sleep(0.01)
+    await p.close()
+    await runner
+    await r.aclose()
+    stats = p.stats()
     sub.settle(redis_client)
     sub.close()
     assert stats["redis_errors"] == 1 and stats["published"] == len(syms) * len(bars)

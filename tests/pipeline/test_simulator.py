@@ -14,39 +14,35 @@ from streaming.adapters.factory import build_adapter
 from streaming.models import Candle
 from streaming.pipeline import CandlePipeline, PipelineConfig
 from tests.helpers.sim import sim_config
-from tests.pipeline.helpers import Subscriber, run
+from tests.pipeline.helpers import Subscriber
 
 sim_testing = pytest.importorskip("streaming.sim.testing")
 
 EX = 2
 
 
-def test_binance_from_simulator_matches_truth(redis_url, redis_client):
+async def test_binance_from_simulator_matches_truth(redis_url, redis_client):
     cfg = sim_config(symbols=2, speed=600.0, update_interval=0.05, history_days=2, include_recorded_products=False)
     with sim_testing.running_simulator(cfg) as sim:
         syms = sim.symbols("binance")[:2]
         urls = sim.urls["binance"]
         sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
-        async def go():
-            adapter = build_adapter({"id": EX, "name": "binance", **urls.as_dict()}, env={}, clock_ms=sim.now_ms)
-            r = aioredis.Redis.from_url(redis_url)
-            p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",),
-                               config=PipelineConfig(warmup_candles=300, clock_ms=sim.now_ms), adapter=adapter)
-            report = await p.warm_up(adapter)
-            stream = adapter.live(syms, ["5m"], p.listener)
-            tasks = [asyncio.create_task(stream.run()), asyncio.create_task(p.run())]
-            await asyncio.sleep(4.0)  # ~40 simulated minutes: several live 5m closes per symbol
-            await stream.close()
-            await p.drain()
-            await p.close()
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
-            await adapter.aclose()
-            stats = p.stats()
-            await r.aclose()
-            return report, stats
-
-        report, stats = run(go())
+        adapter = build_adapter({"id": EX, "name": "binance", **urls.as_dict()}, env={}, clock_ms=sim.now_ms)
+        r = aioredis.Redis.from_url(redis_url)
+        p = CandlePipeline(r, EX, "binance", symbol_pools=syms, timeframes=("5m",),
+                           config=PipelineConfig(warmup_candles=300, clock_ms=sim.now_ms), adapter=adapter)
+        report = await p.warm_up(adapter)
+        stream = adapter.live(syms, ["5m"], p.listener)
+        tasks = [asyncio.create_task(stream.run()), asyncio.create_task(p.run())]
+        await asyncio.sleep(4.0)  # ~40 simulated minutes: several live 5m closes per symbol
+        await stream.close()
+        await p.drain()
+        await p.close()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+        await adapter.aclose()
+        stats = p.stats()
+        await r.aclose()
         sub.settle(redis_client)
         sub.close()
         assert report.ok and report.done == 2

@@ -9,14 +9,14 @@ from streaming import keys
 from streaming.adapters.factory import build_adapter
 from streaming.aggregation import aggregate
 from streaming.alerts.rules import AlertState
-from streaming.indicators.macd_v import macd_v_series
-from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, run, updates
+from streaming.indicators.macd_v_batch import macd_v_series
+from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, updates
 from tests.pipeline.rest_server import RestServer
 
 EX = 2
 
 
-def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_url, redis_client, fixtures_dir):
+async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_url, redis_client, fixtures_dir):
     five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")
     hours = aggregate(five, "1h")  # 480 bars
     cut = five[-1].timestamp + 300_000 - 10 * 3_600_000  # "now": ten hours before the data ends
@@ -25,25 +25,21 @@ def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_url, red
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX), keys.alerts_channel(EX)])
     progress: list[tuple[int, int]] = []
 
-    async def go():
-        server = RestServer(data)
-        url = await server.start()
-        adapter = build_adapter({"id": EX, "name": "binance", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
-                                env={}, clock_ms=lambda: cut, check_exchange_info=False)
-        r, p = await make_pipeline(redis_url, ["ETHBTC", "NOPEBTC"], timeframes=("5m", "1h"),
-                                   warmup_candles=300, clock_ms=lambda: cut)
-        try:
-            report = await p.warm_up(adapter, progress=lambda d, t: progress.append((d, t)))
-            published = await p.process(updates(live_5m, "ETHBTC"))
-            state = p.state("ETHBTC", "5m").macd
-            requests = dict(server.requests)
-        finally:
-            await adapter.aclose()
-            await server.stop()
-            await r.aclose()
-        return report, published, state, requests
-
-    report, published, state, requests = run(go())
+    server = RestServer(data)
+    url = await server.start()
+    adapter = build_adapter({"id": EX, "name": "binance", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
+                            env={}, clock_ms=lambda: cut, check_exchange_info=False)
+    r, p = await make_pipeline(redis_url, ["ETHBTC", "NOPEBTC"], timeframes=("5m", "1h"),
+                               warmup_candles=300, clock_ms=lambda: cut)
+    try:
+        report = await p.warm_up(adapter, progress=lambda d, t: progress.append((d, t)))
+        published = await p.process(updates(live_5m, "ETHBTC"))
+        state = p.state("ETHBTC", "5m").macd
+        requests = dict(server.requests)
+    finally:
+        await adapter.aclose()
+        await server.stop()
+        await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert set(report.refused) == {"NOPEBTC"} and "Invalid symbol" in report.refused["NOPEBTC"]

@@ -1,0 +1,269 @@
+"""Black-box benchmark of the streaming worker: a real `livermore worker` process against a local
+Binance-protocol load server, close events counted at a Redis subscriber; every figure printed
+as a ratio to a baseline measured in the same run (docs/benchmarks.md says what each row means).
+
+    .venv/bin/python bench/bench_blackbox.py [--quick] [--server-procs N] [--no-peers]
+
+--quick is a smoke run (smaller stream counts, one round each, under a minute); its figures
+are not the table's. Only 127.0.0.1 is used; Redis and the database are private to the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import frames as fr
+from bench import peers
+from bench import scenarios as sc
+from bench.ceiling import split
+from bench.loadserver import LoadServer
+from bench.processes import LIVERMORE, PYTHON, Platform, Worker, bare_python_rss_kb, wall_ms
+from bench.report import Row, render, wrap
+from bench.subscriber import Subscriber
+
+CLOSE_PATTERN = "channel:exchange:2:candle:close:*"
+PEER_PATTERN = "__keyspace@0__:candles*"
+
+
+@dataclass(frozen=True)
+class Config:
+    rate_symbols: int = 500              # x 5 timeframes = 2,500 streams
+    per_close: int = 150
+    flood_rounds: int = 150              # 375,000 frames, one close per stream
+    repeats: int = 3                     # rounds of every measurement; the table shows medians
+    searches: int = 3
+    search_steps: int = 5
+    step_seconds: float = 4.0
+    storm_symbols: tuple[int, int] = (400, 1500)  # 2,000 and 7,500 streams
+    warm_rounds: int = 40                # closed bars per stream before measuring (MACD-V seeded)
+    peer_warm_rounds: int = 2            # cryptofeed keeps no state: two bars warm its connections
+    cli_repeats: int = 5
+    memory_streams: int = 2000
+
+
+QUICK = Config(rate_symbols=100, repeats=1, searches=1, search_steps=2, step_seconds=1.5,
+               storm_symbols=(50, 150), warm_rounds=3, peer_warm_rounds=1, cli_repeats=2, memory_streams=300)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def startup(platform: Platform, cfg: Config) -> dict[str, float]:
+    help_cmd = [str(LIVERMORE), "--help"] if LIVERMORE.exists() else [
+        PYTHON, "-c", "from streaming.cli import main; main(['--help'])"]
+    out = {"help_ms": wall_ms(help_cmd, cfg.cli_repeats), "pass_ms": wall_ms([PYTHON, "-c", "pass"], cfg.cli_repeats),
+           "bare_kb": bare_python_rss_kb()}
+    with Worker(platform) as idle:
+        idle.wait_heartbeat()
+        out["idle_kb"] = idle.settled_rss_kb()
+    log(f"  livermore --help {out['help_ms']:.0f} ms, python -c pass {out['pass_ms']:.0f} ms; idle worker RSS "
+        f"{out['idle_kb'] / 1024:.1f} MB, bare python {out['bare_kb'] / 1024:.1f} MB")
+    return out
+
+
+def ceilings(server: LoadServer, cfg: Config) -> tuple[list[float], list[float]]:
+    groups = split(fr.streams_of(cfg.rate_symbols))
+    one = sc.ceiling(server, groups, 1, cfg.repeats, cfg.flood_rounds, cfg.warm_rounds)
+    log(f"  1 plain client: {', '.join(f'{r:,.0f}' for r in one)} frames/s")
+    two = sc.ceiling(server, groups, 2, cfg.repeats, cfg.flood_rounds, cfg.warm_rounds)
+    log(f"  2 plain clients together: {', '.join(f'{r:,.0f}' for r in two)} frames/s")
+    return one, two
+
+
+def rates(server: LoadServer, platform: Platform, cfg: Config) -> tuple[list[sc.Flood], list[float]]:
+    streams = cfg.rate_symbols * 5
+    with Subscriber(platform.redis_url, CLOSE_PATTERN) as sub, \
+            Worker(platform, cfg.rate_symbols, server.ws_url, server.rest_url) as worker:
+        server.wait_streams(streams, alive=worker.alive)
+        sc.warm(server, sub, cfg.warm_rounds)
+        floods, g = [], 0
+        for _ in range(cfg.repeats):
+            floods.append(sc.flood(server, sub, g, cfg.flood_rounds, cfg.warm_rounds))
+            g += cfg.flood_rounds
+            log(f"  worker fed as fast as it reads: {floods[-1].rate:,.0f} frames/s, p99 lag "
+                f"{floods[-1].p99_ms:.0f} ms, lost {floods[-1].lost}")
+        start = 0.6 * sc.median([f.rate for f in floods])
+        best = []
+        for i in range(cfg.searches):
+            log(f"  sustained search {i + 1}/{cfg.searches} ({streams:,} streams, 1 close per {cfg.per_close} frames)")
+            rate, _steps, g = sc.search(server, sub, start, cfg.search_steps, cfg.step_seconds, g,
+                                        cfg.warm_rounds, log)
+            best.append(rate)
+        worker.alive()
+    platform.flush()
+    return floods, best
+
+
+def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int) -> tuple[list[sc.Storm], int]:
+    with Subscriber(platform.redis_url, CLOSE_PATTERN) as sub, \
+            Worker(platform, n_symbols, server.ws_url, server.rest_url) as worker:
+        server.wait_streams(n_symbols * 5, alive=worker.alive)
+        sc.warm(server, sub, cfg.warm_rounds)
+        out = sc.storms(server, sub, cfg.warm_rounds, cfg.repeats, sc.worker_key)
+        rss = worker.settled_rss_kb()
+        worker.alive()
+    platform.flush()
+    for s in out:
+        log(f"  worker, {n_symbols * 5:,} closes at once: last event {s.last_ms:.0f} ms, p50 {s.p50_ms:.0f} ms, "
+            f"lost {s.lost}")
+    log(f"  worker RSS with {n_symbols * 5:,} live streams: {rss / 1024:.1f} MB")
+    return out, rss
+
+
+def peer_storms(server: LoadServer, platform: Platform, cfg: Config, exe: Path, n_symbols: int) -> list[sc.Storm]:
+    with platform.client() as r:
+        r.config_set("notify-keyspace-events", "Kz")  # a notification per ZADD: the peer's "close event"
+    proc = peers.cryptofeed(exe, server.ws_url, server.rest_url, platform.redis_url, n_symbols,
+                            platform.root / f"cryptofeed-{n_symbols}.log")
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            tail = (platform.root / f"cryptofeed-{n_symbols}.log").read_text(errors="replace").strip()
+            raise RuntimeError(f"cryptofeed exited with {proc.returncode}: {tail.splitlines()[-1:] or ''}")
+
+    try:
+        with Subscriber(platform.redis_url, PEER_PATTERN) as sub:
+            server.wait_streams(n_symbols * 5, alive=alive)
+            sc.warm(server, sub, cfg.peer_warm_rounds)
+            out = sc.storms(server, sub, cfg.peer_warm_rounds, cfg.repeats, sc.peer_key)
+            alive()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        server.wait_streams(0, timeout=15)
+        with platform.client() as r:
+            r.config_set("notify-keyspace-events", "")
+        platform.flush()
+    for s in out:
+        log(f"  cryptofeed, {n_symbols * 5:,} closes at once: last write {s.last_ms:.0f} ms, p50 {s.p50_ms:.0f} ms, "
+            f"lost {s.lost}")
+    return out
+
+
+@dataclass
+class Measured:
+    startup: dict[str, float] = field(default_factory=dict)
+    ceiling1: list[float] = field(default_factory=list)   # frames/s of one plain client, per round
+    ceiling2: list[float] = field(default_factory=list)   # two plain clients together
+    floods: list[sc.Flood] = field(default_factory=list)
+    sustained: list[float] = field(default_factory=list)  # best rate of each search
+    storms: dict[int, list[sc.Storm]] = field(default_factory=dict)       # by symbols
+    peer_storms: dict[int, list[sc.Storm]] = field(default_factory=dict)  # cryptofeed, by symbols
+    rss_kb: dict[int, int] = field(default_factory=dict)                  # worker RSS, by symbols
+    peer_kb: dict[str, float] = field(default_factory=dict)               # talipp / numpy, per stream
+
+
+def storm_rows(cfg: Config, m: Measured) -> list[Row]:
+    rows = []
+    for n in cfg.storm_symbols:
+        ours, theirs = m.storms[n], m.peer_storms.get(n, [])
+        lost = sum(s.lost for s in ours + theirs)
+        peer = "cryptofeed" if theirs else ""
+        rows.append(Row(f"{n * 5:,}-close storm, last", sc.median([s.last_ms for s in ours]), "ms",
+                        sc.median([s.last_ms for s in theirs]) if theirs else None, peer,
+                        "<1, <=200ms" if n == cfg.storm_symbols[1] else "< 1",
+                        f"{lost} closes lost in the {n * 5:,}-close storms" if lost else ""))
+        rows.append(Row(f"{n * 5:,}-close storm, p50", sc.median([s.p50_ms for s in ours]), "ms",
+                        sc.median([s.p50_ms for s in theirs]) if theirs else None, peer))
+    return rows
+
+
+def table(cfg: Config, m: Measured, notes: list[str]) -> list[Row]:
+    ceiling, pair = sc.median(m.ceiling1), sc.median(m.ceiling2)
+    lost = sum(f.lost for f in m.floods)
+    rows = [
+        Row(f"sustained, {cfg.rate_symbols * 5:,} streams", sc.median(m.sustained), "/s", ceiling, "ceiling",
+            ">= 0.5", f"sustained: highest paced rate with 0 lost and p99 lag <= {sc.MAX_LAG_MS:.0f} ms, 1 close "
+            f"per {cfg.per_close} frames; median of {cfg.searches} searches of {cfg.search_steps} steps"),
+        Row("fed as fast as it reads", sc.median([f.rate for f in m.floods]), "/s", ceiling, "ceiling", ">= 0.6",
+            f"{lost} closes lost while fed as fast as it reads" if lost else ""),
+        *storm_rows(cfg, m),
+    ]
+    (small, big), st = cfg.storm_symbols, m.startup
+    slope = (m.rss_kb[big] - m.rss_kb[small]) * 1024 / ((big - small) * 5) / 1000
+    talipp, numpy = m.peer_kb.get("talipp"), m.peer_kb.get("numpy")
+    rows.append(Row("RSS per live stream", slope, "KB", talipp, "talipp" if talipp else "", "< 2 KB",
+                    f"RSS per live stream: (RSS at {big * 5:,} streams - RSS at {small * 5:,}) / "
+                    f"{(big - small) * 5:,}, both warmed the same way; the row after is (RSS at N - idle RSS) / N"))
+    if numpy:
+        rows.append(Row("RSS per live stream", slope, "KB", numpy, "numpy window"))
+    rows.append(Row(f"RSS/stream, {big * 5:,} - idle", (m.rss_kb[big] - st["idle_kb"]) * 1024 / (big * 5) / 1000,
+                    "KB"))
+    rows.append(Row("idle worker RSS", st["idle_kb"] / 1024, "MB", st["bare_kb"] / 1024, "bare python", "< 35 MB"))
+    rows.append(Row("livermore --help", st["help_ms"], "ms", st["pass_ms"], "python -c pass", "< 250 ms"))
+    verdict = "the server is not the limit" if pair > 1.05 * ceiling else \
+        "WARNING: two clients got no more than one: the server may be the limit, or other work holds the cores"
+    notes.insert(0, f"ceiling: 1 plain websockets client {ceiling:,.0f} frames/s; 2 clients together "
+                    f"{pair:,.0f} (x{pair / ceiling:.2f}): {verdict}")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke run: small, one round each (< 1 minute)")
+    ap.add_argument("--server-procs", type=int, default=1, metavar="N", help="load server processes (default 1)")
+    ap.add_argument("--no-peers", action="store_true", help="skip cryptofeed/talipp (no peers' virtualenv)")
+    args = ap.parse_args()
+    cfg = QUICK if args.quick else Config()
+    load_start = os.getloadavg()[0]
+    notes: list[str] = []
+    m = Measured()
+    exe = None
+    if not args.no_peers:
+        if args.quick and not (peers.CACHE / "bin" / "python").exists():
+            notes.append("peers skipped: --quick does not install them; run once without --quick")
+        else:
+            exe, why = peers.python()
+            if exe is None:
+                notes.append(f"cryptofeed and talipp skipped: {why}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="livermore-bench-") as d, Platform(Path(d)) as platform:
+        log("startup: CLI wall time and idle worker RSS")
+        m.startup = startup(platform, cfg)
+        with LoadServer(max(cfg.storm_symbols[1], cfg.rate_symbols), procs=args.server_procs) as server:
+            streams = cfg.rate_symbols * 5
+            log(f"receive ceiling ({streams:,} streams, {cfg.flood_rounds * streams:,} frames a round)")
+            m.ceiling1, m.ceiling2 = ceilings(server, cfg)
+            log("worker frame rates")
+            m.floods, m.sustained = rates(server, platform, cfg)
+            for n in cfg.storm_symbols:
+                log(f"close storm: {n * 5:,} streams")
+                m.storms[n], m.rss_kb[n] = storms(server, platform, cfg, n)
+                if exe is not None:
+                    try:
+                        m.peer_storms[n] = peer_storms(server, platform, cfg, exe, n)
+                    except RuntimeError as exc:
+                        notes.append(f"cryptofeed storm of {n * 5:,} skipped: {str(exc).splitlines()[0][:200]}")
+    if exe is not None:
+        for kind in ("talipp", "numpy"):
+            value, why = peers.memory_per_stream(exe, kind, cfg.memory_streams)
+            if value is not None:
+                m.peer_kb[kind] = value / 1000
+            if why:
+                notes.append(why)
+    rows = table(cfg, m, notes)
+    title = (f"livermore black box{' (--quick: smoke figures)' if args.quick else ''}: medians of {cfg.repeats}, "
+             f"{os.cpu_count()} cores, load {load_start:.1f} -> {os.getloadavg()[0]:.1f}, "
+             f"{time.monotonic() - started:.0f} s")
+    sys.stderr.flush()
+    print("\n" + render(rows, title))
+    for note in notes:
+        print("\n".join(wrap(note)))
+
+
+if __name__ == "__main__":
+    main()
