@@ -20,7 +20,7 @@ MAX_LIMIT = 100_000
 SUPPORTED_EXCHANGES = ("coinbase", "binance", "binance_us")
 
 
-class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+class _Commands(argparse._SubParsersAction):
     """Subcommands whose own --help opens with the one-line summary `livermore --help` shows."""
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
@@ -67,6 +67,22 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not a number of seconds between 0 and "
                                          f"{MAX_TIMEOUT_S:.0f}")
     return value
+
+
+def number(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """A finite number in [low, high] (or (low, high] with low_open)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value > low if low_open else value >= low
+        if not (math.isfinite(value) and above and value <= high):
+            bound = f"above {low:g}" if low_open else f"from {low:g}"
+            raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not a number {bound} to {high:g}")
+        return value
+
+    return parse
 
 
 def port(text: str) -> int:

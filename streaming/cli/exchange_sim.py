@@ -9,7 +9,7 @@ import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streaming.cli._common import add_command, count, port_or_any
+from streaming.cli._common import add_command, count, number, port_or_any
 from streaming.errors import UsageError, shown
 
 
@@ -30,10 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="synthetic symbols per exchange (SIM1-USD, SIM1USDT...; default 3)")
     p.add_argument("--seed", type=count(0, 2**31), default=1, metavar="N",
                    help="seed of the synthetic markets: the same seed gives the same prices (default 1)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
-    p.add_argument("--update-interval", type=float, default=0.5, metavar="S",
+    p.add_argument("--speed", type=number(0, 10_000, low_open=True), default=1.0, metavar="X",
+                   help="simulated seconds per real second (default 1)")
+    p.add_argument("--update-interval", type=number(0, 3600, low_open=True), default=0.5, metavar="S",
                    help="real seconds between candle updates (default 0.5)")
-    p.add_argument("--gap-probability", type=float, default=0.0, metavar="P",
+    p.add_argument("--gap-probability", type=number(0, 1), default=0.0, metavar="P",
                    help="chance a 5m bucket has no trade, 0 to 1 (default 0)")
     p.add_argument("--recordings", type=Path, default=None, help="folder of recordings to serve "
                    "(default: the ones shipped in streaming/sim/data)")

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from streaming.cli._common import add_command, count, port, settings_for
+from streaming.cli._common import add_command, count, number, port, settings_for
 from streaming.cli.exchange_sim import parse_start
 from streaming.errors import UsageError
 from streaming.settings import LivermoreSettings, mask_url
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="point every exchange at the local exchange simulator (no internet needed); "
                          "state lives in $LIVERMORE_HOME/offline, apart from the online state")
     up.add_argument("--no-worker", action="store_true", help="do not start the streaming worker")
-    up.add_argument("--sim-speed", type=float, default=1.0, metavar="X",
+    up.add_argument("--sim-speed", type=number(0, 10_000, low_open=True), default=1.0, metavar="X",
                     help="with --offline: simulated clock speed-up (60 = a 5m candle every 5 s; default 1)")
     up.add_argument("--sim-symbols", type=count(0, 500), default=5, metavar="N",
                     help="with --offline: synthetic symbols per exchange (default 5)")
@@ -50,14 +50,15 @@ def _first_line(settings: LivermoreSettings, offline: bool) -> list[str]:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from streaming.platform import Platform
-    from streaming.redis_server import free_port, port_is_free
     from streaming.supervision import SignalGuard, StopRequested, UpLock
 
     guard = SignalGuard()
     guard.install()  # from here on a signal stops whatever has been started, nothing is left behind
     offline = args.offline or args.offline_home  # `livermore --offline up` is `livermore up --offline`
     try:
+        from streaming.platform import Platform
+        from streaming.redis_server import free_port, port_is_free
+
         settings = settings_for(args)
         for line in _first_line(settings, offline):
             print(line, flush=True)

@@ -74,6 +74,8 @@ HUGE = "9" * 30
         (["worker", "--symbols", "nosuch=BTC-USD"], {}, "unknown exchange 'nosuch'"),
         (["up", "--port", "-1"], {}, "not a port number"),
         (["up", "--port", "70000"], {}, "not a port number"),
+        (["up", "--offline", "--sim-speed", "nan"], {}, "--sim-speed"),
+        (["exchange-sim", "--gap-probability", "2"], {}, "--gap-probability"),
         (["exchange-sim", "--host", ""], {}, "--allow-remote"),
         (["exchange-sim", "--host", "0.0.0.0"], {}, "--allow-remote"),
         (["status"], {"LIVERMORE_SIM_CLOCK": "abc"}, "LIVERMORE_SIM_CLOCK"),
