@@ -159,3 +159,47 @@ def test_another_local_user_can_neither_use_the_redis_nor_read_the_home():
     finally:
         stop_embedded_redis(home)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_worker_follows_its_embedded_redis_through_a_restart(tmp_path):
+    """No split brain: the restarted server is on the same port, so the running worker reconnects and
+    `livermore workers` sees it again (before, the next command started a server on another port)."""
+    from streaming.control.heartbeat import live_workers
+    from tests.helpers.commands import WORKER, clean_env, run_livermore
+    from tests.servers import wait_for
+
+    home = tmp_path / "home"
+    env = clean_env({"LIVERMORE_HOME": str(home)})
+    assert run_livermore(["db", "upgrade"], env).returncode == 0
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen([*WORKER, "--worker-id", "follower"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = embedded_redis_url(home) or wait_for(lambda: embedded_redis_url(home), timeout=20,
+                                                    message="the embedded server")
+        client = sync_client(url)
+
+        def beating_since(t: float):
+            from datetime import datetime
+
+            try:
+                found = [w for w in live_workers(client) if w["worker_id"] == "follower"]
+            except redis.RedisError:
+                return False
+            return bool(found) and datetime.fromisoformat(found[0]["last_heartbeat"]).timestamp() > t
+
+        wait_for(lambda: beating_since(0), timeout=30, message="the worker's first heartbeat")
+        os.kill(int((home / "redis" / "redis.pid").read_text()), signal.SIGKILL)
+        wait_for(lambda: not ping(url), timeout=5, message="the server to die")
+        restarted = run_livermore(["redis-url"], env)  # any command finds it dead and restarts it
+        assert restarted.stdout.strip() == url
+        back = time.time()
+        wait_for(lambda: beating_since(back), timeout=30, message="a heartbeat after the restart")
+        workers = run_livermore(["workers", "--json"], env)
+        assert "follower" in workers.stdout
+        assert worker.poll() is None
+        client.close()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()
+        stop_embedded_redis(home)
