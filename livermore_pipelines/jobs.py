@@ -1,6 +1,5 @@
 """`start_streaming` / `stop_streaming`: drive the streaming worker over the Redis control plane."""
 
-import os
 import time
 from datetime import datetime
 
@@ -13,6 +12,7 @@ from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource, RedisResource, platform_settings
 from livermore_pipelines.store import read_universe
 from streaming.errors import UsageError
+from streaming.settings import current_settings
 
 POLL_S = 0.25
 # A status written this long before `start` was sent still counts: clocks of two hosts differ.
@@ -29,7 +29,7 @@ class StreamingConfig(dg.Config):
     def should_spawn(self) -> bool:
         if self.spawn_worker is not None:
             return self.spawn_worker
-        return (os.environ.get("LIVERMORE_DEPLOYMENT") or "local").strip().lower() != "production"
+        return current_settings().deployment != "production"
 
 
 def _check_exchange_name(name: str) -> None:

@@ -8,10 +8,8 @@ LIVERMORE_REDIS_URL must both be set; nothing is started on the side.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -19,7 +17,6 @@ import redis
 import sqlalchemy as sa
 
 from streaming.db.engine import make_engine
-from streaming.errors import UsageError
 from streaming.settings import Settings, load_settings, redis_client
 from streaming.timeframes import TIMEFRAME_MS
 
@@ -56,7 +53,7 @@ class RedisResource(dg.ConfigurableResource):
             client.close()
 
     def settings(self, database_url: str) -> Settings:
-        return Settings(home=Path(self.home), database_url=database_url, redis_url=self.url)
+        return Settings.model_validate({"home": self.home, "database_url": database_url, "redis_url": self.url})
 
 
 class ExchangeClientsResource(dg.ConfigurableResource):
@@ -97,20 +94,12 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def resources_for_deployment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    env = os.environ if env is None else env
-    deployment = (env.get("LIVERMORE_DEPLOYMENT") or "local").strip().lower()
-    if deployment not in DEPLOYMENTS:
-        raise UsageError(f"LIVERMORE_DEPLOYMENT={deployment!r} is unknown; set it to local or production")
-    if deployment == "production":
-        missing = [name for name in ("LIVERMORE_DATABASE_URL", "LIVERMORE_REDIS_URL") if not env.get(name)]
-        if missing:
-            raise UsageError(
-                f"LIVERMORE_DEPLOYMENT=production needs {' and '.join(missing)}: set "
-                + ", ".join(missing) + " (e.g. postgresql+psycopg2://user:pw@host:5432/livermore, "
-                "redis://host:6379/0), or use LIVERMORE_DEPLOYMENT=local for the embedded defaults")
-    settings = load_settings(env)
+    settings = load_settings(env)  # LIVERMORE_DEPLOYMENT is checked there
+    if settings.deployment == "production":
+        settings.require_servers()
     return {
-        "database": DatabaseResource(url=settings.database_url),
-        "redis": RedisResource(url=settings.redis_url, home=str(settings.home)),
+        "database": DatabaseResource(url=settings.database_url.get_secret_value()),
+        "redis": RedisResource(url=settings.redis_url.get_secret_value() if settings.redis_url else None,
+                               home=str(settings.home)),
         "exchange_clients": ExchangeClientsResource(),
     }

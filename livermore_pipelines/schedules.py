@@ -1,6 +1,5 @@
 """Hourly (by default) refresh of Tier 1, Tier 2 and the universe, one run per active exchange."""
 
-import os
 from collections.abc import Iterator, Mapping
 
 import dagster as dg
@@ -10,18 +9,14 @@ from livermore_pipelines.jobs import refresh_symbols
 from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource
 from streaming.db.queries import list_exchanges
-from streaming.errors import UsageError
+from streaming.settings import current_settings, settings_from
 
 DEFAULT_CRON = "0 * * * *"
 CRON_ENV = "LIVERMORE_SYMBOL_REFRESH_CRON"
 
 
 def refresh_cron(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    cron = (env.get(CRON_ENV) or DEFAULT_CRON).strip()
-    if len(cron.split()) != 5:
-        raise UsageError(f"{CRON_ENV}={cron!r} is not a 5-field cron expression; use e.g. '0 * * * *' (hourly)")
-    return cron
+    return (current_settings() if env is None else settings_from(env)).symbol_refresh_cron  # checked there
 
 
 def active_partitions(database: DatabaseResource) -> list[str]:

@@ -13,106 +13,56 @@
     client.candles(1, "BTC-USD", "5m", limit=300) # [Candle, ...] oldest first
 
 Exchanges are given by id or by name (resolved through the `exchanges:by-name` HASH the
-platform keeps in Redis). Pub/sub is fire-and-forget: a consumer that must not miss alerts
-reads the durable stream `stream:alerts` instead (see `alert_history`).
+platform keeps in Redis). The iterators survive Redis restarts: they reconnect with backoff and
+subscribe again (`on_status` hears about it), and raise RedisUnavailable when Redis stays away
+longer than `reconnect_timeout` (default 60 s). Pub/sub is fire-and-forget, so after a reconnect
+`alerts()` reads the alerts published meanwhile from the durable stream `stream:alerts`; candle
+closes have no stream (the closed candles themselves are in Redis: `candles()`).
+See streaming/subscription.py.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 from streaming import exchange_ids, keys
-from streaming.errors import UsageError
+from streaming.errors import UsageError, shown
 from streaming.models import Candle
+from streaming.redis_clients import sync_client
 from streaming.store.codec import decode_candle
+from streaming.subscription import DEFAULT_RECONNECT_TIMEOUT_S, Received, RedisUnavailable, Subscription
+
+__all__ = ["LivermoreClient", "Received", "RedisUnavailable", "Subscription", "UnknownExchange"]
 
 
 class UnknownExchange(ValueError):
     pass
 
 
-class Subscription:
-    """Messages of some channel patterns as dicts; iterate it with `for` or `async for`.
-    Malformed payloads are skipped (counted in `.skipped`)."""
-
-    def __init__(self, url: str, patterns: list[str], timeout: float | None = None) -> None:
-        self.url = url
-        self.patterns = patterns
-        self.timeout = timeout  # stop iterating after this many seconds without a message
-        self.skipped = 0
-        self._sync: Any = None
-
-    def _decode(self, message: dict[str, Any] | None) -> dict[str, Any] | None:
-        if not message or message.get("type") not in ("pmessage", "message"):
-            return None
-        try:
-            data = json.loads(message["data"])
-        except (TypeError, ValueError):
-            self.skipped += 1
-            return None
-        if not isinstance(data, dict):
-            self.skipped += 1
-            return None
-        data.setdefault("_channel", message["channel"].decode() if isinstance(message["channel"], bytes)
-                        else message["channel"])
-        return data
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        client = redis.Redis.from_url(self.url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._sync = pubsub
-        try:
-            pubsub.psubscribe(*self.patterns)
-            idle_since = time.monotonic()
-            while True:
-                msg = pubsub.get_message(timeout=1.0 if self.timeout is None else min(1.0, self.timeout))
-                data = self._decode(msg)
-                if data is not None:
-                    idle_since = time.monotonic()
-                    yield data
-                elif self.timeout is not None and time.monotonic() - idle_since >= self.timeout:
-                    return
-        finally:
-            pubsub.close()
-            client.close()
-
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        client = aioredis.Redis.from_url(self.url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.psubscribe(*self.patterns)
-            idle_since = time.monotonic()
-            while True:
-                msg = await pubsub.get_message(timeout=1.0 if self.timeout is None else min(1.0, self.timeout))
-                data = self._decode(msg)
-                if data is not None:
-                    idle_since = time.monotonic()
-                    yield data
-                elif self.timeout is not None and time.monotonic() - idle_since >= self.timeout:
-                    return
-        finally:
-            await pubsub.aclose()
-            await client.aclose()
-
-
 class LivermoreClient:
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, *, reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT_S,
+                 on_status: Callable[[str], None] | None = None) -> None:
         self.url = redis_url
-        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.redis = sync_client(redis_url)
+        self.reconnect_timeout = reconnect_timeout
+        self.on_status = on_status
 
     @classmethod
-    def from_env(cls) -> LivermoreClient:
-        """The Redis of this machine's Livermore: LIVERMORE_REDIS_URL, or the embedded server of LIVERMORE_HOME."""
+    def from_env(cls, *, offline: bool = False, **options: Any) -> LivermoreClient:
+        """The Redis of this machine's Livermore: LIVERMORE_REDIS_URL, or the embedded server of LIVERMORE_HOME
+        (of its offline home, that of `livermore up --offline`, with `offline=True`)."""
         from streaming.settings import load_settings, resolve_redis_url
 
-        return cls(resolve_redis_url(load_settings()))
+        return cls(resolve_redis_url(load_settings(offline=offline)), **options)
+
+    def _subscription(self, patterns: list[str], timeout: float | None, **options: Any) -> Subscription:
+        return Subscription(self.url, patterns, timeout, reconnect_timeout=self.reconnect_timeout,
+                            on_status=self.on_status, **options)
 
     def close(self) -> None:
         self.redis.close()
@@ -141,8 +91,8 @@ class LivermoreClient:
     def alerts(self, exchanges: Iterable[int | str] | None = None, timeout: float | None = None) -> Subscription:
         """Alerts of the given exchanges (all when None) as they fire."""
         ids = self._ids(exchanges)
-        patterns = ["channel:alerts:*"] if ids is None else [keys.alerts_channel(i) for i in ids]
-        return Subscription(self.url, patterns, timeout)
+        patterns = [keys.alerts_channel("*")] if ids is None else [keys.alerts_channel(i) for i in ids]
+        return self._subscription(patterns, timeout, replay_alerts=True, exchange_ids=ids)
 
     def candle_closes(self, exchanges: Iterable[int | str] | None = None, symbol: str = "*", timeframe: str = "*",
                       timeout: float | None = None) -> Subscription:
@@ -151,7 +101,7 @@ class LivermoreClient:
         if symbol != "*":
             keys.validate_symbol(symbol)
         patterns = [keys.candle_close_pattern(i, symbol, timeframe) for i in (ids if ids is not None else ["*"])]
-        return Subscription(self.url, patterns, timeout)
+        return self._subscription(patterns, timeout)
 
     def latest_indicator(self, exchange_id: int | str, symbol: str, timeframe: str) -> dict[str, Any] | None:
         raw = self.redis.get(keys.indicator(self.exchange_id(exchange_id), symbol, timeframe))
@@ -163,7 +113,7 @@ class LivermoreClient:
         ex = self.exchange_id(exchange_id)
         for k in [keys.candles(ex, symbol, timeframe)] + [keys.user_candles(u, ex, symbol, timeframe)
                                                           for u in user_ids]:
-            raw = self.redis.zrange(k, -limit, -1) if limit > 0 else []
+            raw: list[str] = self.redis.zrange(k, -limit, -1) if limit > 0 else []  # type: ignore[assignment]
             if raw:
                 return [decode_candle(m) for m in raw]
         return []
@@ -187,7 +137,7 @@ def resolve_exchanges(client: redis.Redis, names: list[str] | None, settings: An
             out[by_name[name]] = name
         else:
             known = ", ".join(sorted(by_name)) or "(none: run `livermore db upgrade` or start the platform)"
-            raise UsageError(f"unknown exchange {name!r}; known exchanges: {known}")
+            raise UsageError(f"unknown exchange {shown(name, 40)}; known exchanges: {known}")
     return out
 
 
@@ -195,28 +145,13 @@ def _from_database(settings: Any) -> dict[str, int]:
     try:
         from streaming.db.engine import make_engine
 
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url.get_secret_value())
     except Exception:  # an unusable database URL only means: no names to resolve
         return {}
     try:
         return exchange_ids.from_database(engine)
     finally:
         engine.dispose()
-
-
-def print_messages(pubsub: Any, line: Callable[[dict[str, Any]], str], raw_json: bool = False) -> None:
-    """Print each pub/sub message as `line(payload)`; the raw payload with --json or when it is not a JSON object."""
-    for msg in pubsub.listen():
-        if msg.get("type") not in ("message", "pmessage"):
-            continue
-        if raw_json:
-            print(msg["data"], flush=True)
-            continue
-        try:
-            data = json.loads(msg["data"])
-            print(line(data) if isinstance(data, dict) else msg["data"], flush=True)
-        except ValueError:
-            print(msg["data"], flush=True)
 
 
 def ms_iso(ms: Any) -> str:

@@ -1,13 +1,14 @@
-"""`livermore up` / `livermore down`: the whole platform on one machine.
+"""`livermore up`: the whole platform on one machine, and nothing left behind when it stops.
 
 up: embedded Redis (unless LIVERMORE_REDIS_URL), database migrated and seeded, Dagster
-webserver + daemon (`dagster dev`) on 127.0.0.1, the streaming worker idle, and with
---offline the local exchange simulator with every exchange pointed at it. Ctrl-C (or SIGTERM)
-stops everything it started, in reverse order.
+webserver + daemon (`dg dev`) on 127.0.0.1, the streaming worker idle, and with --offline the
+local exchange simulator with every exchange pointed at it. A signal at any moment stops
+everything started so far, in reverse order, process groups included (streaming.supervision).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,22 +21,29 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from streaming.errors import UsageError
-from streaming.settings import Settings, mask_url, resolve_redis_url
+from streaming.settings import LivermoreSettings, mask_url, resolve_redis_url
+from streaming.supervision import SignalGuard, stop_group
 
 log = logging.getLogger("livermore.up")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXCHANGE_NAMES = ("coinbase", "binance", "binance_us")
 DEFAULT_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+# Beta warnings Dagster raises about its own internals (no Livermore code passes `owners`);
+# PYTHONWARNINGS matches on the message's start, so no Dagster import is needed to filter them
+DAGSTER_WARNINGS_FILTER = "ignore:Parameter `owners` of initializer `SensorDefinition.__init__` is currently in beta"
+READY_TIMEOUT_S = 180.0
 
 
-def dagster_yaml(env: dict[str, str]) -> str:
+def dagster_yaml(settings: LivermoreSettings) -> str:
     """The instance config: the repository's dagster.yaml, plus PostgreSQL storage when asked."""
     base = REPO_ROOT / "dagster.yaml"
     text = base.read_text() if base.exists() else DEFAULT_DAGSTER_YAML
-    if env.get("LIVERMORE_DAGSTER_DATABASE_URL"):
+    if settings.dagster_database_url is not None:
+        # the variable's name, not its value: the password stays out of files Dagster shows
         text += "storage:\n  postgres:\n    postgres_url:\n      env: LIVERMORE_DAGSTER_DATABASE_URL\n"
     return text
 
@@ -47,10 +55,10 @@ WORKSPACE_YAML = """load_from:
 """
 
 
-def prepare_dagster_home(settings: Settings, env: dict[str, str]) -> Path:
+def prepare_dagster_home(settings: LivermoreSettings) -> Path:
     home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(dagster_yaml(env))
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(dagster_yaml(settings))
     (home / "workspace.yaml").write_text(WORKSPACE_YAML)
     return home
 
@@ -59,38 +67,52 @@ def _livermore_cmd(*args: str) -> list[str]:
     return [sys.executable, "-c", "from streaming.cli import main; raise SystemExit(main())", *args]
 
 
+def _dagster_cmd(port: int) -> list[str]:
+    dg = Path(sys.executable).with_name("dg")
+    program = str(dg) if dg.exists() else shutil.which("dg") or "dg"
+    if not shutil.which("env"):
+        raise UsageError("the `env` program is missing; it is part of coreutils")
+    # `env --default-signal` undoes an inherited SIG_IGN so the dev server stops on SIGTERM
+    return ["env", "--default-signal=INT,TERM", program, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+            "-p", str(port)]
+
+
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path
 
 
 @dataclass
 class Platform:
-    settings: Settings
+    settings: LivermoreSettings
     port: int = 3000
     offline: bool = False
     with_worker: bool = True
     sim_args: list[str] = field(default_factory=list)
+    guard: SignalGuard = field(default_factory=SignalGuard)
     children: list[Child] = field(default_factory=list)
     started_redis: bool = False
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
-    def _spawn(self, name: str, cmd: list[str]) -> Child:
+    def _spawn(self, name: str, cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Child:
         logs = self.settings.home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
-        fh = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
-                                start_new_session=True)
-        fh.close()
-        child = Child(name, proc, log_path)
-        self.children.append(child)
+        with self.guard.deferred():  # a signal now is handled once the child is on the list (and stopped)
+            fh: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+            try:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                        env=env or self.env, cwd=cwd, start_new_session=True)
+            finally:
+                fh.close()
+            child = Child(name, proc, log_path)
+            self.children.append(child)
         log.info("started %s (pid %d, log %s)", name, proc.pid, log_path)
         return child
 
-    def start_simulator(self, timeout: float = 30.0) -> dict[str, dict[str, str]]:
+    def start_simulator(self, timeout: float = 30.0) -> dict[str, Any]:
         urls_file = self.settings.home / "sim-urls.json"
         urls_file.unlink(missing_ok=True)
         child = self._spawn("exchange-sim", _livermore_cmd("exchange-sim", "--urls-file", str(urls_file),
@@ -101,7 +123,7 @@ class Platform:
                 raise UsageError(f"the exchange simulator did not start; see {child.log_path}")
             time.sleep(0.1)
         time.sleep(0.05)  # the file is written in one go; give the writer a moment to close it
-        urls = json.loads(urls_file.read_text())
+        urls: dict[str, Any] = json.loads(urls_file.read_text())
         clock = urls.get("clock")
         if clock:
             from streaming.clock import ENV, encode_sim_clock
@@ -121,57 +143,60 @@ class Platform:
             self.start_simulator()
         if self.settings.embedded_redis:
             self.started_redis = embedded_redis_url(self.settings.home) is None
-        redis_url = resolve_redis_url(self.settings)
+        with self.guard.deferred():  # the embedded server is started (and recorded) or not at all
+            redis_url = resolve_redis_url(self.settings)
         log.info("redis: %s%s", mask_url(redis_url), " (embedded)" if self.settings.embedded_redis else "")
-        inserted = upgrade(self.settings.database_url)
-        log.info("database: %s migrated (%d exchange rows seeded)", mask_url(self.settings.database_url), inserted)
-        dagster_home = prepare_dagster_home(self.settings, self.env)
-        self.env.update({
-            "DAGSTER_HOME": str(dagster_home),
-            "LIVERMORE_HOME": str(self.settings.home),
-            "LIVERMORE_DATABASE_URL": self.settings.database_url,
-        })
-        if self.offline:
-            self.env["LIVERMORE_OFFLINE"] = "1"
-        if not shutil.which("env"):
-            raise UsageError("the `env` program is missing; it is part of coreutils")
-        dagster = str(Path(sys.executable).with_name("dagster"))
-        if not Path(dagster).exists():
-            dagster = shutil.which("dagster") or "dagster"
-        # `env --default-signal` undoes an inherited SIG_IGN so dagster dev stops on SIGTERM
-        self._spawn("dagster", ["env", "--default-signal=INT,TERM", dagster, "dev", "-h", "127.0.0.1",
-                                "-p", str(self.port), "-w", str(dagster_home / "workspace.yaml")])
+        database_url = self.settings.database_url.get_secret_value()
+        inserted = upgrade(database_url)
+        log.info("database: %s migrated (%d exchange rows seeded)", mask_url(database_url), inserted)
+        dagster_home = prepare_dagster_home(self.settings)
+        self.env = self.settings.child_env(self.env)
+        self.env["DAGSTER_HOME"] = str(dagster_home)
+        dagster_env = {**self.env, "PYTHONWARNINGS": DAGSTER_WARNINGS_FILTER}
+        # cwd = DAGSTER_HOME: the dev server then finds no other dagster.yaml to warn about
+        self._spawn("dagster", _dagster_cmd(self.port), cwd=dagster_home, env=dagster_env)
         if self.with_worker:
             self._spawn("worker", _livermore_cmd("worker"))
 
-    def wait_ready(self, timeout: float = 180.0) -> None:
+    def _dagster(self) -> Child:
+        return next(c for c in self.children if c.name == "dagster")
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Until OUR webserver answers: our process listens on the port and serves this instance."""
+        from streaming.supervision import listening_pid_in_tree
+
+        log.info("waiting for the Dagster webserver on http://127.0.0.1:%d (usually 10 to 30 s)", self.port)
         url = f"http://127.0.0.1:{self.port}/server_info"
         deadline = time.monotonic() + timeout
+        dagster = self._dagster()
         while time.monotonic() < deadline:
-            for child in self.children:
-                if child.process.poll() is not None:
-                    raise UsageError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            self._check_children()
+            if listening_pid_in_tree(self.port, dagster.process.pid) and _answers(url):
+                return
             time.sleep(0.5)
-        raise UsageError(f"Dagster did not answer on {url} within {timeout:.0f}s; see {self.settings.home}/logs")
+        raise UsageError(f"the Dagster webserver did not answer on port {self.port} within {timeout:.0f}s; "
+                         f"see {dagster.log_path}")
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                raise UsageError(f"{child.name} exited with code {child.process.returncode} during start-up; "
+                                 f"see {child.log_path}")
 
     def stop(self) -> None:
+        self.guard.stopping = True  # a signal from here on must not interrupt the clean-up
         for child in reversed(self.children):
             if child.process.poll() is None:
                 log.info("stopping %s", child.name)
-                child.process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGTERM)
         for child in reversed(self.children):
             try:
                 child.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within 30 s; killing it", child.name)
-                os.killpg(child.process.pid, signal.SIGKILL)
-                child.process.wait()
+            # what the child started in its session (code servers, webserver, daemon, runs) goes too
+            stop_group(child.process)
         self.children.clear()
         if self.started_redis:
             from streaming.redis_server import stop_embedded_redis
@@ -180,24 +205,32 @@ class Platform:
             log.info("stopped the embedded Redis server")
 
     def supervise(self) -> int:
-        """Block until a signal or until a child dies; then stop everything."""
-        stop = {"flag": False}
+        """Block until a signal or until a child dies (the caller stops everything); restart a dead Redis."""
+        from streaming.redis_server import RedisServerError, embedded_redis_url, ensure_embedded_redis
 
-        def _handler(signum, _frame):
-            stop["flag"] = True
+        next_redis_check = time.monotonic() + 2.0
+        while True:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    log.error("%s exited with code %s; see %s", child.name, child.process.returncode,
+                              child.log_path)
+                    return 1
+            if self.settings.embedded_redis and time.monotonic() >= next_redis_check:
+                next_redis_check = time.monotonic() + 2.0
+                if embedded_redis_url(self.settings.home) is None:
+                    try:
+                        with self.guard.deferred():
+                            ensure_embedded_redis(self.settings.home, self.settings.redis_server_bin)
+                        self.started_redis = True
+                        log.warning("the embedded Redis server had stopped; restarted it on its port")
+                    except RedisServerError as exc:
+                        log.error("the embedded Redis server stopped and cannot be restarted: %s", exc)
+            time.sleep(0.5)
 
-        signal.signal(signal.SIGINT, _handler)
-        signal.signal(signal.SIGTERM, _handler)
-        code = 0
-        try:
-            while not stop["flag"]:
-                for child in self.children:
-                    if child.process.poll() is not None:
-                        log.error("%s exited with code %s; see %s", child.name, child.process.returncode,
-                                  child.log_path)
-                        stop["flag"] = True
-                        code = 1
-                time.sleep(0.5)
-        finally:
-            self.stop()
-        return code
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False

@@ -6,15 +6,13 @@ URLs come from the row unless LIVERMORE_<NAME>_WS_URL / LIVERMORE_<NAME>_REST_UR
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from streaming.adapters.base import AdapterError, ExchangeAdapter, ExchangeConfig
 from streaming.adapters.binance.parse import INTERVAL_MS as BINANCE_INTERVALS
-from streaming.clock import ENV as CLOCK_ENV
-from streaming.clock import clock_from_env
+from streaming.settings import current_settings, settings_from
 from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 NATIVE_ONLY = frozenset(BINANCE_INTERVALS) - frozenset(TIMEFRAME_MS)
@@ -101,13 +99,12 @@ def _timeframes(name: str, raw: object) -> tuple[str, ...]:
 
 
 def exchange_config(row: Mapping[str, Any], env: Mapping[str, str] | None = None) -> ExchangeConfig:
-    env = os.environ if env is None else env
     name = row.get("name")
     if not isinstance(name, str) or not name:
         raise BadExchangeConfigError(f"exchanges row without a name: {sorted(row)}")
-    prefix = f"LIVERMORE_{name.upper()}"
-    ws_url = _url(env.get(f"{prefix}_WS_URL") or row.get("ws_url"), "ws_url", name, ("ws", "wss"))
-    rest_url = _url(env.get(f"{prefix}_REST_URL") or row.get("rest_url"), "rest_url", name, ("http", "https"))
+    ws_override, rest_override = (current_settings() if env is None else settings_from(env)).exchange_urls(name)
+    ws_url = _url(ws_override or row.get("ws_url"), "ws_url", name, ("ws", "wss"))
+    rest_url = _url(rest_override or row.get("rest_url"), "rest_url", name, ("http", "https"))
     exchange_id = row.get("id")
     if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
         raise BadExchangeConfigError(f"exchange {name!r}: id must be an integer, got {exchange_id!r}")
@@ -131,8 +128,9 @@ def build_adapter(row: Mapping[str, Any], env: Mapping[str, str] | None = None, 
     if not row.get("is_active", True):
         raise InactiveExchangeError(f"exchange {name!r} is inactive (exchanges.is_active = false); "
                                     f"activate it or use one of: {', '.join(names)}")
-    if "clock_ms" not in options and (env if env is not None else os.environ).get(CLOCK_ENV):
-        options["clock_ms"] = clock_from_env(env)  # offline mode: the simulator's faster clock
+    sim_clock = (current_settings() if env is None else settings_from(env)).sim_clock
+    if "clock_ms" not in options and sim_clock is not None:
+        options["clock_ms"] = sim_clock.now_ms()  # offline mode: the simulator's faster clock
     return builder(exchange_config(row, env), **options)
 
 

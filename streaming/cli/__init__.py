@@ -10,19 +10,50 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-from streaming.errors import UsageError
+from streaming.cli._common import Parser
+from streaming.errors import UsageError, one_line
+
+# exit codes of a command stopped from outside, as a shell reports a process killed by the signal
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BROKEN_PIPE = 141  # the reader went away (`livermore alerts | head`)
+
+
+def _version() -> str:
+    try:
+        return version("livermore")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Every command's summary starts on the command's line (argparse measures the command names
+    without the extra indent it prints them with, and would push the longest one's summary down)."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.help is not argparse.SUPPRESS:
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(self._action_max_length, longest + self._current_indent + 2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livermore",
-        description="Livermore: live MACD-V alerts for Coinbase, Binance and Binance.US.",
+        formatter_class=_Formatter,
+        description="Livermore: live MACD-V alerts for Coinbase, Binance and Binance.US. "
+                    "`livermore COMMAND --help` describes each command.",
     )
+    parser.add_argument("--version", action="version", version=f"livermore {_version()}",
+                        help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--offline", dest="offline_home", action="store_true",
+                        help="use the home of `livermore up --offline` ($LIVERMORE_HOME/offline)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -33,7 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> int:
+    # point stdout at /dev/null so the interpreter's final flush cannot fail a second time
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
+    # every file Livermore and the processes it starts create is private to this user
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -50,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except UsageError as exc:
-        print(f"livermore: error: {exc}", file=sys.stderr)
+        print(f"livermore: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _stdout_gone()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 
 from streaming.db.engine import check_connection, make_engine
 from streaming.errors import UsageError
+from streaming.redis_clients import async_client, sync_client
 from streaming.settings import load_settings, resolve_redis_url
 from streaming.timeframes import TIMEFRAMES
 
@@ -103,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # --- database commands -----------------------------------------------------------------------
 
 def _engine():
-    engine = make_engine(load_settings().database_url)
+    engine = make_engine(load_settings().database_url.get_secret_value())
     check_connection(engine)
     return engine
 
@@ -248,8 +249,6 @@ async def _send_test(dest) -> tuple[bool, float, str]:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    import redis
-
     from streaming.notify.ledger import live_consumers, read_status
 
     engine = _engine()
@@ -257,7 +256,7 @@ def run_status(args: argparse.Namespace) -> int:
         dests, _, _ = _listing(engine)
     finally:
         engine.dispose()
-    client = redis.Redis.from_url(resolve_redis_url(load_settings()), decode_responses=True)
+    client = sync_client(resolve_redis_url(load_settings()))
     try:
         status = read_status(client, [d.id for d in dests])
         consumers = live_consumers(client)
@@ -296,7 +295,7 @@ def run_service(args: argparse.Namespace) -> int:
                            claim_idle_s=numbers["claim-idle-s"], reload_s=numbers["reload-s"],
                            retry=RetryPolicy(attempts, backoff, max(60.0, backoff)))
     settings = load_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     try:
         check_connection(engine)
         with engine.connect() as conn:
@@ -309,11 +308,9 @@ def run_service(args: argparse.Namespace) -> int:
 
 
 async def _serve(url: str, engine, config) -> None:
-    import redis.asyncio as aioredis
-
     from streaming.notify.service import NotifyService
 
-    r = aioredis.Redis.from_url(url)
+    r = async_client(url, decode=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

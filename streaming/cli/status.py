@@ -1,30 +1,36 @@
-"""`livermore status`: exchanges, their connection state, and the live workers if Redis is up."""
+"""`livermore status`: the home, the exchanges with their connection state, the live workers."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from streaming.cli._common import TERMINAL_WIDTH, add_command, settings_for
 from streaming.db.engine import check_connection, make_engine
 from streaming.db.queries import list_exchanges
-from streaming.settings import load_settings, mask_url
+from streaming.errors import printable
+from streaming.settings import LivermoreSettings, mask_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("status", help="exchanges with their connection state, and running workers")
+    p = add_command(subparsers, "status", "show the home, the exchanges' state and live workers",
+                    "Live state comes from Redis when it runs, else from the database.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
-def _running_redis_url(settings) -> str | None:
+def _running_redis_url(settings: LivermoreSettings) -> str | None:
     """The configured Redis, or the embedded one if it runs: status only looks, never starts it."""
     from streaming.redis_server import embedded_redis_url
 
-    return settings.redis_url or embedded_redis_url(settings.home)
+    if settings.redis_url is not None:
+        return settings.redis_url.get_secret_value()
+    return embedded_redis_url(settings.home)
 
 
 def _live(url: str | None, exchange_ids: list[int]) -> dict[str, Any] | None:
@@ -32,10 +38,11 @@ def _live(url: str | None, exchange_ids: list[int]) -> dict[str, Any] | None:
     import redis
 
     from streaming.control.status import live_status, read_status
+    from streaming.redis_clients import sync_client
 
     if not url:
         return None
-    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=1, socket_timeout=2)
+    client = sync_client(url, timeout=2.0, connect_timeout=1.0, retries=1)
     try:
         live = live_status(client)
         live["by_id"] = {i: read_status(client, i) for i in exchange_ids}
@@ -47,8 +54,8 @@ def _live(url: str | None, exchange_ids: list[int]) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
+    settings = settings_for(args)
+    engine = make_engine(settings.database_url.get_secret_value())
     try:
         check_connection(engine)
         with engine.connect() as conn:
@@ -75,28 +82,52 @@ def run(args: argparse.Namespace) -> int:
         })
     workers = (live or {}).get("workers", [])
     if args.json:
-        print(json.dumps({"exchanges": exchanges, "workers": workers, "redis": live is not None,
-                          "redis_url": mask_url(redis_url) if redis_url else None}, indent=2, default=str))
+        print(json.dumps({"home": str(settings.home), "exchanges": exchanges, "workers": workers,
+                          "redis": live is not None, "redis_url": mask_url(redis_url) if redis_url else None},
+                         indent=2, default=str))
         return 0
-    console = Console(width=150)
-    table = Table(title="Livermore exchanges")
-    for col in ("id", "name", "display name", "active", "state", "connected at", "last heartbeat", "last error"):
-        table.add_column(col)
-    for r in exchanges:
-        table.add_row(str(r["id"]), r["name"], r["display_name"], "yes" if r["active"] else "no",
-                      r["connection_state"], r["connected_at"] or "-", r["last_heartbeat"] or "-",
-                      r["last_error"] or "-")
-    console.print(table)
-    if live is None:
-        console.print("redis: not running (no live state; start the platform with `livermore up`)")
-    elif not workers:
-        console.print("workers: none running")
-    else:
-        for w in workers:
-            console.print(f"worker {w.get('worker_id')} pid {w.get('pid')} shard {w.get('shard') or '-'} "
-                          f"exchanges {w.get('exchanges') or {}} last heartbeat {w.get('last_heartbeat')}")
+    _print_human(settings, redis_url, live is not None, exchanges, workers)
     return 0
 
 
-def _iso(value) -> str | None:
+def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: bool,
+                 exchanges: list[dict[str, Any]], workers: list[dict[str, Any]]) -> None:
+    console = Console(width=TERMINAL_WIDTH, highlight=False)
+    lines = [f"home: {settings.home}"]
+    if redis_up and redis_url:
+        lines.append(f"redis: {mask_url(redis_url)}" + (" (embedded)" if settings.embedded_redis else ""))
+    else:
+        lines.append("redis: not running (no live state; start the platform with `livermore up`)")
+    for line in lines:
+        console.print(_fit(line), markup=False)
+    table = Table(title="Livermore exchanges")
+    for col in ("exchange", "active", "state", "connected since", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in exchanges:
+        table.add_row(f"{r['name']}\n{r['display_name']}", "yes" if r["active"] else "no", r["connection_state"],
+                      _short_time(r["connected_at"]), printable(str(r["last_error"] or "-"))[:160])
+    console.print(table)
+    if not workers:
+        console.print("workers: none running" if redis_up else "workers: unknown (Redis is not running)")
+    for w in workers:
+        names = ", ".join(f"{n} {s}" for n, s in sorted((w.get("exchanges") or {}).items())) or "idle"
+        line = (f"worker {printable(str(w.get('worker_id')))}: pid {w.get('pid')}, shard {w.get('shard') or 'all'}, "
+                f"{names}, heartbeat {w.get('age_s', 0):.1f}s ago")
+        console.print(_fit(line), markup=False)
+
+
+def _fit(line: str) -> str:
+    """The line wrapped at 80 columns; a path or URL is never cut (copy-pasting it must work)."""
+    return textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False,
+                         break_long_words=False)
+
+
+def _short_time(iso: str | None) -> str:
+    """'2026-11-24 10:00:00' from an ISO timestamp (UTC as the worker writes it); '-' when unset."""
+    if not iso:
+        return "-"
+    return str(iso).replace("T", " ")[:19]
+
+
+def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None

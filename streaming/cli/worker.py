@@ -7,25 +7,29 @@ import json
 import sys
 from typing import Any
 
-from streaming.errors import UsageError
+from streaming.cli._common import TERMINAL_WIDTH, add_command, check_exchanges, seconds, settings_for, target
+from streaming.errors import UsageError, printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    w = subparsers.add_parser("worker", help="run the streaming worker (idle until a start command)")
+    w = add_command(subparsers, "worker", "run the streaming worker (idle until a start command)",
+                    "It holds the exchange WebSockets, keeps candles in Redis and publishes close events and "
+                    "alerts; Ctrl-C or SIGTERM stops it.")
     w.add_argument("--autostart", action="append", default=[], metavar="EXCHANGE",
                    help="start this exchange at once (repeatable)")
     w.add_argument("--user", metavar="ID", help="run unattended as this system user (default $LIVERMORE_SYSTEM_USER)")
     w.add_argument("--symbols", action="append", default=[], metavar="[EXCHANGE=]A,B",
                    help="serve exactly these symbols instead of the Dagster universe (repeatable)")
     w.add_argument("--shard", metavar="K/N", help="serve shard K of N of every universe (stable hash)")
-    w.add_argument("--worker-id", metavar="ID", help="default host:pid")
+    w.add_argument("--worker-id", metavar="ID", help="the worker's name in heartbeats and answers (default host:pid)")
     w.add_argument("--no-warmup", action="store_true", help="skip the REST backfill before going live")
-    w.add_argument("--connect-timeout", type=float, default=60.0, metavar="S",
+    w.add_argument("--connect-timeout", type=seconds, default=60.0, metavar="S",
                    help="seconds a start waits for the connection before failing (default 60)")
     w.set_defaults(func=_worker)
 
-    s = subparsers.add_parser("start", help="tell the worker(s) to connect an exchange")
-    s.add_argument("exchange")
+    s = add_command(subparsers, "start", "tell the worker(s) to connect an exchange",
+                    "Waits until the exchange is connected (after the REST warm-up) unless --no-wait.")
+    s.add_argument("exchange", metavar="EXCHANGE", help="exchange name: coinbase, binance or binance_us")
     _common(s)
     s.add_argument("--wait", dest="wait", action="store_true", default=True,
                    help="wait until connected (default)")
@@ -34,76 +38,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--spawn", action="store_true", help="start a detached worker first if none is running")
     s.set_defaults(func=_send, verb="start")
 
-    st = subparsers.add_parser("stop", help="tell the worker(s) to disconnect an exchange (all without one)")
-    st.add_argument("exchange", nargs="?")
+    st = add_command(subparsers, "stop", "tell the worker(s) to disconnect an exchange (or all)")
+    st.add_argument("exchange", metavar="EXCHANGE", nargs="?", help="exchange name (default: every exchange)")
     _common(st)
     st.set_defaults(func=_send, verb="stop", wait=True)
 
-    r = subparsers.add_parser("reload-symbols", help="re-read the universe of a running exchange, no reconnect")
-    r.add_argument("exchange")
+    r = add_command(subparsers, "reload-symbols", "re-read the universe of a running exchange, no reconnect")
+    r.add_argument("exchange", metavar="EXCHANGE", help="exchange name: coinbase, binance or binance_us")
     _common(r)
     r.set_defaults(func=_send, verb="reload-symbols", wait=True)
 
-    ws = subparsers.add_parser("workers", help="live workers and the state of their exchanges")
-    ws.add_argument("--json", action="store_true")
+    ws = add_command(subparsers, "workers", "list live workers and the state of their exchanges")
+    ws.add_argument("--json", action="store_true", help="machine-readable output")
     ws.set_defaults(func=_workers)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds to wait for the answer")
-    p.add_argument("--target", default="*", help="'*' (every worker), a worker id, or shard:K/N")
+    p.add_argument("--timeout", type=seconds, default=30.0, metavar="S",
+                   help="seconds to wait for the answer (default 30)")
+    p.add_argument("--target", type=target, default="*", metavar="T",
+                   help="'*' (every worker, the default), a worker id, or shard:K/N")
     p.add_argument("--json", action="store_true", help="print the full answer as JSON")
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streaming.worker.config import build_config
+    from streaming.worker.config import ALL_EXCHANGES, build_config
     from streaming.worker.main import run_worker
 
-    config = build_config(worker_id=args.worker_id, autostart=args.autostart, user=args.user,
+    settings = settings_for(args)
+    config = build_config(settings=settings, worker_id=args.worker_id, autostart=args.autostart, user=args.user,
                           symbols=args.symbols, shard=args.shard, warm_up=not args.no_warmup,
                           connect_timeout_s=args.connect_timeout)
-    if config.autostart:  # well-formed (build_config checked); now: does the exchange exist?
-        from streaming.settings import load_settings
-
-        _check_exchanges(load_settings(), None, list(config.autostart))
-    return run_worker(config)
-
-
-def _check_exchanges(settings: Any, redis: Any, names: list[str]) -> None:
-    """Unknown exchange names are a usage error up front (when any source knows the names)."""
-    from streaming.db.engine import make_engine
-    from streaming.exchange_ids import from_database, from_redis
-
-    engine = make_engine(settings.database_url)
-    try:
-        known = from_database(engine)
-    finally:
-        engine.dispose()
-    if not known and redis is not None:
-        known = from_redis(redis)
-    unknown = [n for n in names if n not in known]
-    if known and unknown:
-        raise UsageError(f"unknown exchange {unknown[0]!r}; known exchanges: {', '.join(sorted(known))}")
-
-
-def _client() -> tuple[Any, Any]:
-    from streaming.settings import load_settings, redis_client
-
-    settings = load_settings()
-    return settings, redis_client(settings)
+    named = [*config.autostart, *(name for name in config.symbols if name != ALL_EXCHANGES)]
+    if named:  # well-formed (build_config checked); now: do these exchanges exist?
+        check_exchanges(settings, None, named)
+    return run_worker(config, settings)
 
 
 def _send(args: argparse.Namespace) -> int:
     from streaming.control.client import ControlClient
     from streaming.control.commands import CommandError
     from streaming.control.spawn import ensure_worker_running
+    from streaming.settings import redis_client
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
-    settings, redis = _client()
+    settings = settings_for(args)
+    if args.exchange:  # before Redis: a typo is reported at once, even on a home not set up yet
+        check_exchanges(settings, None, [args.exchange])
+    redis = redis_client(settings)
     try:
-        if args.exchange:
-            _check_exchanges(settings, redis, [args.exchange])
         if getattr(args, "spawn", False):
             spawned = ensure_worker_running(settings, redis)
             if spawned["spawned"]:
@@ -119,7 +101,7 @@ def _send(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, indent=2, default=str))
     else:
-        print(_summary(args.verb, args.exchange, answer))
+        print(printable(_summary(args.verb, args.exchange, answer)))
     return 0 if answer["status"] in ("success", "sent") else 1
 
 
@@ -141,8 +123,9 @@ def _summary(verb: str, exchange: str | None, answer: dict[str, Any]) -> str:
 
 def _workers(args: argparse.Namespace) -> int:
     from streaming.control.heartbeat import live_workers
+    from streaming.settings import redis_client
 
-    _settings, redis = _client()
+    redis = redis_client(settings_for(args))
     try:
         workers = live_workers(redis)
     finally:
@@ -157,11 +140,11 @@ def _workers(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="Livermore workers")
-    for col in ("worker", "pid", "shard", "user", "started", "heartbeat age", "exchanges"):
-        table.add_column(col)
+    for col in ("worker", "pid", "shard", "user", "heartbeat", "exchanges"):
+        table.add_column(col, overflow="fold")
     for w in workers:
         exchanges = ", ".join(f"{n}={s}" for n, s in sorted((w.get("exchanges") or {}).items())) or "idle"
-        table.add_row(str(w["worker_id"]), str(w.get("pid")), w.get("shard") or "all", str(w.get("user") or "-"),
-                      str(w.get("started_at")), f"{w.get('age_s', 0):.1f}s", exchanges)
-    Console(width=140).print(table)
+        table.add_row(printable(str(w["worker_id"])), str(w.get("pid")), w.get("shard") or "all",
+                      str(w.get("user") or "-"), f"{w.get('age_s', 0):.1f}s ago", printable(exchanges))
+    Console(width=TERMINAL_WIDTH).print(table)
     return 0

@@ -65,12 +65,7 @@ def _serving(workers: list[dict[str, Any]], shard: str | None) -> dict[str, Any]
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env["LIVERMORE_HOME"] = str(settings.home)
-    env["LIVERMORE_DATABASE_URL"] = settings.database_url
-    if settings.redis_url:
-        env["LIVERMORE_REDIS_URL"] = settings.redis_url
-    return env
+    return settings.child_env(os.environ)
 
 
 def spawn_worker(settings: Settings, args: list[str] | None = None) -> subprocess.Popen:

@@ -15,7 +15,7 @@ from alembic.util import CommandError
 import migrations
 from streaming.db.engine import check_connection, make_engine
 from streaming.db.seed import seed
-from streaming.errors import UsageError
+from streaming.errors import UsageError, shown
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -37,8 +37,8 @@ def _migrate(engine: sa.Engine, url: str, step: Callable[[Config, str], None], r
             cfg.attributes["connection"] = conn
             step(cfg, revision)
     except CommandError as exc:  # e.g. an unknown revision: the user's words, not a traceback
-        raise UsageError(f"migration to {revision!r} failed: {exc}; `livermore db current` shows the "
-                         f"revisions (newest: {head_revision()})") from None
+        raise UsageError(f"migration to {shown(revision, 40)} failed: {str(exc)[:160]}; "
+                         f"`livermore db current` shows the revisions (newest: {head_revision()})") from None
 
 
 def upgrade(url: str, revision: str = "head", seed_data: bool = True) -> int:

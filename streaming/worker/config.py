@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streaming.control.heartbeat import default_worker_id
 from streaming.control.shard import InvalidShard, Shard, parse_shard
-from streaming.errors import UsageError
+from streaming.errors import UsageError, shown
 from streaming.keys import InvalidSymbol, validate_symbol
+from streaming.settings import LivermoreSettings, parse_user_id
 
 _EXCHANGE_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-_WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+WORKER_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 ALL_EXCHANGES = "*"
 
 
@@ -47,52 +48,49 @@ def parse_symbols(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
         exchange, _, listed = value.rpartition("=")
         exchange = exchange.strip() or ALL_EXCHANGES
         if exchange != ALL_EXCHANGES and not _EXCHANGE_RE.match(exchange):
-            raise UsageError(f"--symbols {value!r}: {exchange!r} is not an exchange name (e.g. coinbase=BTC-USD)")
+            raise UsageError(f"--symbols {shown(value)}: {shown(exchange, 40)} is not an exchange name "
+                             "(e.g. coinbase=BTC-USD)")
         try:
             symbols = tuple(dict.fromkeys(validate_symbol(s.strip()) for s in listed.split(",") if s.strip()))
         except InvalidSymbol as exc:
-            raise UsageError(f"--symbols: {exc}") from None
+            raise UsageError(f"--symbols: {str(exc)[:200]}") from None
         if not symbols:
-            raise UsageError(f"--symbols {value!r} lists no symbol; use --symbols BTC-USD,ETH-USD")
+            raise UsageError(f"--symbols {shown(value)} lists no symbol; use --symbols BTC-USD,ETH-USD")
         out[exchange] = out.get(exchange, ()) + tuple(s for s in symbols if s not in out.get(exchange, ()))
     return out
 
 
-def parse_user(value: str | None) -> int | None:
-    if value in (None, ""):
+def parse_user(value: str | int | None, what: str = "--user") -> int | None:
+    if value is None or value == "":
         return None
-    if not value.strip().isdigit() or int(value) <= 0:
-        raise UsageError(f"user {value!r} is not a user id; pass a positive integer (--user 1)")
-    return int(value)
+    try:
+        return parse_user_id(value, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
-def build_config(*, worker_id: str | None = None, autostart: Sequence[str] = (), user: str | None = None,
-                 symbols: Sequence[str] = (), shard: str | None = None, warm_up: bool = True,
-                 env: Mapping[str, str] | None = None, universe_check_s: float | None = None,
+def build_config(*, settings: LivermoreSettings, worker_id: str | None = None, autostart: Sequence[str] = (),
+                 user: str | None = None, symbols: Sequence[str] = (), shard: str | None = None,
+                 warm_up: bool = True, universe_check_s: float | None = None,
                  connect_timeout_s: float = 60.0) -> WorkerConfig:
-    env = os.environ if env is None else env
+    """The worker's configuration from its options, with LIVERMORE_SYSTEM_USER and
+    LIVERMORE_UNIVERSE_CHECK_S (already validated) from `settings`."""
     for name in autostart:
         if not _EXCHANGE_RE.match(name):
-            raise UsageError(f"--autostart {name!r} is not an exchange name (coinbase, binance, binance_us)")
+            raise UsageError(f"--autostart {shown(name)} is not an exchange name (coinbase, binance, binance_us)")
     wid = worker_id or default_worker_id()
-    if not _WORKER_ID_RE.match(wid):
-        raise UsageError(f"--worker-id {wid!r}: use letters, digits and . _ : - (at most 200)")
+    if not WORKER_ID_RE.match(wid):
+        raise UsageError(f"--worker-id {shown(wid)}: use letters, digits and . _ : - (at most 200)")
     try:
         parsed_shard = parse_shard(shard) if shard else None
     except InvalidShard as exc:
         raise UsageError(str(exc)) from None
-    if not connect_timeout_s > 0:
+    if not (math.isfinite(connect_timeout_s) and connect_timeout_s > 0):
         raise UsageError("--connect-timeout must be a positive number of seconds")
-    extra: dict[str, float] = {"connect_timeout_s": connect_timeout_s}
-    if universe_check_s is not None:
-        extra["universe_check_s"] = universe_check_s
-    elif env.get("LIVERMORE_UNIVERSE_CHECK_S"):
-        try:
-            extra["universe_check_s"] = max(0.2, float(env["LIVERMORE_UNIVERSE_CHECK_S"]))
-        except ValueError:
-            raise UsageError("LIVERMORE_UNIVERSE_CHECK_S must be a number of seconds") from None
     return WorkerConfig(
         worker_id=wid, autostart=tuple(dict.fromkeys(autostart)),
-        user=parse_user(user if user is not None else env.get("LIVERMORE_SYSTEM_USER")),
-        symbols=parse_symbols(symbols), shard=parsed_shard, warm_up=warm_up, **extra,
+        user=parse_user(user) if user is not None else settings.system_user,
+        symbols=parse_symbols(symbols), shard=parsed_shard, warm_up=warm_up,
+        universe_check_s=universe_check_s if universe_check_s is not None else settings.universe_check_s,
+        connect_timeout_s=connect_timeout_s,
     )

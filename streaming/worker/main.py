@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
-
 from streaming.db.engine import make_engine
 from streaming.errors import UsageError
+from streaming.redis_clients import async_client
 from streaming.settings import Settings, load_settings, resolve_redis_url
 from streaming.worker.config import WorkerConfig
 from streaming.worker.exchanges import check_system_user
@@ -19,7 +18,7 @@ log = logging.getLogger("livermore.worker")
 def run_worker(config: WorkerConfig, settings: Settings | None = None) -> int:
     settings = settings or load_settings()
     url = resolve_redis_url(settings)  # UsageError when unreachable: the worker is useless without Redis
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url.get_secret_value())
     try:
         if config.user is not None:
             try:
@@ -37,7 +36,7 @@ def run_worker(config: WorkerConfig, settings: Settings | None = None) -> int:
 async def _main(config: WorkerConfig, url: str, engine) -> int:
     from streaming.worker.worker import Worker
 
-    redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5, health_check_interval=30)
+    redis = async_client(url)
     try:
         return await Worker(config, redis, engine).run()
     finally:

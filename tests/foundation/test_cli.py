@@ -30,7 +30,10 @@ def test_db_upgrade_then_status_lists_the_exchanges(env):
         assert name in table.stdout
     cur = run(["db", "current"], env)
     assert "current: 0002" in cur.stdout
-    down = run(["db", "downgrade"], env)
+    unconfirmed = run(["db", "downgrade"], env)  # every table would go: not without saying so
+    assert unconfirmed.returncode == 2 and "pass the revision `base` or --yes" in unconfirmed.stderr
+    assert "current: 0002" in run(["db", "current"], env).stdout
+    down = run(["db", "downgrade", "--yes"], env)
     assert down.returncode == 0, down.stderr
     again = run(["status"], env)
     assert again.returncode == 2

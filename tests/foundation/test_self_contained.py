@@ -14,8 +14,9 @@ from streaming.sim import recordings
 from streaming.sim.config import PACKAGED_RECORDINGS, default_recordings_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-# a path to the shared/ folder that sat beside the first checkouts: "../shared", "shared/fixtures",
-# or a join such as `parents[2] / "shared"` (spelled with a class so this file does not match itself)
+# a path to the folder that sat beside the first checkouts: its relative path (dot-dot, slash, the
+# name), its fixtures subfolder, or a pathlib join of the name (each spelled here with a character
+# class, and described in words, so this file does not match itself)
 OUTSIDE = re.compile(r"\.\./[s]hared|[s]hared/fixtures|/\s*[\"'][s]hared[\"']")
 
 

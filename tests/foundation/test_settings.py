@@ -3,25 +3,30 @@ from pathlib import Path
 import pytest
 
 from streaming.errors import UsageError
-from streaming.settings import load_settings, mask_url, resolve_redis_url
+from streaming.settings import load_settings, mask_url, resolve_redis_url, settings_from
 
 
 def test_defaults_use_home_and_sqlite(tmp_path):
     s = load_settings({"LIVERMORE_HOME": str(tmp_path / "h")})
     assert s.home == (tmp_path / "h").resolve()
     assert s.home.is_dir()
-    assert s.database_url == f"sqlite:///{s.home / 'livermore.db'}"
+    assert s.database_url.get_secret_value() == f"sqlite:///{s.home / 'livermore.db'}"
     assert s.redis_url is None and s.embedded_redis
 
 
-def test_default_home_is_dot_livermore(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert load_settings({}).home == (tmp_path / ".livermore").resolve()
+def test_default_home_is_one_per_user_whatever_the_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    homes = set()
+    for cwd in (tmp_path, tmp_path / "data"):
+        cwd.mkdir(exist_ok=True)
+        monkeypatch.chdir(cwd)
+        homes.add(settings_from({}).home)
+    assert homes == {(tmp_path / "data" / "livermore").resolve()}
 
 
 def test_plain_postgresql_url_gets_psycopg2_driver(tmp_path):
     s = load_settings({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DATABASE_URL": "postgresql://u:p@db:5432/liv"})
-    assert s.database_url == "postgresql+psycopg2://u:p@db:5432/liv"
+    assert s.database_url.get_secret_value() == "postgresql+psycopg2://u:p@db:5432/liv"
 
 
 @pytest.mark.parametrize(
