@@ -1,4 +1,4 @@
-"""The code location: `dagster dev -m livermore_pipelines.definitions` (workspace.yaml loads `defs`)."""
+"""The code location: `dg dev -m livermore_pipelines.definitions` (workspace.yaml loads `defs`)."""
 
 import dagster as dg
 

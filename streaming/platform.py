@@ -90,6 +90,7 @@ class Platform:
     port: int = 3000
     offline: bool = False
     with_worker: bool = True
+    with_notify: bool = True
     sim_args: list[str] = field(default_factory=list)
     guard: SignalGuard = field(default_factory=SignalGuard)
     children: list[Child] = field(default_factory=list)
@@ -157,6 +158,8 @@ class Platform:
         self._spawn("dagster", _dagster_cmd(self.port), cwd=dagster_home, env=dagster_env)
         if self.with_worker:
             self._spawn("worker", _livermore_cmd("worker"))
+        if self.with_notify:
+            self._spawn("notify", _livermore_cmd("notify"))
 
     def _dagster(self) -> Child:
         return next(c for c in self.children if c.name == "dagster")

@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="point every exchange at the local exchange simulator (no internet needed); "
                          "state lives in $LIVERMORE_HOME/offline, apart from the online state")
     up.add_argument("--no-worker", action="store_true", help="do not start the streaming worker")
+    up.add_argument("--no-notify", action="store_true",
+                    help="do not start the alert delivery service (livermore notify)")
     up.add_argument("--sim-speed", type=number(0, 10_000, low_open=True), default=1.0, metavar="X",
                     help="with --offline: simulated clock speed-up (60 = a 5m candle every 5 s; default 1)")
     up.add_argument("--sim-symbols", type=count(0, 500), default=5, metavar="N",
@@ -69,7 +71,7 @@ def _up(args: argparse.Namespace) -> int:
             sim_args = ["--speed", str(args.sim_speed), "--symbols", str(args.sim_symbols),
                         *(["--start", str(args.sim_start)] if args.sim_start is not None else [])]
             platform = Platform(settings, port=args.port, offline=offline, with_worker=not args.no_worker,
-                                sim_args=sim_args, guard=guard)
+                                with_notify=not args.no_notify, sim_args=sim_args, guard=guard)
             try:
                 platform.start()
                 platform.wait_ready()

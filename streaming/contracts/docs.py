@@ -112,6 +112,19 @@ CONTROL = [
     Key(keys.LIFECYCLE_STREAM, f"stream, ~{_n(keys.LIFECYCLE_MAXLEN)}", "the same events, field `json`"),
 ]
 
+NOTIFY = [
+    Key(keys.NOTIFY_GROUP, f"consumer group on `{keys.ALERTS_STREAM}`",
+        "the alert delivery service's place in the alert stream ([alert delivery](alert-delivery.md))"),
+    Key(keys.notify_delivery(ID, "{alert_id}"), "string, PX while leased, then EX 7 days",
+        "`sending:{owner}` while one service sends the alert to destination `{id}`, then `sent` or `dead`: "
+        "an alert reaches a destination once"),
+    Key(keys.notify_status(ID), "hash",
+        "per destination: `sent, messages, digests, failed, dead, last_error, last_error_at, last_sent_at`"),
+    Key(keys.NOTIFY_DEAD_STREAM, f"stream, ~{_n(keys.NOTIFY_DEAD_MAXLEN)}",
+        "alerts given up on, field `json`, with the destination and the reason"),
+    Key(keys.NOTIFY_CONSUMERS, "hash", "delivery service -> heartbeat JSON (queued alerts per destination)"),
+]
+
 MESSAGES = [
     Message("Candle-close event", CloseEvent, f"JSON on `{keys.candle_close_channel(ID, SYMBOL, TF)}`."),
     Message("Indicator value", IndicatorValue, f"JSON at `{keys.indicator(ID, SYMBOL, TF)}`.",
@@ -238,7 +251,8 @@ def _message(message: Message) -> list[str]:
 def render() -> str:
     lines = [HEAD, "", "## Market data", "", *_keys_table(MARKET), "",
              "## Platform state written by Dagster", "", *_keys_table(DAGSTER), "",
-             "## Worker control plane", "", *_keys_table(CONTROL), "", ATOMIC, "", "## Messages", ""]
+             "## Worker control plane", "", *_keys_table(CONTROL), "", ATOMIC, "",
+             "## Alert delivery", "", *_keys_table(NOTIFY), "", "## Messages", ""]
     for message in MESSAGES:
         lines += [*_message(message), ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -26,6 +26,8 @@ def sample_candles(n: int = 300) -> list[Candle]:
 
 def sample_alert() -> AlertEvent:
     last = sample_candles()[-1]
-    return AlertEvent(f"test:TEST-USD:1h:{last.timestamp}:level_-200", 0, "livermore-test", "TEST-USD", "1h",
+    # a valid alert by the contract (consumers decode it like any other); the `test:` id prefix and the
+    # TEST-USD symbol say it is a sample
+    return AlertEvent(f"test:TEST-USD:1h:{last.timestamp}:level_-200", 1, "coinbase", "TEST-USD", "1h",
                       "level", "level_-200", -200, -212.5, -180.3, -32.2, last.close, last.timestamp,
                       datetime.now(UTC).isoformat())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +22,11 @@ PACKAGED_RECORDINGS = Path(__file__).resolve().parent / "data"
 
 
 def default_recordings_dir() -> Path | None:
-    env = os.environ.get("LIVERMORE_SIM_RECORDINGS")
-    if env:
-        return Path(env)
+    from streaming.settings import current_settings
+
+    configured = current_settings().sim_recordings  # LIVERMORE_SIM_RECORDINGS, checked to be a folder
+    if configured is not None:
+        return configured
     return PACKAGED_RECORDINGS if PACKAGED_RECORDINGS.is_dir() else None
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from streaming import keys
-from streaming.contracts.docs import CONTROL, DAGSTER, MARKET, render
+from streaming.contracts.docs import CONTROL, DAGSTER, MARKET, NOTIFY, render
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_KEYS = {"validate_symbol", "candle_close_pattern"}  # a check and a PSUBSCRIBE pattern, no key of their own
@@ -33,7 +33,7 @@ def key_names_in_keys_py() -> list[str]:
 
 
 def test_every_key_of_keys_py_is_documented():
-    documented = [k.name for k in (*MARKET, *DAGSTER, *CONTROL)]
+    documented = [k.name for k in (*MARKET, *DAGSTER, *CONTROL, *NOTIFY)]
     missing = []
     for name in key_names_in_keys_py():
         pattern = re.compile("^" + re.escape(name).replace("\x00", r"\{[^}]+\}") + "$")
