@@ -91,8 +91,10 @@ class LivermoreClient:
     def alerts(self, exchanges: Iterable[int | str] | None = None, timeout: float | None = None) -> Subscription:
         """Alerts of the given exchanges (all when None) as they fire."""
         ids = self._ids(exchanges)
-        patterns = [keys.alerts_channel("*")] if ids is None else [keys.alerts_channel(i) for i in ids]
-        return self._subscription(patterns, timeout, replay_alerts=True, exchange_ids=ids)
+        if ids is None:
+            return self._subscription([keys.alerts_channel("*")], timeout, replay_alerts=True)
+        return self._subscription([], timeout, replay_alerts=True, exchange_ids=ids,
+                                  channels=[keys.alerts_channel(i) for i in ids])
 
     def candle_closes(self, exchanges: Iterable[int | str] | None = None, symbol: str = "*", timeframe: str = "*",
                       timeout: float | None = None) -> Subscription:

@@ -145,14 +145,28 @@ class Subscription:
     def __init__(self, url: str, patterns: list[str], timeout: float | None = None, *,
                  reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT_S,
                  on_status: Callable[[str], None] | None = None,
-                 replay_alerts: bool = False, exchange_ids: list[int] | None = None) -> None:
+                 replay_alerts: bool = False, exchange_ids: list[int] | None = None,
+                 channels: list[str] | None = None) -> None:
         self.url = url
-        self.patterns = patterns
+        self.patterns = patterns  # PSUBSCRIBEd
+        self.channels = channels or []  # exact names, SUBSCRIBEd
         self.timeout = timeout  # stop iterating after this many seconds without a message
         self.reconnect_timeout = reconnect_timeout
         self.on_status = on_status
         self.skipped = 0  # payloads that are not JSON objects (the dict iterators skip them)
         self._replay = _AlertReplay(exchange_ids) if replay_alerts else None
+
+    def _subscribe(self, pubsub: Any) -> None:
+        if self.channels:
+            pubsub.subscribe(*self.channels)
+        if self.patterns:
+            pubsub.psubscribe(*self.patterns)
+
+    async def _asubscribe(self, pubsub: Any) -> None:
+        if self.channels:
+            await pubsub.subscribe(*self.channels)
+        if self.patterns:
+            await pubsub.psubscribe(*self.patterns)
 
     def _poll_s(self) -> float:
         return 1.0 if self.timeout is None else min(1.0, self.timeout)
@@ -171,7 +185,7 @@ class Subscription:
             client = sync_client(self.url, decode=False, retries=0)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.psubscribe(*self.patterns)
+                self._subscribe(pubsub)
                 replayed = list(self._catch_up(client))
                 outage.connected(len(replayed))
                 yield from replayed
@@ -212,7 +226,7 @@ class Subscription:
             client = async_client(self.url, decode=False, retries=0)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(*self.patterns)
+                await self._asubscribe(pubsub)
                 replayed = await self._acatch_up(client)
                 outage.connected(len(replayed))
                 for received in replayed:

@@ -127,8 +127,8 @@ def target(text: str) -> str:
 
 def timeframe(text: str) -> str:
     if text not in TIMEFRAMES:
-        raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not a timeframe Livermore keeps; "
-                                         f"use one of {', '.join(TIMEFRAMES)}")
+        raise argparse.ArgumentTypeError(f"unknown timeframe {shown(text, 30)}: Livermore keeps "
+                                         f"{', '.join(TIMEFRAMES)}")
     return text
 
 
