@@ -89,7 +89,7 @@ class Outbox:
         if self.in_flight >= limit:
             return None
         if self.window is None:
-            jobs = (self.queue.popleft(),)
+            jobs: tuple[Job, ...] = (self.queue.popleft(),)
             digest = False
         else:
             at = self.window.next_free(now)

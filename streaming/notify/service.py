@@ -341,8 +341,10 @@ class NotifyService:
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
         await self._shutdown()
         for t in done:
-            if t is not stopper and not t.cancelled() and t.exception():
-                raise t.exception()
+            if t is not stopper and not t.cancelled():
+                failure = t.exception()
+                if failure is not None:
+                    raise failure
 
     async def _shutdown(self, grace_s: float = 5.0) -> None:
         sends = [t for s in self.dests.values() for t in s.sends]

@@ -22,7 +22,7 @@ def _require_schema(conn: sa.Connection) -> None:
         raise UsageError("the database has no alert-delivery tables yet; run `livermore db upgrade` first")
 
 
-def _destination(row: Mapping[str, Any]) -> Destination:
+def _destination(row: Mapping[str, Any] | sa.RowMapping) -> Destination:
     rate = RateLimit(int(row["rate_count"]), float(row["rate_window_s"])) if row["rate_count"] else None
     return Destination(int(row["id"]), row["name"], row["kind"], row["url"], row["secret_env"], rate,
                        bool(row["charts"]))
@@ -32,7 +32,7 @@ def _tuple(value: Any) -> tuple | None:
     return tuple(value) if value else None
 
 
-def _subscription(row: Mapping[str, Any]) -> Subscription:
+def _subscription(row: Mapping[str, Any] | sa.RowMapping) -> Subscription:
     return Subscription(int(row["id"]), int(row["destination_id"]), row["exchange_id"], _tuple(row["symbols"]),
                         _tuple(row["tiers"]), _tuple(row["timeframes"]), _tuple(row["alert_types"]),
                         row["min_level"])
@@ -71,7 +71,7 @@ def add_destination(conn: sa.Connection, name: str, url: str, env: Mapping[str, 
     new_id = conn.execute(notify_destinations.insert().values(
         name=name, kind=kind, url=url, secret_env=secret_env, charts=charts,
         rate_count=rate.count if rate else None, rate_window_s=rate.window_s if rate else None,
-    )).inserted_primary_key[0]
+    )).inserted_primary_key[0]  # type: ignore[index]  # an INSERT always has one
     return Destination(int(new_id), name, kind, url, secret_env, rate, charts)
 
 
@@ -89,7 +89,7 @@ def add_subscription(conn: sa.Connection, destination: Destination, exchange: st
     new_id = conn.execute(notify_subscriptions.insert().values(
         destination_id=destination.id, exchange_id=exchange_id, symbols=stored["symbols"], tiers=stored["tiers"],
         timeframes=stored["timeframes"], alert_types=stored["types"], min_level=stored["min_level"],
-    )).inserted_primary_key[0]
+    )).inserted_primary_key[0]  # type: ignore[index]  # an INSERT always has one
     return Subscription(int(new_id), destination.id, exchange_id, values["symbols"], values["tiers"],
                         values["timeframes"], values["types"], values["min_level"])
 

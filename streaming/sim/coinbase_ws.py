@@ -231,7 +231,7 @@ class CoinbaseHub(Hub):
             return 0
         n = 0
         for conn in list(self.connections):
-            if conn.closed:
+            if conn.closed or not isinstance(conn, CoinbaseConnection):
                 continue
             if channel == "heartbeats":
                 wanted = conn.heartbeats

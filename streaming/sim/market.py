@@ -226,12 +226,12 @@ class Market:
         s.ensure(idx)
         last = self.forming(exchange, symbol, FIVE_MIN_MS, now_ms)
         closes = s.c[lo:idx]
-        vol = s.v[lo:idx]
+        volumes = s.v[lo:idx]
         last_price = last.c if last is not None else (float(closes[-1]) if len(closes) else s.bar(idx).o)
         return {
             "open": float(s.o[lo]), "high": float(max(s.h[lo:idx].max(initial=last_price), last_price)),
             "low": float(min(s.l[lo:idx].min(initial=last_price), last_price)), "last": last_price,
-            "volume": float(vol.sum()), "quote_volume": float((vol * closes).sum()),
+            "volume": float(volumes.sum()), "quote_volume": float((volumes * closes).sum()),
             "count": int(s.n[lo:idx].sum()),
         }
 
