@@ -132,7 +132,8 @@ def test_binance_error_replies_in_both_shapes():
 
 def test_coinbase_heartbeat_times_at_the_calendar_edges_parse_or_are_dropped():
     # far times are the clock's to refuse (test_time_bounds); the parser only must not fail
-    for stamp, ms in (("0001-01-01T00:00:00+01:00", -62_135_600_400_000), ("9999-12-31T23:59:59-01:00", 253_402_304_399_000),
+    for stamp, ms in (("0001-01-01T00:00:00+01:00", -62_135_600_400_000),
+                      ("9999-12-31T23:59:59-01:00", 253_402_304_399_000),
                       ("not a time", None), ("9999-12-31T23:59:59Z", 253_402_300_799_000)):
         msg = coinbase_parse(json.dumps({"channel": "heartbeats", "timestamp": stamp,
                                          "events": [{"heartbeat_counter": 5}]}))

@@ -195,3 +195,32 @@ def test_balances_with_good_and_bad_credentials():
                 await adapter.aclose()
 
     asyncio.run(main())
+
+
+async def test_at_speed_60_closes_are_the_true_final_candles():
+    # the platform's documented offline speed: a 5m bucket lasts 5 s, the simulator updates every
+    # 0.5 s of real time; 5 s of exchange time (83 ms real) of grace used to close buckets before
+    # their final update arrived, so the close carried partial values and the final one came late
+    async with ExchangeSimulator(pinned_sim_config(symbols=2, seed=7, speed=60.0, update_interval=0.5,
+                                                   gap_probability=0.3)) as sim:
+        row = {"id": 1, "name": EX, "ws_url": sim.urls[EX].ws_url, "rest_url": sim.urls[EX].rest_url}
+        adapter = build_adapter(row, {}, clock_ms=sim.now_ms)  # the default grace, as the worker uses it
+        try:
+            rec = Recorder()
+            syms = sim.symbols(EX)
+            now = sim.now_ms()
+            since = now - now % M5  # the bucket forming at the start: closed live, not from the snapshot
+
+            def live_since(s: str) -> int:
+                return sum(1 for c in rec.closed(s, "5m") if c.timestamp >= since)
+
+            stream = adapter.live(syms, ["5m"], rec)
+            async with running(stream):
+                await wait_until(lambda: all(live_since(s) >= 4 for s in syms), 60, "four live closes")
+                stats = stream.stats()
+            for s in syms:
+                assert assert_matches_truth(rec, lambda a, b: sim.truth(EX, a, b), s, "5m", since=since) >= 4
+            assert rec.double_closes() == []
+            assert stats.get("corrections", 0) == 0  # no final values after the close
+        finally:
+            await adapter.aclose()
