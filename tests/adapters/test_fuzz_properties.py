@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,10 +22,11 @@ from streaming.adapters.coinbase.parse import parse_frame as coinbase_parse
 from streaming.adapters.skips import KINDS, BadFrame
 from streaming.adapters.validate import MAX_PRICE, MAX_TS_MS, MAX_VOLUME, MIN_TS_MS
 from streaming.models import Candle
+from streaming.sim.config import PACKAGED_RECORDINGS
 from tests.adapters.recordings import binance_frames, coinbase_frames
 
 CASES = 10_000
-RECORDINGS = Path(__file__).resolve().parents[2] / "streaming" / "sim" / "data"
+RECORDINGS = PACKAGED_RECORDINGS
 CB_FRAMES = [f.encode() for f in coinbase_frames(RECORDINGS)]
 BN_FRAMES = [f.encode() for f in binance_frames(RECORDINGS)]
 
