@@ -13,9 +13,10 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from streaming.models import Balance, Candle, CandleUpdate, ProductStats
+from streaming.timeframes import TIMEFRAME_MS
 
 if TYPE_CHECKING:
     from streaming.adapters.skips import SkipCounter
@@ -109,6 +110,10 @@ class LiveStream(ABC):
         """Counters: frames, skipped frames per kind, reconnects, gaps, backfilled candles..."""
 
 
+def _tf_order(tf: str) -> int:
+    return TIMEFRAME_MS.get(tf, 0)
+
+
 def live_stats(counts: Mapping[str, int], book_counts: Mapping[str, int], skips: SkipCounter,
                symbols: int) -> dict[str, Any]:
     """What every LiveStream.stats() starts with: its own counters, its candle book's, the
@@ -122,8 +127,42 @@ def live_stats(counts: Mapping[str, int], book_counts: Mapping[str, int], skips:
 
 
 class ExchangeAdapter(ABC):
+    """One exchange. Subclasses declare what the exchange can do as class attributes; the factory,
+    the worker and the pipeline ask these, never the exchange's name (streaming/adapters/_template
+    lists what a new exchange must provide)."""
+
+    # Livermore timeframes the WebSocket streams natively; the pipeline aggregates the others from
+    # the smallest native one
+    native_timeframes: ClassVar[frozenset[str]]
+    # Livermore timeframes (streaming.timeframes.TIMEFRAME_MS) fetch_candles serves over REST
+    rest_timeframes: ClassVar[frozenset[str]]
+    # every interval name the exchange itself knows: an `exchanges` row may list any of them in
+    # ws_timeframes; those Livermore does not keep are ignored there, anything else is an error
+    exchange_intervals: ClassVar[frozenset[str]]
+    # the exchange's published limits (keys as in the `exchanges.api_limits` column, whose values
+    # override these); every rate limit the adapter honours comes from the merged mapping
+    default_limits: ClassVar[Mapping[str, float]]
+    # streams one WebSocket connection may carry (None: no documented limit, one connection)
+    max_streams_per_connection: ClassVar[int | None] = None
+    # seconds a WebSocket connection may live before the exchange closes it (None: no limit)
+    connection_lifetime_s: ClassVar[float | None] = None
+
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config
+
+    @classmethod
+    def require_native(cls, timeframes: Iterable[str]) -> list[str]:
+        """`timeframes` in order without repeats, or AdapterError naming those the WebSocket cannot
+        stream (they are the pipeline's to aggregate, never the adapter's)."""
+        wanted = list(dict.fromkeys(timeframes))
+        refused = [tf for tf in wanted if tf not in cls.native_timeframes]
+        if refused:
+            raise AdapterError(f"{cls.__name__} cannot stream {', '.join(map(str, refused))} natively; its WebSocket "
+                               f"streams {', '.join(sorted(cls.native_timeframes, key=_tf_order))} (aggregate the "
+                               f"others from those closes)")
+        if not wanted:
+            raise AdapterError(f"{cls.__name__}.live needs at least one timeframe")
+        return wanted
 
     @property
     def name(self) -> str:

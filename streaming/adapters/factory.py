@@ -1,7 +1,8 @@
-"""Adapter factory (EXC-03): an `exchanges` row (as a mapping) -> a ready ExchangeAdapter.
+"""Adapter factory: an `exchanges` row (as a mapping) -> a ready ExchangeAdapter.
 
 URLs come from the row unless LIVERMORE_<NAME>_WS_URL / LIVERMORE_<NAME>_REST_URL override them
-(NAME upper-cased: LIVERMORE_BINANCE_US_WS_URL).
+(NAME upper-cased: LIVERMORE_BINANCE_US_WS_URL). Limits and intervals come from the adapter
+class's declared capabilities; the row's api_limits override the defaults.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streaming.adapters.base import AdapterError, ExchangeAdapter, ExchangeConfig
-from streaming.adapters.binance.parse import INTERVAL_MS as BINANCE_INTERVALS
 from streaming.settings import current_settings, settings_from
-from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES, UnknownTimeframe, timeframe_ms
-
-NATIVE_ONLY = frozenset(BINANCE_INTERVALS) - frozenset(TIMEFRAME_MS)
+from streaming.timeframes import TIMEFRAME_MS, TIMEFRAMES
 
 
 class UnknownExchangeError(AdapterError):
@@ -30,31 +28,38 @@ class BadExchangeConfigError(AdapterError):
     pass
 
 
-def _coinbase(config: ExchangeConfig, **options: Any) -> ExchangeAdapter:
+def _coinbase() -> type[ExchangeAdapter]:
     from streaming.adapters.coinbase.adapter import CoinbaseAdapter
 
-    return CoinbaseAdapter(config, **options)
+    return CoinbaseAdapter
 
 
-def _binance(config: ExchangeConfig, **options: Any) -> ExchangeAdapter:
+def _binance() -> type[ExchangeAdapter]:
     from streaming.adapters.binance.adapter import BinanceAdapter
 
-    return BinanceAdapter(config, **options)
+    return BinanceAdapter
 
 
-BUILDERS: dict[str, Callable[..., ExchangeAdapter]] = {
+def _binance_us() -> type[ExchangeAdapter]:
+    from streaming.adapters.binance.adapter import BinanceUSAdapter
+
+    return BinanceUSAdapter
+
+
+# exchange name -> its adapter class (imported on first use)
+ADAPTERS: dict[str, Callable[[], type[ExchangeAdapter]]] = {
     "coinbase": _coinbase,
     "binance": _binance,
-    "binance_us": _binance,
+    "binance_us": _binance_us,
 }
 
-DEFAULT_LIMITS: dict[str, dict[str, Any]] = {
-    "coinbase": {"ws_connections_per_second": 8, "ws_messages_per_second": 8, "rest_public_per_second": 10,
-                 "rest_private_per_second": 30},
-    "binance": {"rest_weight_per_minute": 6000, "ws_connections_per_5m": 300, "ws_streams_per_connection": 1024,
-                "ws_incoming_messages_per_second": 5, "ws_connection_lifetime_hours": 24},
-}
-DEFAULT_LIMITS["binance_us"] = {**DEFAULT_LIMITS["binance"], "rest_weight_per_minute": 1200}
+
+def adapter_class(name: str) -> type[ExchangeAdapter]:
+    """The adapter class of a supported exchange (its capabilities, without building it)."""
+    loader = ADAPTERS.get(name)
+    if loader is None:
+        raise UnknownExchangeError(f"no adapter for exchange {name!r} (supported: {', '.join(sorted(ADAPTERS))})")
+    return loader()
 
 
 def _url(value: object, what: str, name: str, schemes: tuple[str, ...]) -> str:
@@ -68,8 +73,8 @@ def _url(value: object, what: str, name: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
-def _limits(name: str, raw: object) -> dict[str, Any]:
-    limits = dict(DEFAULT_LIMITS.get(name, {}))
+def _limits(cls: type[ExchangeAdapter], name: str, raw: object) -> dict[str, Any]:
+    limits: dict[str, Any] = dict(cls.default_limits)
     if raw is None:
         return limits
     if not isinstance(raw, Mapping):
@@ -81,20 +86,18 @@ def _limits(name: str, raw: object) -> dict[str, Any]:
     return limits
 
 
-def _timeframes(name: str, raw: object) -> tuple[str, ...]:
+def _timeframes(cls: type[ExchangeAdapter], name: str, raw: object) -> tuple[str, ...]:
     if raw is None:
         return TIMEFRAMES
     if isinstance(raw, str) or not isinstance(raw, Iterable):
         raise BadExchangeConfigError(f"exchange {name!r}: ws_timeframes must be a list like ['5m', '1h']")
     out = []
     for tf in raw:
-        if tf in NATIVE_ONLY:
-            continue  # an interval the exchange has but Livermore does not keep (seed lists them all)
-        try:
-            timeframe_ms(tf)
-        except (UnknownTimeframe, TypeError):
-            raise BadExchangeConfigError(f"exchange {name!r}: unknown timeframe {tf!r} in ws_timeframes") from None
-        out.append(tf)
+        if isinstance(tf, str) and tf in TIMEFRAME_MS:
+            out.append(tf)
+        elif not (isinstance(tf, str) and tf in cls.exchange_intervals):
+            raise BadExchangeConfigError(f"exchange {name!r}: unknown timeframe {tf!r} in ws_timeframes")
+        # else: an interval the exchange has but Livermore does not keep (the seed lists them all)
     return tuple(out) or TIMEFRAMES
 
 
@@ -102,6 +105,7 @@ def exchange_config(row: Mapping[str, Any], env: Mapping[str, str] | None = None
     name = row.get("name")
     if not isinstance(name, str) or not name:
         raise BadExchangeConfigError(f"exchanges row without a name: {sorted(row)}")
+    cls = adapter_class(name)
     ws_override, rest_override = (current_settings() if env is None else settings_from(env)).exchange_urls(name)
     ws_url = _url(ws_override or row.get("ws_url"), "ws_url", name, ("ws", "wss"))
     rest_url = _url(rest_override or row.get("rest_url"), "rest_url", name, ("http", "https"))
@@ -109,8 +113,8 @@ def exchange_config(row: Mapping[str, Any], env: Mapping[str, str] | None = None
     if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
         raise BadExchangeConfigError(f"exchange {name!r}: id must be an integer, got {exchange_id!r}")
     return ExchangeConfig(exchange_id=exchange_id, name=name, ws_url=ws_url, rest_url=rest_url,
-                          api_limits=_limits(name, row.get("api_limits")),
-                          timeframes=_timeframes(name, row.get("ws_timeframes")))
+                          api_limits=_limits(cls, name, row.get("api_limits")),
+                          timeframes=_timeframes(cls, name, row.get("ws_timeframes")))
 
 
 def build_adapter(row: Mapping[str, Any], env: Mapping[str, str] | None = None, *,
@@ -120,18 +124,18 @@ def build_adapter(row: Mapping[str, Any], env: Mapping[str, str] | None = None, 
     `known` names the exchanges that exist (for the error message); default: the supported ones.
     """
     name = row.get("name")
-    names = sorted(known) if known is not None else sorted(BUILDERS)
-    builder = BUILDERS.get(name) if isinstance(name, str) else None
-    if builder is None:
+    names = sorted(known) if known is not None else sorted(ADAPTERS)
+    loader = ADAPTERS.get(name) if isinstance(name, str) else None
+    if loader is None:
         raise UnknownExchangeError(f"no adapter for exchange {name!r}; exchanges: {', '.join(names)} "
-                                   f"(supported: {', '.join(sorted(BUILDERS))})")
+                                   f"(supported: {', '.join(sorted(ADAPTERS))})")
     if not row.get("is_active", True):
         raise InactiveExchangeError(f"exchange {name!r} is inactive (exchanges.is_active = false); "
                                     f"activate it or use one of: {', '.join(names)}")
     sim_clock = (current_settings() if env is None else settings_from(env)).sim_clock
     if "clock_ms" not in options and sim_clock is not None:
         options["clock_ms"] = sim_clock.now_ms()  # offline mode: the simulator's faster clock
-    return builder(exchange_config(row, env), **options)
+    return loader()(exchange_config(row, env), **options)
 
 
 def build_adapter_by_name(rows: Iterable[Mapping[str, Any]], name: str,

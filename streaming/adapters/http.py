@@ -78,10 +78,11 @@ class HttpClient:
         for attempt in range(self._max_retries + 1):
             if self._throttle is not None:
                 await self._throttle(cost)
-            query: dict[str, Any] | str = dict(params or {})
+            plain: dict[str, Any] = dict(params or {})
+            query: dict[str, Any] | str = plain
             headers: dict[str, str] = {}
             if sign is not None:
-                query, headers = sign(method, path, dict(query))
+                query, headers = sign(method, path, dict(plain))
             url = self.base_url + path
             if isinstance(query, str):  # signed: send exactly the bytes that were signed
                 url, query = f"{url}?{query}", {}

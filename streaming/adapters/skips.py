@@ -14,20 +14,23 @@ from collections.abc import Callable
 from streaming.ratelog import RateLimitedLog
 
 # Kinds of skips; parsers raise BadFrame with one of these.
-INVALID_JSON = "invalid_json"
+INVALID_JSON = "invalid_json"  # also invalid UTF-8
+TOO_DEEP = "too_deep"  # nested deeper than any real frame (a decoder would recurse without end)
 OVERSIZED = "oversized"
 SCHEMA = "schema"  # missing field or wrong type
 BAD_NUMBER = "bad_number"  # not a number
 NON_FINITE = "non_finite"  # NaN / inf
 BAD_PRICE = "bad_price"  # zero or negative price, negative volume
 HIGH_LOW = "high_below_low"
+INCONSISTENT = "inconsistent"  # open or close outside [low, high]
+ABSURD = "absurd_value"  # a price or volume no market has (it would overflow sums downstream)
 BAD_TIMESTAMP = "bad_timestamp"  # absurd or misaligned open time
 UNKNOWN_SYMBOL = "unknown_symbol"  # a symbol we did not subscribe
 UNKNOWN_INTERVAL = "unknown_interval"
 EXCHANGE_ERROR = "exchange_error"  # an error frame from the exchange
 
-KINDS = (INVALID_JSON, OVERSIZED, SCHEMA, BAD_NUMBER, NON_FINITE, BAD_PRICE, HIGH_LOW, BAD_TIMESTAMP,
-         UNKNOWN_SYMBOL, UNKNOWN_INTERVAL, EXCHANGE_ERROR)
+KINDS = (INVALID_JSON, TOO_DEEP, OVERSIZED, SCHEMA, BAD_NUMBER, NON_FINITE, BAD_PRICE, HIGH_LOW, INCONSISTENT,
+         ABSURD, BAD_TIMESTAMP, UNKNOWN_SYMBOL, UNKNOWN_INTERVAL, EXCHANGE_ERROR)
 
 
 class BadFrame(ValueError):

@@ -9,14 +9,17 @@ from typing import Any
 import msgspec
 
 from streaming.adapters.skips import (
+    ABSURD,
     BAD_NUMBER,
     BAD_PRICE,
     BAD_TIMESTAMP,
     HIGH_LOW,
+    INCONSISTENT,
     INVALID_JSON,
     NON_FINITE,
     OVERSIZED,
     SCHEMA,
+    TOO_DEEP,
     BadFrame,
 )
 from streaming.models import Candle
@@ -24,6 +27,10 @@ from streaming.models import Candle
 # 2009-01-03 (the first Bitcoin block) .. 2100-01-01: anything outside is a unit mix-up or junk
 MIN_TS_MS = 1_230_940_800_000
 MAX_TS_MS = 4_102_444_800_000
+# no market quotes a price above a trillion nor trades 1e18 units in one bar; beyond these a
+# value is junk, and sums of many bars (volumes of aggregated candles) stay finite
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e18
 
 
 def to_float(value: object, name: str) -> float:
@@ -71,6 +78,10 @@ def classify(raw: str | bytes, exc: msgspec.ValidationError, numeric_fields: fro
         msgspec.json.decode(raw)
     except msgspec.DecodeError as bad:
         return INVALID_JSON, str(bad)
+    except RecursionError:
+        return TOO_DEEP, "nested too deep"
+    except (UnicodeDecodeError, ValueError) as bad:
+        return INVALID_JSON, str(bad)
     if message.startswith("Number out of range"):
         return NON_FINITE, message
     field = message.rsplit(".", 1)[-1].strip("`")
@@ -81,7 +92,9 @@ def classify(raw: str | bytes, exc: msgspec.ValidationError, numeric_fields: fro
 
 def decode_frame(decoder: msgspec.json.Decoder, raw: str | bytes, max_bytes: int,
                  numeric_fields: frozenset[str]) -> Any:
-    """One frame through its typed decoder; an oversized, broken or mistyped frame raises BadFrame."""
+    """One frame through its typed decoder; an oversized, broken, hostile or mistyped frame raises
+    BadFrame and nothing else (msgspec raises RecursionError for deep nesting, UnicodeDecodeError
+    for invalid UTF-8 in a string it reads)."""
     if len(raw) > max_bytes:
         raise BadFrame(OVERSIZED, f"{len(raw)} bytes > {max_bytes}")
     try:
@@ -90,14 +103,20 @@ def decode_frame(decoder: msgspec.json.Decoder, raw: str | bytes, max_bytes: int
         raise BadFrame(*classify(raw, exc, numeric_fields)) from None
     except msgspec.DecodeError as exc:
         raise BadFrame(INVALID_JSON, str(exc)) from None
+    except RecursionError:
+        raise BadFrame(TOO_DEEP, "nested too deep") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadFrame(INVALID_JSON, str(exc)[:200]) from None
 
 
 def fast_candle(ts_ms: int, o: float, h: float, lo: float, c: float, v: float) -> Candle:
-    """Candle from already-float values; one cheap check on the hot path, details only on failure."""
-    total = o + h + lo + c + v
-    if o > 0.0 and lo > 0.0 and h >= lo and c > 0.0 and v >= 0.0 and total - total == 0.0:
+    """Candle from already-float values; one cheap check on the hot path, details only on failure.
+
+    The chained comparisons are False for NaN, so they also stand for the finiteness check.
+    """
+    if 0.0 < lo <= o <= h <= MAX_PRICE and lo <= c <= h and 0.0 <= v <= MAX_VOLUME:
         return Candle(ts_ms, o, h, lo, c, v)
-    return make_candle(ts_ms, o, h, lo, c, v)  # names the problem (or accepts an overflowing sum)
+    return make_candle(ts_ms, o, h, lo, c, v)  # names the problem
 
 
 def make_candle(ts_ms: int, o: object, h: object, lo: object, c: object, v: object) -> Candle:
@@ -112,6 +131,10 @@ def make_candle(ts_ms: int, o: object, h: object, lo: object, c: object, v: obje
         raise BadFrame(BAD_PRICE, f"negative volume {vol}")
     if hi < low:
         raise BadFrame(HIGH_LOW, f"high {hi} < low {low}")
+    if not (low <= op <= hi and low <= cl <= hi):
+        raise BadFrame(INCONSISTENT, f"open {op} or close {cl} outside [low {low}, high {hi}]")
+    if hi > MAX_PRICE or vol > MAX_VOLUME:
+        raise BadFrame(ABSURD, f"high {hi} or volume {vol} beyond any market")
     return Candle(ts_ms, op, hi, low, cl, vol)
 
 

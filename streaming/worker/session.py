@@ -15,7 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from streaming.adapters.base import AdapterError, ConnectionState, StreamListener
+from streaming.adapters.base import AdapterError, ConnectionState, ExchangeAdapter, StreamListener
 from streaming.models import CandleUpdate
 from streaming.ratelog import RateLimitedLog
 from streaming.timeframes import TIMEFRAMES
@@ -57,10 +57,10 @@ class _Bridge:
                                   ", ".join(symbols[:10]), reason[:200])
 
 
-def live_timeframes(row: Mapping[str, Any]) -> list[str]:
-    """The timeframes to subscribe natively; the pipeline aggregates the rest (Coinbase: 5m only)."""
-    native = row.get("ws_timeframes") or list(TIMEFRAMES)
-    return [tf for tf in TIMEFRAMES if tf in native] or ["5m"]
+def live_timeframes(adapter: ExchangeAdapter) -> list[str]:
+    """The timeframes to subscribe natively, as the adapter declares them; the pipeline
+    aggregates the rest."""
+    return [tf for tf in TIMEFRAMES if tf in adapter.native_timeframes]
 
 
 class ExchangeSession:
@@ -121,7 +121,7 @@ class ExchangeSession:
 
     async def _open_stream(self, symbols: list[str]) -> None:
         bridge = _Bridge(self, getattr(self.pipeline, "listener", None))
-        self.stream = self.adapter.live(symbols, live_timeframes(self.row), bridge)
+        self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
         self._stream_task = asyncio.create_task(self.stream.run(), name=f"{self.name}-live")
 
     async def _wait_connected(self) -> None:
@@ -201,7 +201,7 @@ class ExchangeSession:
         await self.publisher.set_state(final, reason)
 
     async def beat(self) -> None:
-        """Copy the time of the last frame into the status hash (EXC-04)."""
+        """Copy the time of the last frame into the status hash: how fresh the connection is."""
         if self.stream is not None:
             # heartbeat frames never reach the listener; the adapter's frame counter shows them
             with contextlib.suppress(Exception):
@@ -231,13 +231,11 @@ class ExchangeSession:
 
 
 def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools, adapter: Any) -> Any:
-    try:
-        from streaming.pipeline import CandlePipeline
-    except ImportError as exc:
-        raise StartFailed(f"the candle pipeline is not available ({exc})") from None
-    # with the adapter, Coinbase's aggregated closes are reconciled against its own REST candles
+    from streaming.pipeline import CandlePipeline
+
+    # with the adapter, aggregated closes are reconciled against the exchange's own REST candles
     return CandlePipeline(redis, exchange_id, name, symbol_pools=symbol_pools(pools), timeframes=list(TIMEFRAMES),
-                          adapter=adapter, native_timeframes=("5m",) if name == "coinbase" else None)
+                          adapter=adapter, native_timeframes=adapter.native_timeframes)
 
 
 def symbol_pools(pools: Pools) -> dict[str, Any]:

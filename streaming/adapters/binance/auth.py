@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +23,7 @@ def signed_query(params: dict[str, Any], secret: str, now_ms: int | None = None,
     return query
 
 
-def signer(credentials: Credentials):  # type: ignore[no-untyped-def]
+def signer(credentials: Credentials) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, str]]]:
     def sign(method: str, path: str, params: dict[str, Any]) -> tuple[str, dict[str, str]]:
         # the encoded string is sent as is: re-encoding by the HTTP client could break the signature
         return urlencode(signed_query(params, credentials.api_secret)), {"X-MBX-APIKEY": credentials.api_key}

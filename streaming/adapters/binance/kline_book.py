@@ -6,6 +6,8 @@ next one owed means closes were lost: `gap_start` tells the shell what to backfi
 
 from __future__ import annotations
 
+from collections import Counter
+
 from streaming.adapters.ledger import ClosedLedger
 from streaming.models import Candle, CandleUpdate
 
@@ -20,7 +22,7 @@ class KlineBook:
         self.owed: dict[Key, int] = {}
 
     @property
-    def counts(self):  # type: ignore[no-untyped-def]
+    def counts(self) -> Counter[str]:
         return self.ledger.counts
 
     def gap_start(self, symbol: str, timeframe: str, ts: int) -> int | None:
@@ -50,8 +52,10 @@ class KlineBook:
         return out
 
     def skip_to(self, symbol: str, timeframe: str, ts: int) -> None:
-        """Give up on bars before `ts` (a backfill failed): never block live closes forever."""
-        self.owed[(symbol, timeframe)] = ts
+        """Give up on bars before `ts` (a backfill failed, or REST does not have them): a gap is
+        filled once, and never blocks live closes forever."""
+        key = (symbol, timeframe)
+        self.owed[key] = max(self.owed.get(key, ts), ts)
 
     def forget(self, symbol: str) -> None:
         self.ledger.forget(symbol)

@@ -1,11 +1,12 @@
 """Binance market-data stream: kline streams over as many combined-stream connections as needed.
 
-Imperative shell around the pure KlineBook. Each connection holds at most
-`ws_streams_per_connection` streams; new connections respect `ws_connections_per_5m`; sends on a
-connection respect `ws_incoming_messages_per_second`. Symbols come and go by live
-SUBSCRIBE/UNSUBSCRIBE. A connection that nears its 24 h lifetime or gets `serverShutdown` is
-replaced by a new one opened BEFORE the old one closes; the shared book dedupes the overlap.
-Lost closes (reconnects, dropped frames) are backfilled over REST before the live close resumes.
+Imperative shell around the pure KlineBook; each connection is a ReconnectingSocket. A
+connection holds at most `ws_streams_per_connection` streams; new connections respect
+`ws_connections_per_5m`; sends on a connection respect `ws_incoming_messages_per_second`. Symbols
+come and go by live SUBSCRIBE/UNSUBSCRIBE. A connection that nears its 24 h lifetime or gets
+`serverShutdown` is replaced by a new one opened BEFORE the old one closes; the shared book
+dedupes the overlap. Lost closes (reconnects, dropped frames) are filled over REST in the
+background (GapFills) while only that stream's live klines wait.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from streaming.adapters.backoff import Backoff
@@ -36,44 +36,51 @@ from streaming.adapters.binance import streams as st
 from streaming.adapters.binance.kline_book import KlineBook
 from streaming.adapters.binance.parse import ACK, ERROR, KLINE, SHUTDOWN, BinanceMessage, parse_frame
 from streaming.adapters.binance.rest import BinanceRest
+from streaming.adapters.clock import ExchangeClock, OpenTimeBound
+from streaming.adapters.gapfill import GapFills
 from streaming.adapters.ratelimit import TokenBucket
-from streaming.adapters.skips import UNKNOWN_SYMBOL, BadFrame, SkipCounter
+from streaming.adapters.reconnect import ReconnectingSocket
+from streaming.adapters.skips import BAD_TIMESTAMP, EXCHANGE_ERROR, UNKNOWN_SYMBOL, BadFrame, SkipCounter
+from streaming.adapters.supervise import LoopFailures, supervised
 from streaming.adapters.symbols import split_valid
+from streaming.models import Candle
 from streaming.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
 
-
-class _Reconnect(Exception):
-    pass
+Key = tuple[str, str]  # (SYMBOL, timeframe)
+Held = tuple[Candle, bool]  # a kline and whether it closed
 
 
 class _Conn:
     _ids = itertools.count(1)
 
-    def __init__(self, streams: Iterable[str], send_rate: float) -> None:
+    def __init__(self, streams: set[str], send_rate: float) -> None:
         self.id = next(self._ids)
-        self.streams: set[str] = set(streams)
-        self.ws: ClientConnection | None = None
+        self.streams = streams
+        self.in_url: set[str] = set()  # the streams the current connection's URL carried
+        self.socket: ReconnectingSocket
         self.task: asyncio.Task[None] | None = None
-        self.opened_at = 0.0
-        self.live = asyncio.Event()  # set on the first frame after connecting
         self.retired = False
         self.replacing = False
         self.sender = TokenBucket(send_rate, burst=send_rate)
+
+    @property
+    def ws(self) -> ClientConnection | None:
+        return self.socket.ws
 
 
 class BinanceLiveStream(LiveStream):
     def __init__(self, config: ExchangeConfig, rest: BinanceRest, symbols: Iterable[str],
                  timeframes: Iterable[str], listener: StreamListener, *, watchdog_s: float = 60.0,
                  backoff: Backoff | None = None, lifetime_s: float | None = None,
-                 check_exchange_info: bool = True) -> None:
+                 check_exchange_info: bool = True, clock_ms: Callable[[], int] | None = None,
+                 backfill_concurrency: int = 8) -> None:
         self.config = config
         self.rest = rest
         self.listener = listener
         self.timeframes = tuple(dict.fromkeys(timeframes))
-        for tf in self.timeframes:
-            timeframe_ms(tf)  # fail fast on an unknown timeframe
+        self._steps = {tf: timeframe_ms(tf) for tf in self.timeframes}  # fails fast on an unknown one
         limits = config.api_limits
         self.per_connection = int(limits.get("ws_streams_per_connection", 1024))
         per_5m = float(limits.get("ws_connections_per_5m", 300))
@@ -88,15 +95,19 @@ class BinanceLiveStream(LiveStream):
         self.book = KlineBook(config.name)
         self.skips = SkipCounter(log, f"{config.name} ws")
         self.counts: Counter[str] = Counter()
+        self.failures = LoopFailures(f"{config.name} stream", listener, self.counts)
+        self.bound = OpenTimeBound(ExchangeClock(clock_ms))
+        self.fills: GapFills[Key, Held] = GapFills(self._fetch, self._apply_fill, self._replay, listener,
+                                                   self.failures, backfill_concurrency)
         self._initial = list(symbols)
         self._symbols: set[str] = set()
-        self._by_stream: dict[str, tuple[str, str]] = {}  # stream -> (SYMBOL, timeframe)
+        self._by_stream: dict[str, Key] = {}
         self._conns: list[_Conn] = []
+        self._retired_frames = 0
         self._pending: dict[int, tuple[str, list[str]]] = {}  # request id -> (method, streams)
         self._ids = itertools.count(1)
-        self._backfilling: dict[tuple[str, str], asyncio.Event] = {}
+        self._handovers: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
-        self._running = False
         self._known: set[str] | None = None
 
     # -- LiveStream API
@@ -106,19 +117,22 @@ class BinanceLiveStream(LiveStream):
 
     def stats(self) -> dict[str, Any]:
         out = live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
+        out["frames"] = self._retired_frames + sum(c.socket.frames for c in self._conns)
         out["connections"] = sum(1 for c in self._conns if not c.retired)
         out["streams"] = len(self._by_stream)
         return out
 
     async def run(self) -> None:
-        self._running = True
         try:
             await self.subscribe(self._initial)
             await self._closed.wait()
         finally:
-            self._running = False
             for conn in list(self._conns):
                 await self._stop(conn)
+            for task in list(self._handovers):
+                task.cancel()
+            await asyncio.gather(*self._handovers, return_exceptions=True)
+            await self.fills.close()
             self.listener.on_state(ConnectionState.DISCONNECTED, "closed")
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
@@ -137,10 +151,9 @@ class BinanceLiveStream(LiveStream):
         for conn, add in zip(active, additions, strict=True):
             if add:
                 conn.streams.update(add)
-                if conn.ws is not None:
-                    await self._request(conn, "SUBSCRIBE", add)
+                await self._request(conn, "SUBSCRIBE", add)
         for group in fresh:
-            self._start(_Conn(group, self._send_rate))
+            self._start(_Conn(set(group), self._send_rate))
 
     async def unsubscribe(self, symbols: Iterable[str]) -> None:
         gone = {s.upper() for s in symbols} & self._symbols
@@ -155,8 +168,7 @@ class BinanceLiveStream(LiveStream):
             mine = [n for n in names if n in conn.streams]
             if mine:
                 conn.streams.difference_update(mine)
-                if conn.ws is not None:
-                    await self._request(conn, "UNSUBSCRIBE", mine)
+                await self._request(conn, "UNSUBSCRIBE", mine)
 
     async def close(self) -> None:
         self._closed.set()
@@ -195,153 +207,147 @@ class BinanceLiveStream(LiveStream):
 
     # -- connections
     def _start(self, conn: _Conn) -> None:
+        def url() -> str:
+            address, later = st.connect_url(self.config.ws_url, sorted(conn.streams))
+            conn.in_url = conn.streams - set(later)
+            return address
+
+        async def on_open(ws: ClientConnection) -> None:
+            # streams that did not fit in the URL, or were added while connecting
+            await self._request(conn, "SUBSCRIBE", sorted(conn.streams - conn.in_url))
+
+        def on_frame(raw: bytes) -> None:
+            self._on_frame(conn, raw)
+
+        def on_expiring() -> None:
+            self.counts["lifetime_rotations"] += 1
+            self._replace(conn, "connection lifetime")
+
+        conn.socket = ReconnectingSocket(
+            url, self.listener, self.failures, connect_bucket=self._connect_bucket,
+            backoff=self._backoff_proto.fresh(), watchdog_s=self.watchdog_s, lifetime_s=self.lifetime_s,
+            detail=lambda: f"connection {conn.id} ({len(conn.streams)} streams)")
         self._conns.append(conn)
-        conn.task = asyncio.create_task(self._conn_loop(conn), name=f"{self.config.name}-ws-{conn.id}")
+        body = lambda: conn.socket.run(on_open, on_frame, on_expiring=on_expiring)  # noqa: E731
+        conn.task = asyncio.create_task(supervised(f"connection {conn.id}", body, self.failures,
+                                                   self._backoff_proto.fresh(), self._closed),
+                                        name=f"{self.config.name}-ws-{conn.id}")
 
     async def _stop(self, conn: _Conn) -> None:
         conn.retired = True
-        if conn.ws is not None:
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
+        await conn.socket.stop()
         if conn.task is not None and conn.task is not asyncio.current_task():
             conn.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await conn.task
         if conn in self._conns:
             self._conns.remove(conn)
-
-    async def _conn_loop(self, conn: _Conn) -> None:
-        backoff = self._backoff_proto.fresh()
-        while not conn.retired and not self._closed.is_set():
-            await self._connect_bucket.acquire()
-            url, later = st.connect_url(self.config.ws_url, sorted(conn.streams))
-            detail = f"connection {conn.id} ({len(conn.streams)} streams)"
-            self.listener.on_state(ConnectionState.CONNECTING, detail)
-            reason = "closed"
-            try:
-                async with connect(url, max_size=2**22, open_timeout=10, close_timeout=2,
-                                   ping_interval=20, ping_timeout=20) as ws:
-                    conn.ws = ws
-                    conn.opened_at = time.monotonic()
-                    self.counts["connections_opened"] += 1
-                    self.listener.on_state(ConnectionState.CONNECTED, detail)
-                    for group in st.chunks(later):
-                        await self._request(conn, "SUBSCRIBE", group)
-                    await self._receive(conn, ws, backoff)
-            except (OSError, TimeoutError, WebSocketException, _Reconnect) as exc:
-                reason = f"{type(exc).__name__}: {exc}"[:200]
-            finally:
-                conn.ws = None
-                conn.live.clear()
-            if conn.retired or self._closed.is_set():
-                break
-            self.counts["reconnects"] += 1
-            delay = backoff.next_delay()
-            self.listener.on_state(ConnectionState.DISCONNECTED, f"{detail}: {reason}; reconnecting in {delay:.1f}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), delay)
-
-    async def _receive(self, conn: _Conn, ws: ClientConnection, backoff: Backoff) -> None:
-        while not conn.retired:
-            try:
-                raw = await asyncio.wait_for(ws.recv(decode=False), self.watchdog_s)
-            except TimeoutError:
-                self.counts["watchdog_timeouts"] += 1
-                raise _Reconnect(f"no message for {self.watchdog_s:.0f}s") from None
-            self.counts["frames"] += 1
-            if not conn.live.is_set():
-                conn.live.set()
-                backoff.reset()
-            try:
-                msg = parse_frame(raw)
-            except BadFrame as bad:
-                self.skips.skip(bad.kind, bad.detail)
-                continue
-            if msg.kind == KLINE:
-                await self._on_kline(msg)
-            elif msg.kind == SHUTDOWN:
-                self.counts["server_shutdowns"] += 1
-                self._replace(conn, "serverShutdown")
-            elif msg.kind in (ACK, ERROR):
-                self._on_response(msg)
-            if not conn.replacing and time.monotonic() - conn.opened_at > self.lifetime_s:
-                self.counts["lifetime_rotations"] += 1
-                self._replace(conn, "connection lifetime")
+            self._retired_frames += conn.socket.frames
 
     def _replace(self, old: _Conn, why: str) -> None:
         """Open the successor first; the old connection keeps streaming until the new one is live."""
         if old.replacing or old.retired:
             return
         old.replacing = True
+        # the same set object: later (un)subscribes apply to the successor
         new = _Conn(old.streams, self._send_rate)
-        new.streams = old.streams  # same set object: later (un)subscribes apply to the successor
         self._start(new)
 
         async def handover() -> None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(new.live.wait(), 30)
+                await asyncio.wait_for(new.socket.live.wait(), 30)
             log.info("%s: connection %d replaced by %d (%s)", self.config.name, old.id, new.id, why)
             await self._stop(old)
 
         task = asyncio.create_task(handover())
-        task.add_done_callback(lambda _t: None)
-        new.handover = task  # type: ignore[attr-defined]  # keep a reference until done
+        self._handovers.add(task)
+        task.add_done_callback(self._handovers.discard)
 
     async def _request(self, conn: _Conn, method: str, streams: list[str]) -> None:
-        if conn.ws is None:
-            return
+        ws = conn.ws
+        if ws is None or not streams:
+            return  # not connected: the streams go into the next connect URL
         for group in st.chunks(streams):
             rid = next(self._ids)
             self._pending[rid] = (method, group)
             await conn.sender.acquire()
             with contextlib.suppress(WebSocketException):
-                await conn.ws.send(orjson.dumps({"method": method, "params": group, "id": rid}).decode())
+                await ws.send(orjson.dumps({"method": method, "params": group, "id": rid}).decode())
+
+    # -- frames
+    def _on_frame(self, conn: _Conn, raw: bytes) -> None:
+        try:
+            msg = parse_frame(raw)
+        except BadFrame as bad:
+            self.skips.skip(bad.kind, bad.detail)
+            return
+        kind = msg.kind
+        if kind == KLINE:
+            self._on_kline(msg)
+        elif kind == SHUTDOWN:
+            self.counts["server_shutdowns"] += 1
+            self._replace(conn, "serverShutdown")
+        elif kind in (ACK, ERROR):
+            self._on_response(msg)
 
     def _on_response(self, msg: BinanceMessage) -> None:
         entry = self._pending.pop(msg.id, None) if isinstance(msg.id, int) else None
-        if msg.kind == ERROR:
-            self.counts["subscribe_errors"] += 1
-            if entry is not None and entry[0] == "SUBSCRIBE":
-                symbols = sorted({self._by_stream[n][0] for n in entry[1] if n in self._by_stream})
-                if symbols:
-                    self._reject(symbols, f"{self.config.name} refused the subscription: {msg.error}")
-                    self._symbols.difference_update(symbols)
-            else:
-                log.warning("%s: request %s failed: %s", self.config.name, msg.id, msg.error)
-
-    # -- candles
-    async def _on_kline(self, msg: BinanceMessage) -> None:
-        tf = msg.interval
-        symbol = msg.symbol
-        if symbol not in self._symbols or tf not in self.timeframes:
-            self.skips.skip(UNKNOWN_SYMBOL, f"{symbol} {tf}")
+        if msg.kind != ERROR:
             return
-        key = (symbol, tf)
-        busy = self._backfilling.get(key)
-        if busy is not None:
-            await busy.wait()
-        assert msg.candle is not None
-        step = timeframe_ms(tf)
-        start = self.book.gap_start(symbol, tf, msg.candle.timestamp)
+        self.counts["subscribe_errors"] += 1
+        if entry is not None and entry[0] == "SUBSCRIBE":
+            symbols = sorted({self._by_stream[n][0] for n in entry[1] if n in self._by_stream})
+            if symbols:
+                self._reject(symbols, f"{self.config.name} refused the subscription: {msg.error}")
+                self._symbols.difference_update(symbols)
+                return
+        # counted and logged at most once per interval: an exchange (or impostor) may repeat it
+        self.skips.skip(EXCHANGE_ERROR, f"request {str(msg.id)[:20]} failed: {msg.error}")
+
+    def _on_kline(self, msg: BinanceMessage) -> None:
+        symbol = msg.symbol
+        tf = msg.interval
+        step = self._steps.get(tf)
+        candle = msg.candle
+        if step is None or symbol not in self._symbols or candle is None:
+            self.skips.skip(UNKNOWN_SYMBOL, f"{symbol[:20]} {tf[:10]}")
+            return
+        if self.bound.ahead(candle.timestamp, step, msg.closed):
+            self.skips.skip(BAD_TIMESTAMP, f"{symbol} {tf} bar at {candle.timestamp} ms is ahead of our clock")
+            return
+        self._route((symbol, tf), (candle, msg.closed))
+
+    def _route(self, key: Key, item: Held) -> None:
+        """One kline: held behind its stream's gap fill, the start of a fill, or into the book."""
+        held = self.fills.held.get(key)
+        candle, closed = item
+        if held is not None:
+            last = held[-1] if held else None
+            if not closed and last is not None and not last[1] and last[0].timestamp == candle.timestamp:
+                held[-1] = item  # a newer forming update of the same bar supersedes the held one
+            else:
+                held.append(item)
+            return
+        symbol, tf = key
+        start = self.book.gap_start(symbol, tf, candle.timestamp)
         if start is not None:
-            await self._backfill(symbol, tf, step, start, msg.candle.timestamp)
-        update = self.book.on_kline(symbol, tf, step, msg.candle, msg.closed)
+            self.fills.start(key, start, candle.timestamp, item)
+            return
+        update = self.book.on_kline(symbol, tf, self._steps[tf], candle, closed)
         if update is not None:
             self.listener.on_candle(update)
 
-    async def _backfill(self, symbol: str, tf: str, step: int, start: int, end: int) -> None:
-        key = (symbol, tf)
-        done = asyncio.Event()
-        self._backfilling[key] = done
-        self.counts["backfill_requests"] += 1
-        try:
-            candles = await self.rest.candles(symbol, tf, start, end)
-            for update in self.book.backfill(symbol, tf, step, candles):
+    def _replay(self, key: Key, item: Held) -> None:
+        if key[0] in self._symbols:
+            self._route(key, item)
+
+    async def _fetch(self, key: Key, start: int, end: int) -> list[Candle]:
+        return await self.rest.candles(key[0], key[1], start, end)
+
+    def _apply_fill(self, key: Key, candles: list[Candle] | None, end: int) -> None:
+        symbol, tf = key
+        if candles is not None:
+            for update in self.book.backfill(symbol, tf, self._steps[tf], candles):
                 self.listener.on_candle(update)
-        except AdapterError as exc:
-            self.counts["backfill_failures"] += 1
-            self.book.skip_to(symbol, tf, end)
-            self.listener.on_state(ConnectionState.ERROR, f"backfill of {symbol} {tf} failed: {exc}"[:300])
-        finally:
-            del self._backfilling[key]
-            done.set()
+        # what REST did not return is not there (or not reachable): the gap is filled once
+        self.book.skip_to(symbol, tf, end)

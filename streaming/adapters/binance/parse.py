@@ -40,32 +40,45 @@ class BinanceMessage(msgspec.Struct, gc=False):
 
 
 def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> BinanceMessage:
-    f = decode_frame(_frame, raw, max_bytes, NUMERIC)
-    event = f.data
-    if event is not None:
-        kind = event.e
-        kline = event.k
-    else:
-        kind = f.e
-        kline = f.k
-    if kind == "kline":
-        if kline is None:
-            raise BadFrame(SCHEMA, "kline event without k")
-        step = INTERVAL_MS.get(kline.i, 0)
-        ts = kline.t
-        if step and kline.s and MIN_TS_MS <= ts < MAX_TS_MS and not ts % step:  # the hot path
-            return BinanceMessage(KLINE, kline.s, kline.i,
-                                  fast_candle(ts, kline.o, kline.h, kline.l, kline.c, kline.v), kline.x)
-        return _kline(kline)
-    if kind == "serverShutdown":
-        return BinanceMessage(SHUTDOWN)
-    if f.id is not None:
-        if f.error is not None:
-            return BinanceMessage(ERROR, id=f.id, error=f"{f.error.code}: {f.error.msg}"[:300])
-        return BinanceMessage(ACK, id=f.id)
+    """Parse one WebSocket frame. Raises BadFrame for an unusable frame, and nothing else."""
+    try:
+        f = decode_frame(_frame, raw, max_bytes, NUMERIC)
+        event = f.data
+        if event is not None:
+            kind = event.e
+            kline = event.k
+        else:
+            kind = f.e
+            kline = f.k
+        if kind == "kline":
+            if kline is None:
+                raise BadFrame(SCHEMA, "kline event without k")
+            step = INTERVAL_MS.get(kline.i, 0)
+            ts = kline.t
+            if step and kline.s and MIN_TS_MS <= ts < MAX_TS_MS and not ts % step:  # the hot path
+                return BinanceMessage(KLINE, kline.s, kline.i,
+                                      fast_candle(ts, kline.o, kline.h, kline.l, kline.c, kline.v), kline.x)
+            return _kline(kline)
+        if kind == "serverShutdown":
+            return BinanceMessage(SHUTDOWN)
+        error = _error(f)
+        if f.id is not None:
+            return BinanceMessage(ERROR, id=f.id, error=error) if error else BinanceMessage(ACK, id=f.id)
+        if error:
+            raise BadFrame(EXCHANGE_ERROR, error)
+        return BinanceMessage(OTHER)
+    except BadFrame:
+        raise
+    except Exception as exc:  # whatever arrives, nothing but BadFrame leaves a parser
+        raise BadFrame(SCHEMA, f"unusable frame ({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
+def _error(f: s.Frame) -> str:
     if f.error is not None:
-        raise BadFrame(EXCHANGE_ERROR, f"{f.error.code}: {f.error.msg}"[:300])
-    return BinanceMessage(OTHER)
+        return f"{f.error.code}: {f.error.msg}"[:300]
+    if f.code is not None:
+        return f"{f.code}: {f.msg}"[:300]
+    return ""
 
 
 def _kline(k: s.Kline) -> BinanceMessage:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 Num = str | int | float
@@ -35,16 +33,20 @@ class ErrorBody(msgspec.Struct):
 
 
 class Frame(msgspec.Struct):
-    """A combined-stream frame {"stream","data"}, a raw event, or a method response {"result","id"}."""
+    """A combined-stream frame {"stream","data"}, a raw event, a method response {"result","id"},
+    or an error: {"code","msg"(,"id")} as Binance documents it, {"error":{"code","msg"},"id"} as
+    the simulator (and older API versions) send it."""
 
     stream: str = ""
     data: Event | None = None
     e: str = ""
     s: str = ""
     k: Kline | None = None
-    result: Any = None
+    result: msgspec.Raw = msgspec.Raw()  # never looked at: left undecoded
     id: int | str | None = None
     error: ErrorBody | None = None
+    code: int | str | None = None
+    msg: str = ""
 
 
 class SymbolInfo(msgspec.Struct):

@@ -1,6 +1,6 @@
 """Pure candle closing for Coinbase, whose candles channel never says "closed".
 
-Rules (docs/exchange-protocols.md):
+Rules (docs/adapters.md, "Closing rules"):
 - an update for a start already seen replaces that candle;
 - a candle with a later start closes the previous one, with its last values;
 - a bucket with no later candle is closed by the clock `grace_ms` after its end (quiet market);
@@ -9,6 +9,8 @@ Rules (docs/exchange-protocols.md):
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 from streaming.adapters.ledger import ClosedLedger
 from streaming.models import Candle, CandleUpdate
@@ -27,7 +29,7 @@ class CandleBook:
         self.ledger = ClosedLedger(exchange)
 
     @property
-    def counts(self):  # type: ignore[no-untyped-def]
+    def counts(self) -> Counter[str]:
         return self.ledger.counts
 
     def last_closed(self, symbol: str) -> int | None:
@@ -78,10 +80,11 @@ class CandleBook:
         out.extend(self.update(symbol, ordered[-1]))
         return out
 
-    def on_clock(self, now_ms: int, symbols: frozenset[str] | set[str] | None = None) -> list[CandleUpdate]:
-        """Close forming candles whose bucket ended more than grace_ms before `now_ms`."""
+    def on_clock(self, now_ms: int, symbols: frozenset[str] | set[str] | None = None,
+                 grace_ms: int | None = None) -> list[CandleUpdate]:
+        """Close forming candles whose bucket ended more than grace_ms (default: the book's) before `now_ms`."""
         out: list[CandleUpdate] = []
-        limit = now_ms - self.step_ms - self.grace_ms
+        limit = now_ms - self.step_ms - (self.grace_ms if grace_ms is None else grace_ms)
         for symbol, candle in list(self.forming.items()):
             if candle.timestamp <= limit and (symbols is None or symbol in symbols):
                 del self.forming[symbol]

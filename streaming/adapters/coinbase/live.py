@@ -1,9 +1,10 @@
 """Coinbase market-data stream: candles + heartbeats on one WebSocket (imperative shell).
 
-The pure CandleBook decides closes; this module connects, subscribes, checks acks, watches
-liveness (no-message watchdog, sequence_num and heartbeat_counter gaps), reconnects with
-backoff, and after a reconnect or a gap resubscribes and backfills the gap over REST before
-the symbol's live closes resume.
+The pure CandleBook decides closes; the shared ReconnectingSocket connects, watches liveness and
+reconnects. This module subscribes, checks acks, watches `sequence_num` and heartbeat gaps, bounds
+every frame time by the trusted clock, closes quiet buckets by the exchange's clock, and after a
+reconnect or a gap fills the gap over REST in the background (GapFills) while that symbol's live
+candles wait.
 """
 
 from __future__ import annotations
@@ -16,62 +17,66 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from streaming.adapters.backoff import Backoff
-from streaming.adapters.base import (
-    AdapterError,
-    ConnectionState,
-    ExchangeConfig,
-    LiveStream,
-    StreamListener,
-    live_stats,
-)
-from streaming.adapters.clock import ExchangeClock
+from streaming.adapters.base import ConnectionState, ExchangeConfig, LiveStream, StreamListener, live_stats
+from streaming.adapters.clock import ExchangeClock, OpenTimeBound
 from streaming.adapters.coinbase.candle_book import CandleBook
 from streaming.adapters.coinbase.parse import FIVE_MINUTES_MS, CoinbaseMessage, parse_frame
 from streaming.adapters.coinbase.rest import CoinbaseRest
+from streaming.adapters.gapfill import GapFills
 from streaming.adapters.ratelimit import TokenBucket
-from streaming.adapters.skips import UNKNOWN_SYMBOL, BadFrame, SkipCounter
+from streaming.adapters.reconnect import ReconnectingSocket
+from streaming.adapters.skips import BAD_TIMESTAMP, UNKNOWN_SYMBOL, BadFrame, SkipCounter
+from streaming.adapters.supervise import LoopFailures, supervised
 from streaming.adapters.symbols import split_valid
-from streaming.models import CandleUpdate
+from streaming.models import Candle, CandleUpdate
 
 log = logging.getLogger(__name__)
 
+DEFAULT_GRACE_MS = 5_000
+# a quiet bucket is closed by the clock no sooner than this many real seconds after its end, so
+# the final update (sent up to one update tick after the end) arrives first at any clock speed
+GRACE_FLOOR_S = 1.5
 
-class _Reconnect(Exception):
-    pass
+Held = tuple[str, Any]  # ("snapshot", list[Candle]) or ("update", Candle)
 
 
 class CoinbaseLiveStream(LiveStream):
     def __init__(self, config: ExchangeConfig, rest: CoinbaseRest, symbols: Iterable[str],
-                 listener: StreamListener, *, grace_ms: int = 5_000, watchdog_s: float = 30.0,
+                 listener: StreamListener, *, grace_ms: int | None = None, watchdog_s: float = 30.0,
                  clock_ms: Callable[[], int] | None = None, backoff: Backoff | None = None,
-                 tick_s: float = 0.5) -> None:
+                 tick_s: float = 0.5, backfill_concurrency: int = 8) -> None:
         self.config = config
         self.rest = rest
         self.listener = listener
-        self.book = CandleBook(config.name, "5m", FIVE_MINUTES_MS, grace_ms)
+        self.grace_ms = grace_ms
+        self.book = CandleBook(config.name, "5m", FIVE_MINUTES_MS, grace_ms or DEFAULT_GRACE_MS)
         self.skips = SkipCounter(log, f"{config.name} ws")
         self.counts: Counter[str] = Counter()
+        self.failures = LoopFailures(f"{config.name} stream", listener, self.counts)
         self.clock = ExchangeClock(clock_ms)
-        self.watchdog_s = watchdog_s
+        self.bound = OpenTimeBound(self.clock)
         self.tick_s = tick_s
         self.backoff = backoff or Backoff(0.5, 30.0)
         limits = config.api_limits
         self._send_bucket = TokenBucket(max(1.0, float(limits.get("ws_messages_per_second", 8)) - 1))
-        self._connect_bucket = TokenBucket(float(limits.get("ws_connections_per_second", 8)))
+        self.socket = ReconnectingSocket(
+            lambda: config.ws_url, listener, self.failures, watchdog_s=watchdog_s, backoff=self.backoff,
+            connect_bucket=TokenBucket(float(limits.get("ws_connections_per_second", 8))))
+        self.fills: GapFills[str, Held] = GapFills(self._fetch, self._apply_fill, self._route, listener,
+                                                   self.failures, backfill_concurrency)
         self._initial = list(symbols)
         self._symbols: set[str] = set()
-        self._resync: set[str] = set()  # symbols whose gap must be backfilled before live resumes
+        self._resync: set[str] = set()  # symbols whose gap must be filled before live resumes
         # one entry per subscribe/unsubscribe sent, in order: each is answered by one ack
         self._pending_acks: list[set[str] | None] = []
-        self._ws: ClientConnection | None = None
+        self._sends: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
         self._expected_seq: int | None = None
         self._last_heartbeat: int | None = None
-        self._connected = False
 
     # -- LiveStream API
     @property
@@ -79,12 +84,15 @@ class CoinbaseLiveStream(LiveStream):
         return frozenset(self._symbols)
 
     def stats(self) -> dict[str, Any]:
-        return live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
+        out = live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
+        out["frames"] = self.socket.frames
+        return out
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         new = self._accept(symbols)
-        if new and self._ws is not None and self._connected:
-            await self._send_subscribe(self._ws, new)
+        ws = self.socket.ws
+        if new and ws is not None:
+            await self._send_subscribe(ws, new)
 
     async def unsubscribe(self, symbols: Iterable[str]) -> None:
         gone = [s for s in symbols if s in self._symbols]
@@ -93,45 +101,29 @@ class CoinbaseLiveStream(LiveStream):
             self._resync.discard(sym)
             # the last close is kept: a later re-subscribe backfills the gap instead of re-closing history
             self.book.forming.pop(sym, None)
-        if gone and self._ws is not None and self._connected:
-            await self._send_unsubscribe(self._ws, gone)
+        ws = self.socket.ws
+        if gone and ws is not None:
+            await self._send_unsubscribe(ws, gone)
 
     async def close(self) -> None:
         self._closed.set()
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
+        await self.socket.stop()
 
     async def run(self) -> None:
         self._accept(self._initial)
-        while not self._closed.is_set():
-            await self._connect_bucket.acquire()
-            self.listener.on_state(ConnectionState.CONNECTING, self.config.ws_url)
-            reason = "closed"
-            try:
-                async with connect(self.config.ws_url, max_size=2**22, open_timeout=10,
-                                   close_timeout=2, ping_interval=20, ping_timeout=20) as ws:
-                    self._ws = ws
-                    await self._session(ws)
-            except (OSError, TimeoutError, WebSocketException, _Reconnect) as exc:
-                reason = f"{type(exc).__name__}: {exc}"[:200]
-            except asyncio.CancelledError:
-                raise
-            finally:
-                self._ws = None
-                self._connected = False
-                # until the gap is backfilled, no clock-closes with stale values
-                self._resync |= self._symbols
-            if self._closed.is_set():
-                break
-            self.counts["reconnects"] += 1
-            delay = self.backoff.next_delay()
-            self.listener.on_state(ConnectionState.DISCONNECTED, f"{reason}; reconnecting in {delay:.1f}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), delay)
-        self.listener.on_state(ConnectionState.DISCONNECTED, "closed")
+        ticker = asyncio.create_task(supervised("clock ticker", self._tick, self.failures, self.backoff.fresh(),
+                                                self._closed))
+        try:
+            await self.socket.run(self._on_open, self._on_frame, self._on_close)
+        finally:
+            ticker.cancel()
+            for task in list(self._sends):
+                task.cancel()
+            await asyncio.gather(ticker, *self._sends, return_exceptions=True)
+            await self.fills.close()
+            self.listener.on_state(ConnectionState.DISCONNECTED, "closed")
 
-    # -- internals
+    # -- connection
     def _accept(self, symbols: Iterable[str]) -> list[str]:
         good, bad, reason = split_valid(symbols)
         if bad:
@@ -154,7 +146,7 @@ class CoinbaseLiveStream(LiveStream):
         self._pending_acks.append(None)
         await self._send(ws, {"type": "unsubscribe", "channel": "candles", "product_ids": symbols})
 
-    async def _session(self, ws: ClientConnection) -> None:
+    async def _on_open(self, ws: ClientConnection) -> None:
         self._expected_seq = None
         self._last_heartbeat = None
         self._pending_acks.clear()
@@ -162,75 +154,115 @@ class CoinbaseLiveStream(LiveStream):
             await self._send_subscribe(ws, sorted(self._symbols))
         self._pending_acks.append(None)
         await self._send(ws, {"type": "subscribe", "channel": "heartbeats"})
-        self._connected = True
-        self.listener.on_state(ConnectionState.CONNECTED, self.config.ws_url)
-        ticker = asyncio.create_task(self._tick())
-        try:
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(decode=False), self.watchdog_s)
-                except TimeoutError:
-                    self.counts["watchdog_timeouts"] += 1
-                    raise _Reconnect(f"no message for {self.watchdog_s:.0f}s") from None
-                self.counts["frames"] += 1
-                try:
-                    msg = parse_frame(raw)
-                except BadFrame as bad:
-                    self.skips.skip(bad.kind, bad.detail)
-                    continue
-                self.backoff.reset()
-                await self._handle(ws, msg)
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+
+    def _on_close(self) -> None:
+        # until the gap is filled, no clock-closes with stale values
+        self._resync |= self._symbols
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            if self._connected:
-                self._emit(self.book.on_clock(self.clock.now_ms(), self._symbols - self._resync))
+            if self.socket.connected:
+                ready = self._symbols - self._resync - self.fills.held.keys()
+                self._emit(self.book.on_clock(self.clock.now_ms(), ready, self._grace_ms()))
+
+    def _grace_ms(self) -> int:
+        """The configured grace, or by default 5 s of exchange time but never less than
+        GRACE_FLOOR_S of real time (at 60x a 5 s grace is 83 ms, shorter than an update tick)."""
+        if self.grace_ms is not None:
+            return self.grace_ms
+        return max(DEFAULT_GRACE_MS, self.clock.real_ms(GRACE_FLOOR_S))
 
     def _emit(self, updates: list[CandleUpdate]) -> None:
         for u in updates:
             self.listener.on_candle(u)
 
-    async def _handle(self, ws: ClientConnection, msg: CoinbaseMessage) -> None:
+    # -- frames
+    def _on_frame(self, raw: bytes) -> None:
+        try:
+            msg = parse_frame(raw)
+        except BadFrame as bad:
+            self.skips.skip(bad.kind, bad.detail)
+            return
+        self._handle(msg)
+
+    def _handle(self, msg: CoinbaseMessage) -> None:
         if msg.seq is not None:
-            if self._expected_seq is not None and msg.seq > self._expected_seq:
+            expected = self._expected_seq
+            if expected is not None and msg.seq > expected:
                 self.counts["sequence_gaps"] += 1
-                self.counts["lost_frames"] += msg.seq - self._expected_seq
-                await self._resubscribe(ws)
-            elif self._expected_seq is not None and msg.seq < self._expected_seq:
+                self.counts["lost_frames"] += msg.seq - expected
+                self._resubscribe()
+            elif expected is not None and msg.seq < expected:
                 self.counts["stale_frames"] += 1
-            self._expected_seq = max(self._expected_seq or 0, msg.seq + 1)
+            self._expected_seq = max(expected or 0, msg.seq + 1)
         for bad in msg.bad:
             self.skips.skip(bad.kind, bad.detail)
         channel = msg.channel
         if channel == "heartbeats":
-            if self._last_heartbeat is not None and msg.heartbeat is not None \
-                    and msg.heartbeat > self._last_heartbeat + 1:
-                self.counts["heartbeat_gaps"] += 1
-            if msg.heartbeat is not None:
-                self._last_heartbeat = max(msg.heartbeat, self._last_heartbeat or 0)
-            self.clock.observe(msg.time_ms)
+            self._on_heartbeat(msg)
         elif channel == "candles":
             for symbol, candles in msg.snapshots.items():
-                if symbol not in self._symbols:
-                    self.skips.skip(UNKNOWN_SYMBOL, symbol)
-                    continue
-                if symbol in self._resync:
-                    await self._backfill(symbol, max(c.timestamp for c in candles))
-                self._emit(self.book.snapshot(symbol, candles))
+                history = [c for c in candles[:-1] if self._believable(symbol, c, True)]
+                if self._believable(symbol, candles[-1], False):
+                    history.append(candles[-1])
+                if history:
+                    self._route(symbol, ("snapshot", history))
             for symbol, candle in msg.updates:
-                if symbol not in self._symbols:
-                    self.skips.skip(UNKNOWN_SYMBOL, symbol)
-                    continue
-                if symbol in self._resync:
-                    await self._backfill(symbol, candle.timestamp)
-                self._emit(self.book.update(symbol, candle))
+                if self._believable(symbol, candle, False):
+                    self._route(symbol, ("update", candle))
         elif channel == "subscriptions" and msg.subscriptions is not None:
             self._check_ack(msg.subscriptions)
+
+    def _on_heartbeat(self, msg: CoinbaseMessage) -> None:
+        if not self.clock.observe(msg.time_ms):
+            self.skips.skip(BAD_TIMESTAMP, f"heartbeat time {msg.time_ms} ms is over a minute off our clock")
+            return
+        if msg.heartbeat is not None:
+            if self._last_heartbeat is not None and msg.heartbeat > self._last_heartbeat + 1:
+                self.counts["heartbeat_gaps"] += 1
+            self._last_heartbeat = max(msg.heartbeat, self._last_heartbeat or 0)
+
+    def _believable(self, symbol: str, candle: Candle, closed: bool) -> bool:
+        if self.bound.ahead(candle.timestamp, FIVE_MINUTES_MS, closed):
+            self.skips.skip(BAD_TIMESTAMP, f"{symbol} candle at {candle.timestamp} ms is ahead of our clock")
+            return False
+        return True
+
+    def _route(self, symbol: str, item: Held) -> None:
+        """One snapshot or update of `symbol`: held behind its gap fill, or into the book."""
+        if symbol not in self._symbols:
+            self.skips.skip(UNKNOWN_SYMBOL, symbol)
+            return
+        if self.fills.holding(symbol):
+            self.fills.hold(symbol, item)
+            return
+        if symbol in self._resync:
+            self._resync.discard(symbol)
+            kind, value = item
+            live_ts = max(c.timestamp for c in value) if kind == "snapshot" else value.timestamp
+            start = self._gap_start(symbol, live_ts)
+            if start is not None:
+                self.fills.start(symbol, start, live_ts, item)
+                return
+        kind, value = item
+        self._emit(self.book.snapshot(symbol, value) if kind == "snapshot" else self.book.update(symbol, value))
+
+    def _gap_start(self, symbol: str, live_ts: int) -> int | None:
+        """Open time of the first 5m bar between the last close and the live bucket `live_ts`."""
+        start = self.book.gap_start(symbol, live_ts)
+        current = self.book.forming.get(symbol)
+        if start is None and self.book.last_closed(symbol) is None and current is not None \
+                and current.timestamp < live_ts:
+            start = current.timestamp
+        return start if start is not None and start < live_ts else None
+
+    async def _fetch(self, symbol: str, start: int, end: int) -> list[Candle]:
+        return await self.rest.candles(symbol, "5m", start, end)
+
+    def _apply_fill(self, symbol: str, candles: list[Candle] | None, end: int) -> None:
+        if candles is not None:
+            self._emit(self.book.backfill(symbol, candles))
 
     def _check_ack(self, subscriptions: dict[str, list[str]]) -> None:
         if not self._pending_acks:
@@ -246,30 +278,21 @@ class CoinbaseLiveStream(LiveStream):
             self.counts["rejected"] += len(refused)
             self.listener.on_rejected(refused, f"{self.config.name} did not accept these product ids")
 
-    async def _resubscribe(self, ws: ClientConnection) -> None:
-        """Lost frames: a fresh snapshot plus a REST backfill brings every symbol back in line."""
+    def _resubscribe(self) -> None:
+        """Lost frames: a fresh snapshot plus a REST fill brings every symbol back in line. The
+        messages go out from a task: sends wait on the rate limit, the receive loop must not."""
         symbols = sorted(self._symbols)
         self._resync |= self._symbols
-        if symbols:
-            self.counts["resubscribes"] += 1
-            await self._send_unsubscribe(ws, symbols)
-            await self._send_subscribe(ws, symbols)
+        ws = self.socket.ws
+        if not symbols or ws is None:
+            return
+        self.counts["resubscribes"] += 1
 
-    async def _backfill(self, symbol: str, live_ts: int) -> None:
-        """Closed candles between the last close and the live bucket `live_ts`, from REST."""
-        self._resync.discard(symbol)
-        start = self.book.gap_start(symbol, live_ts)
-        current = self.book.forming.get(symbol)
-        if start is None and self.book.last_closed(symbol) is None and current is not None \
-                and current.timestamp < live_ts:
-            start = current.timestamp
-        if start is None or start >= live_ts:
-            return
-        self.counts["backfill_requests"] += 1
-        try:
-            candles = await self.rest.candles(symbol, "5m", start, live_ts)
-        except AdapterError as exc:
-            self.counts["backfill_failures"] += 1
-            self.listener.on_state(ConnectionState.ERROR, f"backfill of {symbol} failed: {exc}"[:300])
-            return
-        self._emit(self.book.backfill(symbol, candles))
+        async def send() -> None:
+            with contextlib.suppress(WebSocketException):
+                await self._send_unsubscribe(ws, symbols)
+                await self._send_subscribe(ws, symbols)
+
+        task = asyncio.create_task(send())
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)

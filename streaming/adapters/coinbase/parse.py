@@ -52,7 +52,7 @@ def parse_time_ms(text: str) -> int | None:
     """RFC3339 with up to nanoseconds -> epoch ms, None if unparsable."""
     try:
         return int(datetime.fromisoformat(text).timestamp() * 1000)
-    except ValueError:
+    except (ValueError, OverflowError):  # year 0 / 10000 after the zone offset, or junk
         return None
 
 
@@ -78,6 +78,15 @@ def parse_frame(raw: str | bytes, max_bytes: int = MAX_FRAME_BYTES) -> CoinbaseM
     Channels other than candles/heartbeats/subscriptions are returned with only `channel` set
     (ignored, not errors).
     """
+    try:
+        return _parse(raw, max_bytes)
+    except BadFrame:
+        raise
+    except Exception as exc:  # never anything but BadFrame out of a parser, whatever arrives
+        raise BadFrame(SCHEMA, f"unusable frame ({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
+def _parse(raw: str | bytes, max_bytes: int) -> CoinbaseMessage:
     env = decode_frame(_envelope, raw, max_bytes, NUMERIC)
     channel = env.channel
     if env.type == "error" or (not channel and env.message):
