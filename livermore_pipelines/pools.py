@@ -55,7 +55,7 @@ DEFAULT_MAX_CONNECTIONS = 5
 class CheckOutcome:
     passed: bool
     description: str
-    metadata: Mapping[str, object]
+    metadata: Mapping[str, int]
 
 
 def check_not_empty(entries: Sequence[UniverseEntry]) -> CheckOutcome:
