@@ -63,6 +63,19 @@ def split_symbol_format(fmt: str, n: int) -> tuple[str, str]:
     return f"{prefix}{n}", suffix.lstrip("-_/") or "USD"
 
 
+# quote assets valued at $1 when a Binance symbol's price is derived from the Coinbase recording
+USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "FDUSD"})
+
+
+def _number(value: object) -> float:
+    """A recorded string number, or NaN when it is missing or not a finite number."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
 def _hashed_price(symbol: str) -> float:
     x = zlib.crc32(symbol.encode())
     return round(10 ** ((x % 6000) / 1000 - 1.5), 6) or 1.0
@@ -122,17 +135,46 @@ class Market:
     def recorded_symbols(self) -> dict[str, dict[str, Any]]:
         return self._recorded_bn
 
+    def _recorded_usd(self, asset: str) -> tuple[float, float] | None:
+        """(price, 24 h volume in the asset) of `{asset}-USD` in the Coinbase recording, if listed."""
+        if asset in USD_LIKE:
+            return 1.0, math.nan
+        product = self._recorded_cb.get(f"{asset}-USD")
+        if product is None:
+            return None
+        price, volume = _number(product.get("price")), _number(product.get("volume_24h"))
+        return (price, volume) if price > 0 else None
+
+    def _binance_reference(self, symbol: str) -> tuple[float, float] | None:
+        """A recorded Binance symbol's price and 24 h base volume, derived from the Coinbase
+        recording of its two assets (BTCUSDT trades where BTC-USD does), or None."""
+        info = self._recorded_bn.get(symbol) or {}
+        base, quote = self._recorded_usd(str(info.get("baseAsset"))), self._recorded_usd(str(info.get("quoteAsset")))
+        if base is None or quote is None:
+            return None
+        return base[0] / quote[0], base[1]
+
     def base_price(self, exchange: str, symbol: str) -> float:
         if (exchange, symbol) in self._base_price:
             return self._base_price[(exchange, symbol)]
         if exchange == "coinbase":
-            try:
-                price = float(self._recorded_cb[symbol].get("price") or "nan")
-            except (TypeError, ValueError):
-                price = math.nan
-            if math.isfinite(price) and price > 0:
+            price = _number((self._recorded_cb.get(symbol) or {}).get("price"))
+            if price > 0:
                 return price
+        else:
+            reference = self._binance_reference(symbol)
+            if reference is not None:
+                return reference[0]
         return _hashed_price(symbol)
+
+    def _recorded_volume(self, exchange: str, symbol: str) -> float:
+        """24 h base volume of a recorded symbol before it has a walk: the recording's where it
+        has one (Binance: the Coinbase recording of the same base), else a stable made-up one worth
+        at most $100,000, so that made-up symbols never outrank the recorded markets."""
+        reference = self._binance_reference(symbol) if exchange != "coinbase" else None
+        if reference is not None and reference[1] > 0:
+            return reference[1]
+        return float(zlib.crc32(symbol.encode()) % 100_000 + 1) / self.base_price(exchange, symbol)
 
     def series(self, exchange: str, symbol: str) -> Series:
         key = (check_exchange(exchange), symbol)
@@ -217,7 +259,7 @@ class Market:
         if not self.is_synthetic(exchange, symbol) and (exchange, symbol) not in self._series:
             # recorded symbols get a walk only when someone asks for their candles
             price = self.base_price(exchange, symbol)
-            vol = float(zlib.crc32(symbol.encode()) % 100_000 + 1)
+            vol = self._recorded_volume(exchange, symbol)
             return {"open": price, "high": price, "low": price, "last": price, "volume": vol,
                     "quote_volume": vol * price, "count": 0}
         s = self.series(exchange, symbol)

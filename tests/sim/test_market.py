@@ -193,3 +193,15 @@ def test_timestamps_look_like_go():
     assert cb_timestamp(1_786_309_548_228_568_804) == "2026-08-09T21:05:48.228568804Z"
     assert cb_timestamp(1_786_309_552_856_438_770) == "2026-08-09T21:05:52.85643877Z"
     assert cb_timestamp(1_786_309_552_000_000_000) == "2026-08-09T21:05:52Z"
+
+
+def test_recorded_binance_symbols_take_the_coinbase_recording_as_reference(recordings_dir):
+    m = Market(SimConfig(symbols=2, start_ms=START, recordings=recordings_dir), SimClock(START, 1.0))
+    btc_usd = float(m.recorded_products()["BTC-USD"]["price"])
+    btc = m.stats_24h("binance", "BTCUSDT", START)
+    assert btc["last"] == btc_usd  # USDT counted as $1
+    eth_btc = m.stats_24h("binance", "ETHBTC", START)
+    assert math.isclose(eth_btc["last"], float(m.recorded_products()["ETH-USD"]["price"]) / btc_usd)
+    # a recorded symbol without a Coinbase reference gets a made-up market worth at most $100,000 a day,
+    # so the recorded majors lead a ranking by volume
+    assert m.stats_24h("binance", "XLMUPUSDT", START)["quote_volume"] <= 100_000 < btc["quote_volume"]
