@@ -15,7 +15,7 @@ exchange-specific: the URL, what to send once connected, and what to do with eac
   the library queues at most `max_queue` frames before it stops reading, and the loop gives the
   event loop a turn whenever that queue is empty, so a backlog being processed never keeps pings
   and pongs waiting longer than one queue's worth of frames. A watchdog task checks every
-  `watchdog_s / 4` whether frames arrived; after `watchdog_s` without one it aborts the
+  `watchdog_s / 4` (at least once a second) whether frames arrived; after `watchdog_s` without one it aborts the
   connection. It also reports when the connection has lived `lifetime_s` (`on_expiring`).
 - Failure: a network error reports DISCONNECTED with the reason; any other exception in the open
   hook or the frame handler is a bug or a frame nobody foresaw: it is logged with its traceback
