@@ -115,3 +115,20 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
         "worker_states": orjson.dumps({w: state_of(s) for w, s in sorted(items)}).decode(),
         **merge_warm_up([s for _, s in items]),
     }
+
+
+def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """Several workers' warm-up progress (heartbeat `warm_up` values; None: not warming up) as
+    one: streams and candles summed, the earliest start, the longest ETA; None when none runs."""
+    running = [p for p in items if isinstance(p, Mapping)]
+    if not running:
+        return None
+    etas = [p.get("eta_s") for p in running]
+    return {
+        "streams_done": sum(int(p.get("streams_done") or 0) for p in running),
+        "streams_total": sum(int(p.get("streams_total") or 0) for p in running),
+        "candles": sum(int(p.get("candles") or 0) for p in running),
+        "eta_s": max(float(e) for e in etas if e is not None) if etas and None not in etas else None,
+        "started_at": _earliest([str(p.get("started_at") or "") for p in running]),
+        "workers": len(running),
+    }

@@ -58,7 +58,8 @@ class _Bridge:
 
     def on_candle(self, update: CandleUpdate) -> None:
         self.session.last_frame = time.time()
-        self.session.candles_seen += 1
+        if self.session.settling is not None:
+            self.session.settling.add(update.symbol)
         if self.downstream is not None:
             self.downstream.on_candle(update)
 
@@ -101,7 +102,7 @@ class ExchangeSession:
         self.states: asyncio.Queue[tuple[ConnectionState, str | None]] = asyncio.Queue()
         self.refused: dict[str, str] = {}  # symbol -> the exchange's reason
         self.last_frame: float | None = None
-        self.candles_seen = 0
+        self.settling: set[str] | None = None  # while a start waits for answers: symbols that streamed
         self._frames_seen: int | None = None
         self._frames_at_failure: int | None = None  # frame count when a loop failed on an open connection
         self.warm_up = WarmUpReporter(self.name, publisher, on_progress)
@@ -145,6 +146,7 @@ class ExchangeSession:
                 report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
                 self._warm_up_ends(report, symbols)
             if symbols:
+                self.settling = set()
                 await self._open_stream(symbols)
                 await self._wait_connected()
                 await self._settle_refusals(symbols)
@@ -186,14 +188,16 @@ class ExchangeSession:
         raise StartFailed(f"not connected within {self.connect_timeout_s:g}s ({last})")
 
     async def _settle_refusals(self, symbols: list[str], wait_s: float = 3.0) -> None:
-        """Refusals arrive with the exchange's answer to the subscription, often a frame or two
-        after the first: wait for the first candle (the subscription was answered) or a refusal
-        of every symbol, at most `wait_s`; NothingToServe when nothing is left to stream."""
+        """Refusals arrive with the exchange's answer to the subscription, a few frames after
+        the first: wait until every symbol streamed a candle or was refused, at most `wait_s`;
+        NothingToServe when nothing is left to stream."""
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and not set(symbols) <= self.refused.keys():
-            if self.candles_seen:
-                break
-            await asyncio.sleep(0.05)
+        seen = self.settling if self.settling is not None else set()
+        try:
+            while time.monotonic() < deadline and not set(symbols) <= seen | self.refused.keys():
+                await asyncio.sleep(0.05)
+        finally:
+            self.settling = None
         if set(symbols) <= self.refused.keys():
             raise NothingToServe(f"no usable symbol: {self.name} refused {refusals(self.refused)}")
 

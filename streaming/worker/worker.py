@@ -57,8 +57,8 @@ class Worker(CommandHandlers):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
+        await self._announce_exchanges()  # before the first heartbeat: a live worker's exchanges are listed
         await self.write_heartbeat()
-        await self._announce_exchanges()
         log.info("worker %s up (shard %s, user %s); %s", self.config.worker_id, self.config.shard_label or "all",
                  self.config.user, f"autostart {', '.join(self.config.autostart)}" if self.config.autostart
                  else "idle until a start command")
