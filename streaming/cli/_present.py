@@ -55,7 +55,9 @@ def age_s(iso: str | None, now: datetime | None = None) -> float | None:
 def progress_words(progress: Mapping[str, Any]) -> str:
     """'warm-up 120/250 streams, 36,000 candles, about 12s left'."""
     done, total = int(progress.get("streams_done") or 0), int(progress.get("streams_total") or 0)
-    text = f"warm-up {done}/{total} streams, {int(progress.get('candles') or 0):,} candles"
+    text = f"warm-up {done}/{total} streams"
+    if isinstance(progress.get("candles"), int):
+        text += f", {progress['candles']:,} candles"
     eta = progress.get("eta_s")
     if isinstance(eta, int | float) and done < total:
         text += f", about {duration(float(eta))} left"
@@ -71,7 +73,7 @@ def status_progress(status: Mapping[str, Any]) -> dict[str, Any] | None:
     done, total = number("warmup_done"), number("warmup_total")
     if done is None or total is None or done >= total:
         return None
-    return {"streams_done": done, "streams_total": total, "candles": number("warmup_candles") or 0,
+    return {"streams_done": done, "streams_total": total, "candles": number("warmup_candles"),
             "eta_s": number("warmup_eta_s")}
 
 

@@ -41,12 +41,13 @@ class WarmUpDisplay:
 
         total = max(1, int(progress.get("streams_total") or 0))
         eta = progress.get("eta_s")
-        fields = {"candles": f"{int(progress.get('candles') or 0):,}",
+        candles = progress.get("candles")
+        fields = {"candles": f"{candles:,} candles" if isinstance(candles, int) else "",
                   "eta": duration(float(eta)) if isinstance(eta, int | float) else "?"}
         if self._bar is None:
             self._bar = Progress(
                 TextColumn(f"{self.exchange} warm-up"), BarColumn(bar_width=24),
-                TextColumn("{task.completed}/{task.total} streams"), TextColumn("{task.fields[candles]} candles"),
+                TextColumn("{task.completed}/{task.total} streams"), TextColumn("{task.fields[candles]}"),
                 TextColumn("ETA {task.fields[eta]}"),
                 console=Console(file=self.out, width=TERMINAL_WIDTH), transient=True)
             self._bar.start()

@@ -28,7 +28,8 @@ class WarmUpProgress(msgspec.Struct, frozen=True, kw_only=True):
 
     streams_done: Annotated[int, Meta(ge=0, description="(symbol, timeframe) streams fetched so far")]
     streams_total: Annotated[int, Meta(ge=0, description="streams to fetch")]
-    candles: Annotated[int, Meta(ge=0, description="candles written so far")] = 0
+    candles: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description=(
+        "candles written so far; null while the warm-up does not count them as it goes"))] = None
     started_at: Annotated[IsoTime, Meta(description="when the warm-up started")]
     eta_s: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description=(
         "seconds left at the pace so far; null until the first stream is done"))] = None
@@ -74,7 +75,7 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
         "empty when none ran"))] = None
     warmup_total: Annotated[str | None, Meta(description="the warm-up: streams to fetch (merged: summed)")] = None
     warmup_candles: Annotated[str | None, Meta(description=(
-        "the warm-up: candles written so far (merged: summed)"))] = None
+        "the warm-up: candles written so far, empty while not counted yet (merged: summed)"))] = None
     warmup_started_at: Annotated[str | None, Meta(description=(
         "when the warm-up started (merged: the earliest)"))] = None
     warmup_eta_s: Annotated[str | None, Meta(description=(

@@ -74,7 +74,8 @@ def merge_warm_up(statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
     return {
         "warmup_done": str(done),
         "warmup_total": str(total),
-        "warmup_candles": str(sum(_count(s.get("warmup_candles")) or 0 for s in ran)),
+        "warmup_candles": "" if any(_count(s.get("warmup_candles")) is None for s in ran) else
+        str(sum(_count(s.get("warmup_candles")) or 0 for s in ran)),
         "warmup_started_at": _earliest([s.get("warmup_started_at", "") for s in ran]),
         "warmup_eta_s": str(max(e for e in etas if e is not None)) if etas and None not in etas else "",
     }
@@ -127,7 +128,8 @@ def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | 
     return {
         "streams_done": sum(int(p.get("streams_done") or 0) for p in running),
         "streams_total": sum(int(p.get("streams_total") or 0) for p in running),
-        "candles": sum(int(p.get("candles") or 0) for p in running),
+        "candles": None if any(p.get("candles") is None for p in running) else
+        sum(int(p.get("candles") or 0) for p in running),
         "eta_s": max(float(e) for e in etas if e is not None) if etas and None not in etas else None,
         "started_at": _earliest([str(p.get("started_at") or "") for p in running]),
         "workers": len(running),

@@ -27,7 +27,7 @@ class WarmUpTracker:
     def __init__(self, total: int, started_mono: float, started_wall: float, every_s: float = 0.5) -> None:
         self.total = total
         self.done = 0
-        self.candles = 0
+        self.candles: int | None = None  # known once the warm-up reports it
         self.started_mono = started_mono
         self.started_at = utc_iso(started_wall)
         self.every_s = every_s
@@ -64,7 +64,7 @@ class WarmUpTracker:
         return WarmUpProgress(streams_done=self.done, streams_total=self.total, candles=self.candles,
                               started_at=self.started_at, eta_s=None if eta is None else round(eta, 1))
 
-    def summary(self, now_mono: float) -> dict[str, int | float]:
+    def summary(self, now_mono: float) -> dict[str, Any]:
         """What the start answer says about the warm-up (Dagster logs it)."""
         return {"streams_done": self.done, "streams_total": self.total, "candles": self.candles,
                 "seconds": round(max(0.0, now_mono - self.started_mono), 1)}
