@@ -3,10 +3,8 @@
 The adapter calls the listener synchronously from its read loop; state changes are queued and
 published in order by a task of their own so the read loop never waits on Redis.
 
-What the session says about itself is true (`beat`, every heartbeat): "connected" only while
-frames arrive (none for longer than the stream's watchdog makes it `disconnected`); a live
-stream or pipeline task that ends on its own is reported as `error` with its cause and started
-again after a backoff; frames flowing again after a loop failed make it `connected` again. A
+What the session says about itself is kept true at every heartbeat (streaming.worker.health:
+"connected" only while frames arrive, a task that ends on its own is reported and restarted). A
 start fails within seconds with the cause when the warm-up could fetch nothing, when the
 connection fails CONNECT_ATTEMPTS times in a row, or when the exchange refused every symbol.
 """
@@ -28,6 +26,7 @@ from streaming.contracts.workers import WarmUpProgress
 from streaming.models import CandleUpdate
 from streaming.ratelog import RateLimitedLog
 from streaming.timeframes import TIMEFRAMES
+from streaming.worker.health import SessionHealth
 from streaming.worker.progress import WarmUpReporter, refusals, warm_up_problem
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
@@ -35,8 +34,6 @@ from streaming.worker.universe import Pools, diff_pools
 log = logging.getLogger(__name__)
 
 CONNECT_ATTEMPTS = 3  # failed connects in a row that fail a start (seconds, not the connect timeout)
-DEFAULT_WATCHDOG_S = 60.0  # when the stream does not say how long it waits for a frame
-MAX_RESTART_DELAY_S = 30.0
 _RECONNECTING = re.compile(r"; reconnecting in [0-9.]+s$")
 
 
@@ -87,7 +84,7 @@ def live_timeframes(adapter: ExchangeAdapter) -> list[str]:
     return [tf for tf in TIMEFRAMES if tf in adapter.native_timeframes]
 
 
-class ExchangeSession:
+class ExchangeSession(SessionHealth):
     def __init__(self, row: Mapping[str, Any], redis: aioredis.Redis, publisher: StatusPublisher, *,
                  warm_up: bool = True, connect_timeout_s: float = 60.0,
                  on_progress: Callable[[], None] | None = None) -> None:
@@ -122,10 +119,6 @@ class ExchangeSession:
         self.started = False  # the start went through: from now on `beat` looks after the tasks
         self._connected = asyncio.Event()
         self._stopping = False
-
-    @property
-    def state(self) -> str:
-        return self.publisher.state.value
 
     # -- lifecycle
     async def start(self, pools: Pools) -> dict[str, Any]:
@@ -291,90 +284,6 @@ class ExchangeSession:
             with contextlib.suppress(Exception):
                 await self.adapter.aclose()
         await self.publisher.set_state(final, reason, final=True)
-
-    async def beat(self) -> None:
-        """Keep the published state true (see the module's docstring) and copy the time of the
-        last frame into the status hash: how fresh the connection is."""
-        frames = self._frame_count()  # heartbeat frames never reach the listener: count them all
-        if frames is not None and frames != self._frames_seen:
-            self._frames_seen = frames
-            self.last_frame = time.time()
-        if self.started and not self._stopping:
-            await self._look_after_tasks()
-            await self._check_frames(frames)
-        if self.last_frame is not None and self.state == ConnectionState.CONNECTED.value:
-            await self.publisher.heartbeat(self.last_frame)
-        else:
-            # not connected ourselves: a connected peer that died must still stop counting
-            await self.publisher.refresh()
-
-    def _frame_count(self) -> int | None:
-        if self.stream is None:
-            return None
-        with contextlib.suppress(Exception):
-            frames = self.stream.stats().get("frames")
-            if isinstance(frames, int):
-                return frames
-        return None
-
-    def watchdog_s(self) -> float:
-        """How long the stream waits for a frame before it gives a connection up."""
-        for owner in (self.stream, getattr(self.stream, "socket", None)):
-            value = getattr(owner, "watchdog_s", None)
-            if isinstance(value, int | float) and value > 0:
-                return float(value)
-        return DEFAULT_WATCHDOG_S
-
-    async def _check_frames(self, frames: int | None) -> None:
-        extra = {"symbols": len(self.pools)}
-        state = self.publisher.state
-        if state == ConnectionState.CONNECTED and self.last_frame is not None:
-            silent = time.time() - self.last_frame
-            limit = self.watchdog_s() + 5.0  # the socket's own watchdog reports first, as a rule
-            if silent > limit:
-                self._frames_at_failure = frames
-                await self.publisher.set_state(
-                    ConnectionState.DISCONNECTED, f"no frame from {self.name} for {silent:.0f}s (its watchdog "
-                    f"waits {self.watchdog_s():g}s): not connected; reconnecting", extra)
-        elif (state in (ConnectionState.ERROR, ConnectionState.DISCONNECTED) and frames is not None
-              and self._frames_at_failure is not None and frames > self._frames_at_failure
-              and not self._restart_at):
-            self._frames_at_failure = None  # a loop failed, the connection kept streaming
-            await self.publisher.set_state(ConnectionState.CONNECTED, "frames arrive again", extra, resumed=True)
-
-    async def _look_after_tasks(self) -> None:
-        """A live stream or pipeline task that ended on its own: report it, start it again later."""
-        await self._task_ended("live stream", self._stream_task, self._restart_stream)
-        await self._task_ended("candle pipeline", self._pipeline_task, self._start_pipeline)
-
-    async def _task_ended(self, what: str, task: asyncio.Task | None, restart: Callable[[], Any]) -> None:
-        if task is None or not task.done():
-            return
-        now = time.monotonic()
-        due = self._restart_at.get(what)
-        if due is None:
-            exc = None if task.cancelled() else task.exception()
-            cause = _reason(exc) if exc is not None else "it returned"
-            delay = min(MAX_RESTART_DELAY_S, 2.0 ** self._restarts)
-            self._restarts += 1
-            self._restart_at[what] = now + delay
-            log.error("%s: the %s stopped (%s); starting it again in %.0fs", self.name, what, cause, delay,
-                      exc_info=exc)
-            await self.publisher.set_state(ConnectionState.ERROR, f"the {what} stopped: {cause}; starting it "
-                                           f"again in {delay:.0f}s", {"symbols": len(self.pools)})
-        elif now >= due:
-            del self._restart_at[what]
-            result = restart()
-            if asyncio.iscoroutine(result):
-                await result
-
-    async def _restart_stream(self) -> None:
-        if self.stream is not None:
-            with contextlib.suppress(Exception):
-                await self.stream.close()
-        self._connected.clear()
-        self._frames_at_failure = None
-        await self._open_stream(sorted(self.pools))
 
     def describe(self) -> dict[str, Any]:
         stats: dict[str, Any] = {}
