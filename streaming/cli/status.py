@@ -63,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
     by_id = (live or {}).get("by_id", {})
     exchanges = []
     for row in rows:
-        state = by_id.get(row["id"], {})
+        state = dict(by_id.get(row["id"], {}))
         workers = ((live or {}).get("exchanges", {}).get(row["name"]) or {}).get("workers", [])
+        if live is not None and _writers_gone(state, live.get("workers", [])):
+            # the workers that wrote it are gone without saying so (killed): nothing streams now
+            state.update(connection_state="disconnected", connected_at="", warmup_total="",
+                         last_error="no live worker serves it (the one that did stopped without a word)")
         exchanges.append({
             "id": row["id"],
             "name": row["name"],
@@ -85,6 +89,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _print_human(settings, redis_url, live is not None, exchanges, workers)
     return 0
+
+
+def _writers_gone(state: dict[str, str], workers: list[dict[str, Any]]) -> bool:
+    """A merged status saying connected/connecting whose workers (`worker_states`) are all dead."""
+    if state.get("connection_state") not in ("connected", "connecting"):
+        return False
+    try:
+        writers = json.loads(state.get("worker_states") or "{}")
+    except ValueError:
+        return False
+    live = {str(w.get("worker_id")) for w in workers}
+    return isinstance(writers, dict) and bool(writers) and not live & set(writers)
 
 
 def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: bool,

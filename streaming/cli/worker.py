@@ -98,6 +98,9 @@ def _send(args: argparse.Namespace) -> int:
             if spawned["spawned"]:
                 print(f"started worker {spawned['worker_id']} (pid {spawned['pid']})", file=sys.stderr)
         elif not any(is_for(args.target, w["worker_id"], w.get("shard")) for w in live_workers(redis)):
+            if args.wait and args.verb == "stop":  # what was asked for holds already
+                return _answer(args, {"status": "success", "reason": None, "responses": [],
+                                      "result": {"note": "no worker is running, so nothing streams"}})
             if args.wait:  # nobody would answer: say so now, queue nothing a later worker would run
                 return _answer(args, {"status": "error", "reason": NO_WORKER, "result": {}, "responses": []})
             print(f"livermore: warning: {NO_WORKER}; the command stays queued for 60s", file=sys.stderr)
@@ -157,6 +160,8 @@ def summary(verb: str, exchange: str | None, answer: dict[str, Any]) -> list[str
         return fit(f"{what}: +{len(result.get('added', []))} -{len(result.get('removed', []))} symbols, "
                    f"{result.get('symbols', '?')} served")
     if verb == "stop":
+        if result.get("note"):
+            return fit(f"{what}: {result['note']}")
         stopped = result.get("stopped")
         if isinstance(stopped, list):
             return fit(f"{what}: stopped {', '.join(stopped)}" if stopped else f"{what}: nothing was running")

@@ -140,3 +140,30 @@ def test_a_known_exchange_has_an_idle_status_as_soon_as_a_worker_starts(start_wo
     start_worker()
     for exchange_id in (1, 2, 3):
         assert status_of(redis_client, exchange_id)["connection_state"] == "idle"
+
+
+def test_stop_without_a_worker_says_nothing_streams(worker_env):
+    out = run_livermore(["stop", "coinbase"], worker_env, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "stop coinbase: no worker is running, so nothing streams"
+
+
+def test_status_of_an_exchange_whose_worker_was_killed_is_not_connected(start_worker, worker_env, redis_client):
+    import signal
+
+    worker = start_worker()
+    redis_client.hset(keys.exchange_status(1), mapping={
+        "connection_state": "connected", "connected_at": "2026-11-24T10:00:00+00:00",
+        "worker_states": orjson.dumps({worker.worker_id: "connected"}).decode()})
+    shown = run_livermore(["status", "--json"], worker_env)
+    assert json_row(shown, "coinbase")["connection_state"] == "connected"  # its worker lives
+    worker.proc.send_signal(signal.SIGKILL)
+    worker.proc.wait()
+    redis_client.hdel(keys.WORKERS, worker.worker_id)  # as readers do once its heartbeat is stale
+    row = json_row(run_livermore(["status", "--json"], worker_env), "coinbase")
+    assert row["connection_state"] == "disconnected" and "no live worker serves it" in row["last_error"]
+    assert "coinbase (Coinbase Advanced Trade): disconnected" in run_livermore(["status"], worker_env).stdout
+
+
+def json_row(out, name: str) -> dict:
+    assert out.returncode == 0, out.stderr
+    return next(r for r in orjson.loads(out.stdout)["exchanges"] if r["name"] == name)
