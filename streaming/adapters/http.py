@@ -1,14 +1,21 @@
 """A thin shared REST client: rate limited, retries transient failures, maps throttling.
 
-Retried: connection errors, timeouts, 5xx, 429 (after Retry-After) and 418 (hard backoff).
-Other statuses are returned to the exchange-specific caller, which maps them to
-UnknownSymbolError / AuthError. Nothing here logs a header or a query (they carry secrets).
+Failures are classified (streaming.adapters.failures). Retried: a refused connection, timeouts,
+5xx, 429 (after Retry-After) and 418 (hard backoff). Not retried: a name that does not resolve,
+TLS errors, HTTP 451 and a public request's 401/403: retrying cannot fix them. Either kind, once
+final, raises ExchangeUnavailable naming the cause and what to do, and opens the client's
+breaker: for COOL_DOWN_S every further request fails at once with the same error instead of
+asking again (a warm-up of hundreds of requests learns in a moment what the first one learned).
+Rate limiting never opens it. Other statuses are returned to the exchange-specific caller, which
+maps them to UnknownSymbolError / AuthError. Nothing here logs a header or a query (they carry
+secrets).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +24,7 @@ import aiohttp
 
 from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import AdapterError, RateLimitedError
+from streaming.adapters.failures import Failure, from_exception, from_status
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +41,19 @@ class Response:
     body: bytes
 
 
+COOL_DOWN_S = 30.0  # how long an unavailable exchange is not asked again
+
+
 class TransportError(AdapterError):
     """The exchange could not be reached or kept failing after retries."""
+
+
+class ExchangeUnavailable(TransportError):
+    """The exchange cannot serve us now: `failure` says why and what to do."""
+
+    def __init__(self, name: str, failure: Failure) -> None:
+        super().__init__(f"{name}: {failure}")
+        self.failure = failure
 
 
 def _retry_after(headers: Mapping[str, str], default: float) -> float:
@@ -48,7 +67,8 @@ def _retry_after(headers: Mapping[str, str], default: float) -> float:
 class HttpClient:
     def __init__(self, base_url: str, name: str, *, throttle: Throttle | None = None,
                  on_response: Callable[[Response], None] | None = None, max_retries: int = 5,
-                 timeout: float = 15.0, max_wait: float = 120.0, backoff: Backoff | None = None) -> None:
+                 timeout: float = 15.0, max_wait: float = 120.0, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self._throttle = throttle
@@ -58,7 +78,22 @@ class HttpClient:
         self._max_wait = max_wait
         self._backoff_proto = backoff
         self._session: aiohttp.ClientSession | None = None
-        self.counts: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0}
+        self._clock = clock
+        self._down: tuple[float, ExchangeUnavailable] | None = None  # (until, the error) while open
+        self.counts: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0, "refused_fast": 0}
+
+    @property
+    def unavailable(self) -> ExchangeUnavailable | None:
+        """The error every request gets right now (the breaker is open), else None."""
+        if self._down is not None and self._clock() < self._down[0]:
+            return self._down[1]
+        return None
+
+    def _trip(self, failure: Failure) -> ExchangeUnavailable:
+        error = ExchangeUnavailable(self.name, failure)
+        self._down = (self._clock() + COOL_DOWN_S, error)
+        log.warning("%s: %s (not asking again for %.0fs)", self.name, error, COOL_DOWN_S)
+        return error
 
     async def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -72,9 +107,14 @@ class HttpClient:
 
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
                       cost: int = 1, sign: Signer | None = None) -> Response:
+        down = self.unavailable
+        if down is not None:
+            self.counts["refused_fast"] += 1
+            raise ExchangeUnavailable(self.name, down.failure)
         backoff = Backoff(0.2, 8.0) if self._backoff_proto is None else self._backoff_proto.fresh()
         session = await self._get_session()
-        last_problem = ""
+        last: Failure | None = None
+        rate_limited = ""
         for attempt in range(self._max_retries + 1):
             if self._throttle is not None:
                 await self._throttle(cost)
@@ -92,7 +132,9 @@ class HttpClient:
                     body = await resp.read()
                     response = Response(resp.status, dict(resp.headers), body)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                last_problem = f"{type(exc).__name__}"
+                last, rate_limited = from_exception(exc, self.name, self.base_url), ""
+                if last.permanent:
+                    raise self._trip(last) from None
                 delay = backoff.next_delay()
             else:
                 if self._on_response is not None:
@@ -105,23 +147,27 @@ class HttpClient:
                     delay = _retry_after(response.headers, default)
                     if status == 418:
                         delay = max(delay, 60.0)
-                    last_problem = f"HTTP {status}"
+                    rate_limited = f"HTTP {status}"
                     if delay > self._max_wait:
                         raise RateLimitedError(
                             f"{self.name}: rate limited (HTTP {status}), retry after {delay:.0f}s",
                             retry_after=delay)
-                elif status >= 500:
-                    last_problem = f"HTTP {status}"
-                    delay = backoff.next_delay()
                 else:
-                    return response
+                    failure = from_status(status, self.name, signed=sign is not None)
+                    if failure is None:
+                        self._down = None  # an answer: the exchange is there
+                        return response
+                    if failure.permanent:
+                        raise self._trip(failure)
+                    last, rate_limited = failure, ""
+                    delay = backoff.next_delay()
             if attempt == self._max_retries:
                 break
             self.counts["retries"] += 1
-            log.info("%s: %s %s failed (%s), retry %d in %.2fs", self.name, method, path, last_problem,
-                     attempt + 1, delay)
+            log.info("%s: %s %s failed (%s), retry %d in %.2fs", self.name, method, path,
+                     rate_limited or (last.cause if last else "?"), attempt + 1, delay)
             await asyncio.sleep(delay)
-        if last_problem.startswith("HTTP 429") or last_problem.startswith("HTTP 418"):
+        if rate_limited:
             raise RateLimitedError(f"{self.name}: still rate limited after {self._max_retries} retries")
-        raise TransportError(f"{self.name}: {method} {path} failed after {self._max_retries + 1} attempts "
-                             f"({last_problem}); check that {self.base_url} is reachable")
+        assert last is not None
+        raise self._trip(Failure(f"{last.cause}, {self._max_retries + 1} attempts", last.advice, False))

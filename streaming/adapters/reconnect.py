@@ -17,7 +17,8 @@ exchange-specific: the URL, what to send once connected, and what to do with eac
   and pongs waiting longer than one queue's worth of frames. A watchdog task checks every
   `watchdog_s / 4` (at least once a second) whether frames arrived; after `watchdog_s` without one it aborts the
   connection. It also reports when the connection has lived `lifetime_s` (`on_expiring`).
-- Failure: a network error reports DISCONNECTED with the reason; any other exception in the open
+- Failure: a network error reports DISCONNECTED with the reason (a connect that fails says why in
+  words a person can act on: streaming.adapters.failures); any other exception in the open
   hook or the frame handler is a bug or a frame nobody foresaw: it is logged with its traceback
   (rate-limited), reported as ERROR with its cause, and the connection is reopened. Either way the
   next attempt waits a capped exponential backoff with jitter.
@@ -36,6 +37,7 @@ from websockets.exceptions import WebSocketException
 
 from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ConnectionState, StreamListener
+from streaming.adapters.failures import from_exception
 from streaming.adapters.ratelimit import TokenBucket
 from streaming.adapters.supervise import LoopFailures, cause
 
@@ -98,8 +100,9 @@ class ReconnectingSocket:
     async def _connection(self, on_open: OnOpen, on_frame: OnFrame, on_close: Callable[[], None] | None,
                           on_expiring: Callable[[], None] | None) -> tuple[ConnectionState, str]:
         self._stale = None
+        url = self.url()
         try:
-            async with connect(self.url(), **self._connect_options) as ws:
+            async with connect(url, **self._connect_options) as ws:
                 if self._stopped.is_set():
                     return ConnectionState.DISCONNECTED, "stopped"
                 self.ws = ws
@@ -114,6 +117,9 @@ class ReconnectingSocket:
                     with contextlib.suppress(asyncio.CancelledError):
                         await watchdog
         except (OSError, TimeoutError, WebSocketException) as exc:
+            if self.ws is None:  # the connect itself failed
+                exchange = self.failures.context.split(" ", 1)[0]
+                return ConnectionState.DISCONNECTED, str(from_exception(exc, exchange, url))
             return ConnectionState.DISCONNECTED, self._stale or cause(exc)
         except asyncio.CancelledError:
             raise

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import textwrap
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
-from streaming.cli._common import TERMINAL_WIDTH, add_command, settings_for
+from streaming.cli._common import add_command, settings_for
+from streaming.cli._present import exchange_lines, fit, status_progress, worker_lines
 from streaming.db.engine import check_connection, make_engine
 from streaming.db.queries import list_exchanges
-from streaming.errors import printable
 from streaming.settings import LivermoreSettings, mask_url
 
 
@@ -67,8 +63,12 @@ def run(args: argparse.Namespace) -> int:
     by_id = (live or {}).get("by_id", {})
     exchanges = []
     for row in rows:
-        state = by_id.get(row["id"], {})
+        state = dict(by_id.get(row["id"], {}))
         workers = ((live or {}).get("exchanges", {}).get(row["name"]) or {}).get("workers", [])
+        if live is not None and _writers_gone(state, live.get("workers", [])):
+            # the workers that wrote it are gone without saying so (killed): nothing streams now
+            state.update(connection_state="disconnected", connected_at="", warmup_total="",
+                         last_error="no live worker serves it (the one that did stopped without a word)")
         exchanges.append({
             "id": row["id"],
             "name": row["name"],
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             "connected_at": state.get("connected_at") or _iso(row["connected_at"]),
             "last_heartbeat": state.get("last_heartbeat") or _iso(row["last_heartbeat"]),
             "last_error": state.get("last_error") or row["last_error"],
+            "warm_up": status_progress(state),
             "workers": workers,
         })
     workers = (live or {}).get("workers", [])
@@ -90,43 +91,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writers_gone(state: dict[str, str], workers: list[dict[str, Any]]) -> bool:
+    """A merged status saying connected/connecting whose workers (`worker_states`) are all dead."""
+    if state.get("connection_state") not in ("connected", "connecting"):
+        return False
+    try:
+        writers = json.loads(state.get("worker_states") or "{}")
+    except ValueError:
+        return False
+    live = {str(w.get("worker_id")) for w in workers}
+    return isinstance(writers, dict) and bool(writers) and not live & set(writers)
+
+
 def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: bool,
                  exchanges: list[dict[str, Any]], workers: list[dict[str, Any]]) -> None:
-    console = Console(width=TERMINAL_WIDTH, highlight=False)
-    lines = [f"home: {settings.home}"]
+    lines = fit(f"home: {settings.home}", more="  ")
     if redis_up and redis_url:
-        lines.append(f"redis: {mask_url(redis_url)}" + (" (embedded)" if settings.embedded_redis else ""))
+        lines += fit(f"redis: {mask_url(redis_url)}" + (" (embedded)" if settings.embedded_redis else ""), more="  ")
     else:
-        lines.append("redis: not running (no live state; start the platform with `livermore up`)")
-    for line in lines:
-        console.print(_fit(line), markup=False)
-    table = Table(title="Livermore exchanges")
-    for col in ("exchange", "active", "state", "connected since", "last error"):
-        table.add_column(col, overflow="fold")
-    for r in exchanges:
-        table.add_row(f"{r['name']}\n{r['display_name']}", "yes" if r["active"] else "no", r["connection_state"],
-                      _short_time(r["connected_at"]), printable(str(r["last_error"] or "-"))[:160])
-    console.print(table)
-    if not workers:
-        console.print("workers: none running" if redis_up else "workers: unknown (Redis is not running)")
-    for w in workers:
-        names = ", ".join(f"{n} {s}" for n, s in sorted((w.get("exchanges") or {}).items())) or "idle"
-        line = (f"worker {printable(str(w.get('worker_id')))}: pid {w.get('pid')}, shard {w.get('shard') or 'all'}, "
-                f"{names}, heartbeat {w.get('age_s', 0):.1f}s ago")
-        console.print(_fit(line), markup=False)
-
-
-def _fit(line: str) -> str:
-    """The line wrapped at 80 columns; a path or URL is never cut (copy-pasting it must work)."""
-    return textwrap.fill(line, TERMINAL_WIDTH, subsequent_indent="  ", break_on_hyphens=False,
-                         break_long_words=False)
-
-
-def _short_time(iso: str | None) -> str:
-    """'2026-11-24 10:00:00' from an ISO timestamp (UTC as the worker writes it); '-' when unset."""
-    if not iso:
-        return "-"
-    return str(iso).replace("T", " ")[:19]
+        lines += fit("redis: not running (no live state; start the platform with `livermore up`)", more="  ")
+    lines += ["", "exchanges"]
+    for row in exchanges:
+        lines += exchange_lines(row)
+    lines += ["", "workers" if workers else
+              ("workers: none running" if redis_up else "workers: unknown (Redis is not running)")]
+    for worker in workers:
+        lines += worker_lines(worker)
+    print("\n".join(lines))
 
 
 def _iso(value: Any) -> str | None:

@@ -15,7 +15,7 @@ from streaming.contracts.commands import (
 )
 from streaming.contracts.market import AlertEvent, CloseEvent, IndicatorValue, decode_alert, encode_alert
 from streaming.contracts.universe import Universe, UniverseEntry, UniverseError
-from streaming.contracts.workers import ExchangeStatus, Heartbeat, LifecycleEvent
+from streaming.contracts.workers import ExchangeStatus, Heartbeat, LifecycleEvent, WarmUpProgress
 
 __all__ = [
     "AlertEvent",
@@ -31,6 +31,7 @@ __all__ = [
     "Universe",
     "UniverseEntry",
     "UniverseError",
+    "WarmUpProgress",
     "decode_alert",
     "decode_command_entry",
     "encode_alert",

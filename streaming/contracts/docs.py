@@ -22,7 +22,7 @@ from streaming import keys
 from streaming.contracts.commands import Command, CommandResponse
 from streaming.contracts.market import AlertEvent, CloseEvent, IndicatorValue
 from streaming.contracts.universe import Universe, UniverseEntry
-from streaming.contracts.workers import ExchangeStatus, Heartbeat, LifecycleEvent
+from streaming.contracts.workers import ExchangeStatus, Heartbeat, LifecycleEvent, WarmUpProgress
 from streaming.pipeline.config import PipelineConfig
 from streaming.store.candles import DEFAULT_MAX_CANDLES, DEFAULT_USER_TTL_S
 
@@ -144,6 +144,9 @@ MESSAGES = [
             "cursor moves past it either way."),
     Message("Command response", CommandResponse, f"JSON items of `{keys.command_responses('{command_id}')}`."),
     Message("Heartbeat", Heartbeat, f"JSON in `{keys.WORKERS}` and at `{keys.worker_heartbeat(ID)}`."),
+    Message("Warm-up progress", WarmUpProgress, "The values of a heartbeat's `warm_up`.",
+            "While a warm-up runs the worker writes its heartbeat at most every half second, so a reader "
+            "polling it (`livermore start`, `livermore workers`) sees the progress move."),
     Message("Exchange status", ExchangeStatus,
             f"The fields of the hashes `{keys.exchange_status(ID)}` and `{keys.exchange_worker_status(ID, WORKER)}`.",
             "A merged field comes from the live workers' own hashes: a worker counts while its heartbeat is fresh "

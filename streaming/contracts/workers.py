@@ -22,6 +22,19 @@ LifecycleEventName = Literal["exchange:connecting", "exchange:connected", "excha
 ShardLabel = Annotated[str, Meta(pattern=r"^\d{1,4}/\d{1,4}$", description="`K/N`")]
 
 
+class WarmUpProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """An exchange's REST warm-up on one worker (history for every symbol and timeframe before
+    going live), as it runs."""
+
+    streams_done: Annotated[int, Meta(ge=0, description="(symbol, timeframe) streams fetched so far")]
+    streams_total: Annotated[int, Meta(ge=0, description="streams to fetch")]
+    candles: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description=(
+        "candles written so far; null while the warm-up does not count them as it goes"))] = None
+    started_at: Annotated[IsoTime, Meta(description="when the warm-up started")]
+    eta_s: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description=(
+        "seconds left at the pace so far; null until the first stream is done"))] = None
+
+
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
     """A live worker. Workers write every field; readers ignore a heartbeat older than 15 s and
     prune unreadable ones and those older than an hour."""
@@ -35,6 +48,8 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
         "exchange name -> connection state (idle, connecting, connected, disconnected, error)"))] = {}
     shard: Annotated[ShardLabel | None, Meta(description="the --shard of the worker, else null")] = None
     user: Annotated[UserId | None, Meta(description="the system user with --user, else null")] = None
+    warm_up: Annotated[dict[str, WarmUpProgress], Meta(description=(
+        "exchange name -> its warm-up, for the exchanges warming up now"))] = {}
 
 
 class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,13 +60,27 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
         "merged: connected if any live worker is, else connecting, else error, else disconnected, "
         "else idle"))] = None
     connected_at: Annotated[str | None, Meta(description=(
-        "when the connection came up (merged: the earliest among the connected workers)"))] = None
+        "when the connection came up (merged: the earliest among the connected workers); empty once "
+        "it is stopped"))] = None
     last_heartbeat: Annotated[str | None, Meta(description="the latest frame from the exchange")] = None
-    last_error: Annotated[str | None, Meta(description="the last connection error, empty if none")] = None
+    last_error: Annotated[str | None, Meta(description=(
+        "why the exchange is not connected: the last connection error with what to do; emptied by a "
+        "stop and by a connection that comes up"))] = None
     updated_at: Annotated[str | None, Meta(description="when the hash was last written")] = None
     worker_id: Annotated[str | None, Meta(description="the worker that wrote it last")] = None
     worker_states: Annotated[str | None, Meta(description=(
         "merged hash only: JSON object worker_id -> that worker's state"))] = None
+    warmup_done: Annotated[str | None, Meta(description=(
+        "the warm-up: (symbol, timeframe) streams fetched so far (merged: summed over the workers); "
+        "empty when none ran"))] = None
+    warmup_total: Annotated[str | None, Meta(description="the warm-up: streams to fetch (merged: summed)")] = None
+    warmup_candles: Annotated[str | None, Meta(description=(
+        "the warm-up: candles written so far, empty while not counted yet (merged: summed)"))] = None
+    warmup_started_at: Annotated[str | None, Meta(description=(
+        "when the warm-up started (merged: the earliest)"))] = None
+    warmup_eta_s: Annotated[str | None, Meta(description=(
+        "seconds the warm-up still needs at its pace so far, empty when unknown or done (merged: the "
+        "longest)"))] = None
 
     def fields(self) -> dict[Any, str]:
         """The HSET mapping: the fields that are set."""

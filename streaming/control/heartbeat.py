@@ -16,7 +16,7 @@ import msgspec
 import redis
 
 from streaming import keys
-from streaming.contracts.workers import Heartbeat
+from streaming.contracts.workers import Heartbeat, WarmUpProgress
 from streaming.timestamps import parse_utc_iso, utc_iso
 
 HEARTBEAT_INTERVAL_S = 2.0
@@ -31,9 +31,11 @@ def default_worker_id() -> str:
 
 
 def heartbeat(worker_id: str, started_at: str, exchanges: dict[str, str], shard: str | None,
-              user: int | None, now: datetime | None = None) -> Heartbeat:
+              user: int | None, now: datetime | None = None,
+              warm_up: dict[str, WarmUpProgress] | None = None) -> Heartbeat:
     return Heartbeat(worker_id=worker_id, host=socket.gethostname(), pid=os.getpid(), started_at=started_at,
-                     last_heartbeat=utc_iso(now), exchanges=exchanges, shard=shard, user=user)
+                     last_heartbeat=utc_iso(now), exchanges=exchanges, shard=shard, user=user,
+                     warm_up=warm_up or {})
 
 
 def heartbeat_record(worker_id: str, started_at: str, exchanges: dict[str, str], shard: str | None,

@@ -56,6 +56,31 @@ def live_statuses(statuses: Mapping[str, Mapping[str, str]], heartbeats: Sequenc
     return kept
 
 
+def _count(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 15 else None
+
+
+def merge_warm_up(statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The warm-up fields of several workers as one: counts summed, the earliest start, the
+    longest time left (unknown if any is unknown while unfinished). Empty when none ran."""
+    ran = [s for s in statuses if _count(s.get("warmup_total")) is not None]
+    if not ran:
+        return {}
+    done = sum(_count(s.get("warmup_done")) or 0 for s in ran)
+    total = sum(_count(s.get("warmup_total")) or 0 for s in ran)
+    etas = [_count(s.get("warmup_eta_s")) for s in ran
+            if (_count(s.get("warmup_done")) or 0) < (_count(s.get("warmup_total")) or 0)]
+    return {
+        "warmup_done": str(done),
+        "warmup_total": str(total),
+        "warmup_candles": "" if any(_count(s.get("warmup_candles")) is None for s in ran) else
+        str(sum(_count(s.get("warmup_candles")) or 0 for s in ran)),
+        "warmup_started_at": _earliest([s.get("warmup_started_at", "") for s in ran]),
+        "warmup_eta_s": str(max(e for e in etas if e is not None)) if etas and None not in etas else "",
+    }
+
+
 def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[str, str]:
     """The exchange's status hash out of the live workers' statuses (worker_id -> status hash).
 
@@ -63,8 +88,9 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
     disconnected, else idle (an unknown state counts as error). connected_at: the earliest among
     the connected workers (when none is, the latest any had); last_heartbeat: the latest;
     last_error: from the most recently updated errored worker when the state is error, else the
-    most recently updated non-empty one; updated_at: `now`; worker_states: JSON worker_id -> state.
-    One worker's status comes out unchanged (apart from updated_at and worker_states).
+    most recently updated non-empty one; updated_at: `now`; worker_states: JSON worker_id -> state;
+    the warm-up fields as merge_warm_up makes them. One worker's status comes out unchanged (apart
+    from updated_at and worker_states).
     """
     items = sorted(statuses.items(), key=_by_update)  # oldest update first
 
@@ -88,4 +114,23 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
         "last_error": errors[-1] if errors else "",
         "updated_at": now,
         "worker_states": orjson.dumps({w: state_of(s) for w, s in sorted(items)}).decode(),
+        **merge_warm_up([s for _, s in items]),
+    }
+
+
+def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """Several workers' warm-up progress (heartbeat `warm_up` values; None: not warming up) as
+    one: streams and candles summed, the earliest start, the longest ETA; None when none runs."""
+    running = [p for p in items if isinstance(p, Mapping)]
+    if not running:
+        return None
+    etas = [p.get("eta_s") for p in running]
+    return {
+        "streams_done": sum(int(p.get("streams_done") or 0) for p in running),
+        "streams_total": sum(int(p.get("streams_total") or 0) for p in running),
+        "candles": None if any(p.get("candles") is None for p in running) else
+        sum(int(p.get("candles") or 0) for p in running),
+        "eta_s": max(float(e) for e in etas if e is not None) if etas and None not in etas else None,
+        "started_at": _earliest([str(p.get("started_at") or "") for p in running]),
+        "workers": len(running),
     }

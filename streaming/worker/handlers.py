@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -46,6 +47,7 @@ class CommandHandlers:
         self.starting: dict[str, asyncio.Task] = {}
         self.explicit: dict[str, tuple[str, ...]] = {}  # exchanges started with an explicit list
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.on_progress: Callable[[], None] | None = None  # a warm-up moved: the worker beats soon
 
     async def execute(self, cmd: Command) -> Outcome:
         try:
@@ -90,7 +92,7 @@ class CommandHandlers:
             session = self.sessions.get(name)
             if session is not None:
                 # started before (failed starts are dropped); a disconnected stream reconnects by itself
-                return SUCCESS, None, {**session.describe(), "already_running": True}
+                return await self._start_running(session, symbols)
             task = asyncio.create_task(self._start(name, symbols))
             self.starting[name] = task
             try:
@@ -101,6 +103,22 @@ class CommandHandlers:
                 return ERROR, f"{name} was stopped before it connected", {}
             finally:
                 self.starting.pop(name, None)
+
+    async def _start_running(self, session: ExchangeSession, symbols: tuple[str, ...] | None) -> Outcome:
+        """A start for a running exchange: with symbols, apply the difference (as reload-symbols
+        does, no reconnect); without, leave it as it is and say how to change it."""
+        name = session.name
+        if symbols is None:
+            return SUCCESS, None, {**session.describe(), "already_running": True, "note": (
+                f"{name} was already running; pass --symbols to change its symbols, or run "
+                f"`livermore reload-symbols {name}` to re-read the universe")}
+        pools = await self.resolve_pools(session.row, symbols)
+        if pools == session.pools:
+            return SUCCESS, None, {**session.describe(), "already_running": True,
+                                   "applied": {"added": [], "removed": [], "moved": [], "symbols": len(pools)}}
+        applied = await session.reload(pools)
+        log.info("%s: start with other symbols: +%d -%d symbols", name, len(applied["added"]), len(applied["removed"]))
+        return SUCCESS, None, {**session.describe(), "already_running": True, "applied": applied}
 
     async def _start(self, name: str, symbols: tuple[str, ...] | None) -> Outcome:
         try:
@@ -115,7 +133,7 @@ class CommandHandlers:
             return ERROR, str(exc), {}
         publisher = StatusPublisher(self.redis, self.engine, row["id"], name, self.config.worker_id)
         session = ExchangeSession(row, self.redis, publisher, warm_up=self.config.warm_up,
-                                  connect_timeout_s=self.config.connect_timeout_s)
+                                  connect_timeout_s=self.config.connect_timeout_s, on_progress=self.on_progress)
         self.sessions[name] = session
         try:
             result = await session.start(pools)

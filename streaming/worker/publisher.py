@@ -25,7 +25,7 @@ from redis.exceptions import WatchError
 
 from streaming import keys
 from streaming.adapters.base import ConnectionState
-from streaming.contracts.workers import ExchangeStatus, LifecycleEvent, LifecycleEventName
+from streaming.contracts.workers import ExchangeStatus, LifecycleEvent, LifecycleEventName, WarmUpProgress
 from streaming.control.heartbeat import DEFAULT_MAX_AGE_S, fresh_heartbeats
 from streaming.control.merge import live_statuses, merge_statuses
 from streaming.db.queries import set_connection_status
@@ -50,6 +50,17 @@ _db_log = RateLimitedLog(log, 60.0)
 MERGE_ATTEMPTS = 5
 
 
+async def ensure_status(redis: aioredis.Redis, exchange_id: int, worker_id: str) -> None:
+    """Make keys.exchange_status(id) exist: `idle` unless a worker already wrote a state (HSETNX
+    field by field, so a state written meanwhile is never overwritten)."""
+    key = keys.exchange_status(exchange_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        for field, value in ExchangeStatus(connection_state=ConnectionState.IDLE.value, updated_at=utc_iso(),
+                                           worker_id=worker_id).fields().items():
+            pipe.hsetnx(key, field, value)
+        await pipe.execute()
+
+
 class StatusPublisher:
     def __init__(self, redis: aioredis.Redis, engine: sa.Engine | None, exchange_id: int, exchange: str,
                  worker_id: str) -> None:
@@ -64,17 +75,31 @@ class StatusPublisher:
         self.last_error: str | None = None
         self.symbols: int | None = None  # how many symbols the session serves, once known
         self.merged: dict[str, str] = {}  # the exchange's merged status as last written
+        self._fresh = True  # a new session: what an earlier one of this worker wrote is not ours
 
     async def set_state(self, state: ConnectionState, reason: str | None = None,
-                        extra: Mapping[str, Any] | None = None) -> None:
+                        extra: Mapping[str, Any] | None = None, *, final: bool = False,
+                        resumed: bool = False) -> None:
         """Publish a new state. `extra` may carry {"symbols": n}, the count the session serves;
-        events carry the last count known (null before the first)."""
+        events carry the last count known (null before the first).
+
+        A new connection (CONNECTED) clears last_error; `resumed` (frames flow again after a
+        loop failed on an open connection) keeps it and connected_at. A `final` state (the
+        session is gone: stopped, or its start failed) clears connected_at; IDLE also clears
+        last_error: nothing is wrong with an exchange nobody asked for."""
         now = utc_iso()
         if state == ConnectionState.CONNECTED:
-            self.connected_at = now
+            if not resumed or not self.connected_at:
+                self.connected_at = now
+            if not resumed:
+                self.last_error = None
             self.last_heartbeat = now
         elif state in (ConnectionState.DISCONNECTED, ConnectionState.ERROR) and reason:
             self.last_error = reason[:500]
+        if final or state == ConnectionState.IDLE:
+            self.connected_at = None
+        if state == ConnectionState.IDLE:
+            self.last_error = None
         if extra and isinstance(extra.get("symbols"), int):
             self.symbols = extra["symbols"]
         self.state = state
@@ -92,6 +117,15 @@ class StatusPublisher:
             await pipe.execute()
         log.info("%s: %s%s", self.exchange, event.event, f" ({reason})" if reason else "")
         await self._write_db()
+
+    async def set_progress(self, progress: WarmUpProgress) -> None:
+        """The warm-up's progress into our own status and the merged one."""
+        await self._write_own(ExchangeStatus(
+            updated_at=utc_iso(), warmup_done=str(progress.streams_done), warmup_total=str(progress.streams_total),
+            warmup_candles="" if progress.candles is None else str(progress.candles),
+            warmup_started_at=progress.started_at,
+            warmup_eta_s="" if progress.eta_s is None else f"{progress.eta_s:.0f}"))
+        await self._write_merged()
 
     async def heartbeat(self, ts: float) -> None:
         """The time of the last frame from the exchange: how fresh the connection is."""
@@ -114,6 +148,9 @@ class StatusPublisher:
 
     async def _write_own(self, status: ExchangeStatus) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
+            if self._fresh:
+                pipe.delete(self.own_key)
+                self._fresh = False
             pipe.hset(self.own_key, mapping=status.fields())
             pipe.expire(self.own_key, keys.WORKER_STATUS_TTL_S)
             await pipe.execute()
@@ -147,6 +184,7 @@ class StatusPublisher:
                     statuses = await self._read_live_statuses(pipe if attempt < MERGE_ATTEMPTS - 1 else self.redis)
                     merged = {**merge_statuses(statuses, utc_iso()), "worker_id": self.worker_id}
                     pipe.multi()
+                    pipe.delete(target)  # the merge is the whole truth: no field outlives its source
                     pipe.hset(target, mapping=ExchangeStatus(**merged).fields())
                     await pipe.execute()
                     break

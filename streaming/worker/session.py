@@ -2,6 +2,11 @@
 
 The adapter calls the listener synchronously from its read loop; state changes are queued and
 published in order by a task of their own so the read loop never waits on Redis.
+
+What the session says about itself is kept true at every heartbeat (streaming.worker.health:
+"connected" only while frames arrive, a task that ends on its own is reported and restarted). A
+start fails within seconds with the cause when the warm-up could fetch nothing, when the
+connection fails CONNECT_ATTEMPTS times in a row, or when the exchange refused every symbol.
 """
 
 from __future__ import annotations
@@ -9,24 +14,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from streaming.adapters.base import AdapterError, ConnectionState, ExchangeAdapter, StreamListener
+from streaming.contracts.workers import WarmUpProgress
 from streaming.models import CandleUpdate
 from streaming.ratelog import RateLimitedLog
 from streaming.timeframes import TIMEFRAMES
+from streaming.worker.health import SessionHealth
+from streaming.worker.progress import WarmUpReporter, refusals, warm_up_problem
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
 
 log = logging.getLogger(__name__)
 
+CONNECT_ATTEMPTS = 3  # failed connects in a row that fail a start (seconds, not the connect timeout)
+_RECONNECTING = re.compile(r"; reconnecting in [0-9.]+s$")
+
 
 class StartFailed(Exception):
     pass
+
+
+class NothingToServe(StartFailed):
+    """The exchange refused every symbol: the reason is the refusals, not the connection."""
 
 
 class _Bridge:
@@ -39,6 +55,8 @@ class _Bridge:
 
     def on_candle(self, update: CandleUpdate) -> None:
         self.session.last_frame = time.time()
+        if self.session.settling is not None:
+            self.session.settling.add(update.symbol)
         if self.downstream is not None:
             self.downstream.on_candle(update)
 
@@ -49,7 +67,10 @@ class _Bridge:
         self.session.states.put_nowait((state, detail))
 
     def on_rejected(self, symbols: list[str], reason: str) -> None:
-        self.session.rejected.update(symbols)
+        for sym in symbols:
+            self.session.refused[sym] = reason[:200]
+        if self.session.pools and set(self.session.pools) <= self.session.refused.keys():
+            self.session.nothing_left.set()  # e.g. Binance refuses before it opens any connection
         if self.downstream is not None:
             with contextlib.suppress(Exception):
                 self.downstream.on_rejected(symbols, reason)
@@ -63,9 +84,10 @@ def live_timeframes(adapter: ExchangeAdapter) -> list[str]:
     return [tf for tf in TIMEFRAMES if tf in adapter.native_timeframes]
 
 
-class ExchangeSession:
+class ExchangeSession(SessionHealth):
     def __init__(self, row: Mapping[str, Any], redis: aioredis.Redis, publisher: StatusPublisher, *,
-                 warm_up: bool = True, connect_timeout_s: float = 60.0) -> None:
+                 warm_up: bool = True, connect_timeout_s: float = 60.0,
+                 on_progress: Callable[[], None] | None = None) -> None:
         self.row = dict(row)
         self.name: str = row["name"]
         self.exchange_id: int = row["id"]
@@ -75,22 +97,28 @@ class ExchangeSession:
         self.connect_timeout_s = connect_timeout_s
         self.pools: Pools = {}
         self.states: asyncio.Queue[tuple[ConnectionState, str | None]] = asyncio.Queue()
-        self.rejected: set[str] = set()
+        self.refused: dict[str, str] = {}  # symbol -> the exchange's reason
         self.last_frame: float | None = None
+        self.settling: set[str] | None = None  # while a start waits for answers: symbols that streamed
         self._frames_seen: int | None = None
-        self.warm_up_progress: tuple[int, int] = (0, 0)
+        self._frames_at_failure: int | None = None  # frame count when a loop failed on an open connection
+        self.warm_up = WarmUpReporter(self.name, publisher, on_progress)
         self.warm_up_report: dict[str, Any] = {}
+        self._failed_connects = 0
+        self._last_failure = ""
+        self._connect_failed = asyncio.Event()
+        self.nothing_left = asyncio.Event()  # the exchange refused every symbol
+        self._restarts = 0
+        self._restart_at: dict[str, float] = {}  # task name -> when to start it again
         self.adapter: Any = None
         self.pipeline: Any = None
         self.stream: Any = None
         self._tasks: list[asyncio.Task] = []
         self._stream_task: asyncio.Task | None = None
+        self._pipeline_task: asyncio.Task | None = None
+        self.started = False  # the start went through: from now on `beat` looks after the tasks
         self._connected = asyncio.Event()
         self._stopping = False
-
-    @property
-    def state(self) -> str:
-        return self.publisher.state.value
 
     # -- lifecycle
     async def start(self, pools: Pools) -> dict[str, Any]:
@@ -104,20 +132,27 @@ class ExchangeSession:
         try:
             self.adapter = build_adapter(self.row)
             self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter)
-            self._tasks.append(asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline"))
+            self._start_pipeline()
             symbols = sorted(self.pools)
             if self.warm_up_enabled and symbols:
-                report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self._progress)
-                self.warm_up_report = {"candles": report.candles, "refused": dict(report.refused),
-                                       "failed": len(report.failed), "short": len(report.short)}
-                for sym in report.refused:
-                    self.rejected.add(sym)
+                self.warm_up.begin(len(symbols) * len(TIMEFRAMES))
+                report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
+                self._warm_up_ends(report, symbols)
             if symbols:
+                self.settling = set()
                 await self._open_stream(symbols)
                 await self._wait_connected()
+                await self._settle_refusals(symbols)
+        except NothingToServe as exc:
+            raise StartFailed(_reason(exc)) from None
         except (AdapterError, StartFailed, TimeoutError, OSError) as exc:
             raise StartFailed(f"connect failed: {_reason(exc)}") from None
+        self.started = True
         return self.describe()
+
+    def _start_pipeline(self) -> None:
+        self._pipeline_task = asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline")
+        self._tasks.append(self._pipeline_task)
 
     async def _open_stream(self, symbols: list[str]) -> None:
         bridge = _Bridge(self, getattr(self.pipeline, "listener", None))
@@ -125,29 +160,74 @@ class ExchangeSession:
         self._stream_task = asyncio.create_task(self.stream.run(), name=f"{self.name}-live")
 
     async def _wait_connected(self) -> None:
+        """Return once frames arrive; StartFailed with the cause after CONNECT_ATTEMPTS failed
+        connects in a row, when the stream ends, or after the connect timeout."""
         assert self._stream_task is not None
         waiter = asyncio.create_task(self._connected.wait())
-        done, _ = await asyncio.wait({waiter, self._stream_task}, timeout=self.connect_timeout_s,
+        failed = asyncio.create_task(self._connect_failed.wait())
+        refused = asyncio.create_task(self.nothing_left.wait())
+        done, _ = await asyncio.wait({waiter, failed, refused, self._stream_task}, timeout=self.connect_timeout_s,
                                      return_when=asyncio.FIRST_COMPLETED)
-        if waiter in done:
-            return
-        waiter.cancel()
+        for task in (waiter, failed, refused):
+            task.cancel()
+        if waiter in done or refused in done:
+            return  # _settle_refusals says what was refused
         if self._stream_task in done:
             exc = self._stream_task.exception()
             raise StartFailed(f"the live stream ended: {_reason(exc) if exc else 'closed'}")
+        if failed in done:
+            raise StartFailed(f"{self._last_failure} ({self._failed_connects} attempts)")
         last = self.publisher.last_error or "no answer"
         raise StartFailed(f"not connected within {self.connect_timeout_s:g}s ({last})")
 
-    def _progress(self, done: int, total: int) -> None:
-        self.warm_up_progress = (done, total)
+    async def _settle_refusals(self, symbols: list[str], wait_s: float = 3.0) -> None:
+        """Refusals arrive with the exchange's answer to the subscription, a few frames after
+        the first: wait until every symbol streamed a candle or was refused, at most `wait_s`;
+        NothingToServe when nothing is left to stream."""
+        deadline = time.monotonic() + wait_s
+        seen = self.settling if self.settling is not None else set()
+        try:
+            while time.monotonic() < deadline and not set(symbols) <= seen | self.refused.keys():
+                await asyncio.sleep(0.05)
+        finally:
+            self.settling = None
+        if set(symbols) <= self.refused.keys():
+            raise NothingToServe(f"no usable symbol: {self.name} refused {refusals(self.refused)}")
+
+    # -- warm-up
+    def _warm_up_ends(self, report: Any, symbols: list[str]) -> None:
+        self.warm_up_report = {"candles": report.candles, "refused": dict(report.refused),
+                               "failed": len(report.failed), "short": len(report.short)}
+        for sym, reason in report.refused.items():
+            self.refused[sym] = str(reason)[:200]
+        self.warm_up.end(report.candles)
+        problem = warm_up_problem(report, symbols, len(TIMEFRAMES))
+        if problem is not None and problem[0] == "refused":
+            raise NothingToServe(f"no usable symbol: {self.name} refused {problem[1]}")
+        if problem is not None:
+            raise StartFailed(problem[1])
+
+    def progress(self) -> WarmUpProgress | None:
+        """The warm-up's progress while it runs (for the heartbeat), else None."""
+        return self.warm_up.current()
 
     async def _publish_states(self) -> None:
         while True:
             state, detail = await self.states.get()
-            if self._stopping and state != ConnectionState.CONNECTED:
+            if self._stopping:
                 continue  # the stop publishes the final state itself
             if state == ConnectionState.CONNECTED:
                 self._connected.set()
+                self._failed_connects = 0
+                self._frames_at_failure = None
+            elif state in (ConnectionState.DISCONNECTED, ConnectionState.ERROR):
+                if self._connected.is_set():  # frames counted from here on mean it streams again
+                    self._frames_at_failure = self._frame_count()
+                elif detail:  # the start is still waiting for its first frame
+                    self._failed_connects += 1
+                    self._last_failure = _RECONNECTING.sub("", detail)
+                    if self._failed_connects >= CONNECT_ATTEMPTS:
+                        self._connect_failed.set()
             try:
                 await self.publisher.set_state(state, detail, {"symbols": len(self.pools)})
             except Exception as exc:  # Redis hiccup: the next state change retries
@@ -168,10 +248,14 @@ class ExchangeSession:
                 await self.stream.subscribe(list(diff.added))
         if diff.added and self.warm_up_enabled and self.pipeline is not None:
             # history for the new symbols, without holding up the command's answer
-            self._tasks.append(asyncio.create_task(
-                self.pipeline.warm_up(self.adapter, list(diff.added), list(TIMEFRAMES), self._progress)))
+            self.warm_up.begin(len(diff.added) * len(TIMEFRAMES))
+            self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added))))
         return {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
                 "symbols": len(self.pools)}
+
+    async def _reload_warm_up(self, symbols: list[str]) -> None:
+        report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
+        self.warm_up.end(report.candles)
 
     async def stop(self, reason: str, final: ConnectionState = ConnectionState.IDLE) -> None:
         self._stopping = True
@@ -195,37 +279,26 @@ class ExchangeSession:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks.clear()
+        await self.warm_up.aclose()
         if self.adapter is not None:
             with contextlib.suppress(Exception):
                 await self.adapter.aclose()
-        await self.publisher.set_state(final, reason)
-
-    async def beat(self) -> None:
-        """Copy the time of the last frame into the status hash: how fresh the connection is."""
-        if self.stream is not None:
-            # heartbeat frames never reach the listener; the adapter's frame counter shows them
-            with contextlib.suppress(Exception):
-                frames = self.stream.stats().get("frames")
-                if isinstance(frames, int) and frames != self._frames_seen:
-                    self._frames_seen = frames
-                    self.last_frame = time.time()
-        if self.last_frame is not None and self.state == ConnectionState.CONNECTED.value:
-            await self.publisher.heartbeat(self.last_frame)
-        else:
-            # not connected ourselves: a connected peer that died must still stop counting
-            await self.publisher.refresh()
+        await self.publisher.set_state(final, reason, final=True)
 
     def describe(self) -> dict[str, Any]:
         stats: dict[str, Any] = {}
         if self.stream is not None:
             with contextlib.suppress(Exception):
                 stats = self.stream.stats()
+        warm_up: dict[str, Any] = {**self.warm_up_report, **self.warm_up.summary()}
         return {
             "exchange": self.name, "exchange_id": self.exchange_id, "state": self.state,
             "symbols": len(self.pools), "connected_at": self.publisher.connected_at,
             "last_heartbeat": self.publisher.last_heartbeat, "last_error": self.publisher.last_error,
-            "rejected": sorted(self.rejected),
-            "warm_up": {"progress": list(self.warm_up_progress), **self.warm_up_report},
+            "accepted": sorted(set(self.pools) - self.refused.keys()),
+            "refused": dict(sorted(self.refused.items())),
+            "rejected": sorted(self.refused),
+            "warm_up": warm_up,
             "stream": stats,
         }
 
@@ -247,4 +320,4 @@ def symbol_pools(pools: Pools) -> dict[str, Any]:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    return (text.splitlines()[0] if text else type(exc).__name__)[:500]

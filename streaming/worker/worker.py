@@ -27,12 +27,15 @@ from streaming.control.responses import SUCCESS, ResponseStatus
 from streaming.ratelog import RateLimitedLog
 from streaming.timestamps import utc_iso
 from streaming.worker.config import WorkerConfig
+from streaming.worker.exchanges import exchange_rows
 from streaming.worker.handlers import CommandHandlers
 from streaming.worker.inbox import CommandInbox
+from streaming.worker.publisher import ensure_status
 
 log = logging.getLogger("livermore.worker")
 
 MAX_RESTART_DELAY_S = 5.0
+PROGRESS_BEAT_S = 0.5  # while a warm-up runs, heartbeats (which carry its progress) this often at most
 
 
 class Worker(CommandHandlers):
@@ -44,6 +47,8 @@ class Worker(CommandHandlers):
         # keys: "redis" (any failing Redis call of the control loops), "skip" (unusable command entries)
         self._log = RateLimitedLog(log, 30.0)
         self._command_tasks: set[asyncio.Task] = set()
+        self._beat_soon = asyncio.Event()
+        self.on_progress = self._beat_soon.set
         self.inbox = CommandInbox(redis, config.worker_id, config.shard_label, config.replay_s, self.counts,
                                   self._log)
 
@@ -52,6 +57,7 @@ class Worker(CommandHandlers):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
+        await self._announce_exchanges()  # before the first heartbeat: a live worker's exchanges are listed
         await self.write_heartbeat()
         log.info("worker %s up (shard %s, user %s); %s", self.config.worker_id, self.config.shard_label or "all",
                  self.config.user, f"autostart {', '.join(self.config.autostart)}" if self.config.autostart
@@ -75,6 +81,15 @@ class Worker(CommandHandlers):
         if not self.stopping.is_set():
             log.info("stopping (%s)", why)
             self.stopping.set()
+
+    async def _announce_exchanges(self) -> None:
+        """Every exchange this worker knows gets its status hash (idle until someone starts it)."""
+        try:
+            for row in await exchange_rows(self.engine, self.redis):
+                if isinstance(row.get("id"), int):
+                    await ensure_status(self.redis, row["id"], self.config.worker_id)
+        except Exception as exc:  # Redis or the database away for a moment: a start writes it anyway
+            self._log.warning("redis", "could not write the exchanges' idle status: %s", str(exc)[:200])
 
     async def shutdown(self) -> None:
         for task in list(self.starting.values()):
@@ -120,22 +135,34 @@ class Worker(CommandHandlers):
     # -- heartbeats
     async def write_heartbeat(self) -> None:
         states = {name: s.state for name, s in self.sessions.items()}
+        warm_up = {name: p for name, s in self.sessions.items() if (p := s.progress()) is not None}
         record = msgspec.json.encode(heartbeat(self.config.worker_id, self.started_at, states,
-                                               self.config.shard_label, self.config.user))
+                                               self.config.shard_label, self.config.user, warm_up=warm_up))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(keys.WORKERS, self.config.worker_id, record)
             pipe.set(keys.worker_heartbeat(self.config.worker_id), record, ex=keys.HEARTBEAT_TTL_S)
             await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
+        """A heartbeat every heartbeat_s (and the sessions' beats); in between, one as soon as a
+        warm-up moves (at most every PROGRESS_BEAT_S), so its progress is seen as it happens."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time() + self.config.heartbeat_s
         while True:
-            await asyncio.sleep(self.config.heartbeat_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_soon.wait(), max(0.0, next_full - loop.time()))
+            self._beat_soon.clear()
+            full = loop.time() >= next_full
             try:
                 await self.write_heartbeat()
-                for session in list(self.sessions.values()):
-                    await session.beat()
+                if full:
+                    next_full = loop.time() + self.config.heartbeat_s
+                    for session in list(self.sessions.values()):
+                        await session.beat()
             except Exception as exc:  # Redis away for a moment: keep beating when it is back
                 self._log.warning("redis", "heartbeat failed: %s", str(exc)[:200])
+            if not full:
+                await asyncio.sleep(PROGRESS_BEAT_S)
 
     # -- commands
     async def _command_loop(self) -> None:
