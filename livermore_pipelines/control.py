@@ -1,4 +1,4 @@
-"""Talking to the streaming worker from Dagster (contract E), tolerant of a worker that is not there."""
+"""Talking to the streaming worker from Dagster over the command stream, tolerant of a worker that is not there."""
 
 from __future__ import annotations
 

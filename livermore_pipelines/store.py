@@ -30,7 +30,7 @@ def to_json(value: object) -> str:
 # --- exchanges ---------------------------------------------------------------------------------
 
 def sync_exchange_meta(r: redis.Redis, rows: Sequence[Mapping[str, Any]]) -> None:
-    """exchange_meta(id) JSON per row and the name -> id HASH, replaced atomically (contract A)."""
+    """exchange_meta(id) JSON per row and the name -> id HASH, replaced atomically."""
     pipe = r.pipeline(transaction=True)
     pipe.delete(keys.EXCHANGES_BY_NAME)
     for row in rows:

@@ -1,4 +1,4 @@
-"""`exchanges` (EXC-01): schema migrated and seeded, exchange metadata synced into Redis."""
+"""`exchanges`: schema migrated and seeded, exchange metadata synced into Redis."""
 
 import dagster as dg
 from dagster import AssetExecutionContext

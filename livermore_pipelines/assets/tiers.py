@@ -1,4 +1,4 @@
-"""`tier1_symbols` (SYM-01) and `tier2_positions` (SYM-02), one partition per exchange."""
+"""`tier1_symbols` and `tier2_positions`, one partition per exchange."""
 
 import os
 from collections import defaultdict

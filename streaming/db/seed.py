@@ -1,4 +1,4 @@
-"""Seed rows of `exchanges` (EXC-01) and their idle connection status; idempotent.
+"""Seed rows of `exchanges` and their idle connection status; idempotent.
 
 Rows that already exist are left as they are: an operator who deactivated an exchange or
 changed a URL keeps the change across upgrades.

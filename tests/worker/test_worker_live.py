@@ -73,7 +73,7 @@ def test_idle_worker_opens_no_connection_then_start_and_stop(start_worker, sim, 
              timeout=10, message="exchange:connected on the lifecycle channel")
     wait_for(lambda: worker.heartbeat()["exchanges"] == {"coinbase": "connected"}, timeout=10,
              message="heartbeat showing coinbase connected")
-    # EXC-04: last_heartbeat follows the frames coming in
+    # last_heartbeat follows the frames coming in
     first = redis_client.hget(keys.exchange_status(1), "last_heartbeat")
     wait_for(lambda: redis_client.hget(keys.exchange_status(1), "last_heartbeat") != first, timeout=15,
              message="last_heartbeat to move")
