@@ -72,6 +72,11 @@ def exchange_worker_status(exchange_id: int, worker_id: str) -> str:
     return f"exchange:{exchange_id}:status:{worker_id}"
 
 
+def exchange_stats(exchange_id: int) -> str:
+    """HASH: field worker_id -> JSON ExchangeStats (streaming.contracts.stats), the worker's measurements."""
+    return f"exchange:{exchange_id}:stats"
+
+
 # A worker's own status outlives it by at most this much (it is refreshed on every write and
 # removed on a clean shutdown; a killed worker's copy is ignored once its heartbeat is stale).
 WORKER_STATUS_TTL_S = 86_400
