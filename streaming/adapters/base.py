@@ -109,6 +109,16 @@ class LiveStream(ABC):
     def stats(self) -> dict[str, Any]:
         """Counters: frames, skipped frames per kind, reconnects, gaps, backfilled candles..."""
 
+    def hold_for_warm_up(self, symbols: Iterable[str]) -> None:  # noqa: B027 - optional: see warmed_up
+        """Before `run`/`subscribe`: keep the live candles of `symbols` until `warmed_up` says
+        their history is stored (the warm-up runs while the stream connects)."""
+
+    def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:  # noqa: B027
+        """The warm-up stored history of (symbol, timeframe) up to the bar opening at `newest`
+        (None: nothing stored): the bars after it, up to the first held live candle, come from
+        the exchange's REST (each closed exactly once), then the held candles in order. An adapter
+        that holds nothing needs nothing here."""
+
 
 def _tf_order(tf: str) -> int:
     return TIMEFRAME_MS.get(tf, 0)

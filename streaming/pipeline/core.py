@@ -32,9 +32,9 @@ from streaming.pipeline.staging import Batch, Stream, stage_close
 from streaming.pipeline.state import StreamState
 from streaming.pipeline.streams import StreamStates
 from streaming.pipeline.validation import close_rejection
-from streaming.pipeline.warmup import WarmupReport, run_warm_up
+from streaming.pipeline.warmup import StoredTail, WarmupReport, run_warm_up
 from streaming.ratelog import RateLimitedLog
-from streaming.store.candles import CandleStore
+from streaming.store.candles import CandleStore, candle_keys
 from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -375,17 +375,34 @@ class CandlePipeline:
 
     async def warm_up(self, adapter: ExchangeAdapter, symbols: Iterable[str] | None = None,
                       timeframes: Iterable[str] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> WarmupReport:
-        """Backfill every (symbol, timeframe) over REST to >= config.warmup_candles closed candles and
-        build MACD-V from them. Publishes no historic close events or alerts: backfilled bars count
-        as already published (the marker moves to the newest), only the newest state matters."""
+                      progress: Callable[[int, int, int], None] | None = None, *,
+                      until_ms: int | None = None,
+                      ready: Callable[[str, str, int | None], None] | None = None) -> WarmupReport:
+        """Backfill every (symbol, timeframe) over REST to >= config.warmup_candles closed candles
+        (only the bars after the newest stored one when the store holds enough) and build MACD-V
+        from them. Publishes no historic close events or alerts: backfilled bars count as already
+        published (the marker moves to the newest), only the newest state matters. `until_ms`:
+        fetch only bars closed by then (the moment the live stream opened); `ready(symbol, tf,
+        newest)`: a stream's history is in (streaming.pipeline.warmup)."""
         pools = self.states.pools
         syms = [s for s in (pools if symbols is None else symbols) if s in pools]
         tfs = list(self.timeframes if timeframes is None else timeframes)
         for tf in tfs:
             if tf not in self.timeframes:
                 raise UnknownTimeframe(f"timeframe {tf!r} is not one of this pipeline's {', '.join(self.timeframes)}")
-        return await run_warm_up(adapter, syms, tfs, self.config, self._install_backfill, progress, self.counters)
+        return await run_warm_up(adapter, syms, tfs, self.config, self._install_backfill, progress, self.counters,
+                                 until_ms=until_ms, stored=self._stored_tail, ready=ready)
+
+    async def _stored_tail(self, symbol: str, tf: str) -> StoredTail:
+        pool = self.states.pool(symbol)
+        if pool is None:
+            return StoredTail(0, None)
+        key = candle_keys(self.exchange_id, symbol, tf, pool.user_ids)[0]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(key)
+        pipe.zrange(key, -1, -1, withscores=True)
+        count, newest = await pipe.execute()
+        return StoredTail(int(count), int(newest[0][1]) if newest else None)
 
     async def _install_backfill(self, symbol: str, tf: str, candles: list[Candle]) -> int:
         pool = self.states.pool(symbol)

@@ -1,6 +1,13 @@
-"""Warm-up: REST backfill of every (symbol, timeframe) before going live, so MACD-V is valid
-from the first live close. Bounded concurrency on top of the adapter's own rate limiter; an
-exchange refusing one symbol never stops the others."""
+"""Warm-up: REST backfill of every (symbol, timeframe) up to the start, so MACD-V is valid from
+the first live close. Bounded concurrency on top of the adapter's own rate limiter; an exchange
+refusing one symbol never stops the others.
+
+Only bars that closed before `until_ms` (the moment the live stream was opened) are fetched: the
+later ones reach the pipeline through the live stream, which holds each stream's frames until
+`ready` tells it the stream's newest stored bar and fills what lies between from the exchange, so
+every bar that closes after the start gets its close event. A stream whose store already holds
+enough history fetches only the bars after its newest one (a warm restart: no request at all
+when nothing is missing)."""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from streaming.adapters.base import ExchangeAdapter, UnknownSymbolError
 from streaming.candle_checks import candle_defect
@@ -29,6 +37,7 @@ class WarmupReport:
     short: dict[str, int] = field(default_factory=dict)  # "SYM tf" -> candles found (< target)
     refused: dict[str, str] = field(default_factory=dict)  # symbol -> the exchange's reason
     failed: dict[str, str] = field(default_factory=dict)  # "SYM tf" -> error
+    requests: int = 0  # candle requests sent to the exchange
 
     @property
     def ok(self) -> bool:
@@ -47,7 +56,15 @@ def _usable(candles: Sequence[Candle], tf: str, end: int) -> list[Candle]:
     return [by_ts[t] for t in sorted(by_ts)]
 
 
-async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: int, now_ms: int) -> list[Candle]:
+class StoredTail(NamedTuple):
+    """What the store holds of one stream: how many closed bars and the newest one's open time."""
+
+    stored: int
+    newest: int | None
+
+
+async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: int, now_ms: int,
+                        report: WarmupReport | None = None) -> list[Candle]:
     """At least `want` closed candles if the exchange has them (illiquid symbols skip buckets,
     so go further back page by page)."""
     size = timeframe_ms(tf)
@@ -56,6 +73,8 @@ async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: in
     hi = end
     for _ in range(MAX_PAGES):
         lo = hi - want * size
+        if report is not None:
+            report.requests += 1
         page = _usable(await adapter.fetch_candles(symbol, tf, lo, hi), tf, end)
         got = _usable(page + got, tf, end)
         if len(got) >= want or not page:
@@ -64,15 +83,38 @@ async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: in
     return got
 
 
+async def fetch_missing(adapter: ExchangeAdapter, symbol: str, tf: str, want: int, now_ms: int,
+                        tail: StoredTail, report: WarmupReport) -> list[Candle]:
+    """The closed bars after the stored newest one when the store holds `want` and the missing
+    stretch is shorter than a full warm-up; else the full history (fetch_history)."""
+    size = timeframe_ms(tf)
+    end = bucket_start(now_ms, tf)
+    if tail.newest is None or tail.stored < want or end - tail.newest > want * size:
+        return await fetch_history(adapter, symbol, tf, want, now_ms, report)
+    start = tail.newest + size
+    if start >= end:
+        return []
+    report.requests += 1
+    return _usable(await adapter.fetch_candles(symbol, tf, start, end), tf, end)
+
+
 async def run_warm_up(
     adapter: ExchangeAdapter,
     symbols: Sequence[str],
     timeframes: Sequence[str],
     config: PipelineConfig,
     install: Callable[[str, str, list[Candle]], Awaitable[int]],
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[int, int, int], None] | None,
     counters: Counter[str],
+    *,
+    until_ms: int | None = None,
+    stored: Callable[[str, str], Awaitable[StoredTail]] | None = None,
+    ready: Callable[[str, str, int | None], None] | None = None,
 ) -> WarmupReport:
+    """`install(symbol, tf, candles)` stores them (returns how many changed the store);
+    `stored(symbol, tf)` tells what the store holds already; `ready(symbol, tf, newest)` is
+    called once per stream when its history is in (newest: open time of its newest stored bar)."""
+    now_ms = config.clock_ms() if until_ms is None else until_ms
     jobs = [(s, tf) for s in symbols for tf in timeframes]
     report = WarmupReport(total=len(jobs))
     sem = asyncio.Semaphore(config.warmup_concurrency)
@@ -82,16 +124,21 @@ async def run_warm_up(
 
     async def one(symbol: str, tf: str) -> None:
         name = f"{symbol} {tf}"
+        newest: int | None = None
         try:
             if symbol in report.refused:
                 return
+            tail = await stored(symbol, tf) if stored is not None else StoredTail(0, None)
+            newest = tail.newest
             async with sem:
                 if symbol in report.refused:
                     return
-                candles = await fetch_history(adapter, symbol, tf, config.warmup_candles, config.clock_ms())
-            if len(candles) < config.warmup_candles:
-                report.short[name] = len(candles)
-            report.candles += await install(symbol, tf, candles)
+                candles = await fetch_missing(adapter, symbol, tf, config.warmup_candles, now_ms, tail, report)
+            if tail.stored + len(candles) < config.warmup_candles:
+                report.short[name] = tail.stored + len(candles)
+            if candles:
+                report.candles += await install(symbol, tf, candles)
+                newest = max(candles[-1].timestamp, newest or 0)
         except UnknownSymbolError as exc:
             report.refused[symbol] = str(exc)
             counters["warmup_refused"] += 1
@@ -104,9 +151,14 @@ async def run_warm_up(
             log.warning("warm-up: %s failed: %s", name, report.failed[name])
         finally:
             report.done += 1
+            if ready is not None:
+                try:
+                    ready(symbol, tf, newest)
+                except Exception:
+                    log.exception("warm-up: handing %s over to the live stream failed", name)
             if progress is not None:
                 try:
-                    progress(report.done, report.total)
+                    progress(report.done, report.total, report.candles)
                 except Exception:
                     log.exception("warm-up progress callback failed")
             if report.done % step == 0 or report.done == report.total:
@@ -114,6 +166,7 @@ async def run_warm_up(
 
     await asyncio.gather(*(one(s, tf) for s, tf in jobs))
     counters["warmup_candles"] += report.candles
-    log.info("warm-up done: %d candles written, %d short, %d symbols refused, %d failed",
-             report.candles, len(report.short), len(report.refused), len(report.failed))
+    counters["warmup_requests"] += report.requests
+    log.info("warm-up done: %d candles written, %d requests, %d short, %d symbols refused, %d failed",
+             report.candles, report.requests, len(report.short), len(report.refused), len(report.failed))
     return report

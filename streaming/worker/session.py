@@ -104,6 +104,7 @@ class ExchangeSession(SessionHealth):
         self._frames_at_failure: int | None = None  # frame count when a loop failed on an open connection
         self.warm_up = WarmUpReporter(self.name, publisher, on_progress)
         self.warm_up_report: dict[str, Any] = {}
+        self._warm_up_requests = 0  # REST candle requests of every warm-up of this session
         self._failed_connects = 0
         self._last_failure = ""
         self._connect_failed = asyncio.Event()
@@ -134,13 +135,19 @@ class ExchangeSession(SessionHealth):
             self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter)
             self._start_pipeline()
             symbols = sorted(self.pools)
-            if self.warm_up_enabled and symbols:
-                self.warm_up.begin(len(symbols) * len(TIMEFRAMES))
-                report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
-                self._warm_up_ends(report, symbols)
+            warm = self.warm_up_enabled and bool(symbols)
+            # live first, history second: the stream holds each symbol's frames until its history
+            # is stored, then fills from the exchange whatever closed in between
+            until_ms = self.pipeline.config.clock_ms()
             if symbols:
                 self.settling = set()
-                await self._open_stream(symbols)
+                await self._open_stream(symbols, hold=symbols if warm else ())
+            if warm:
+                self.warm_up.begin(len(symbols) * len(TIMEFRAMES))
+                report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
+                                                     until_ms=until_ms, ready=self.stream.warmed_up)
+                self._warm_up_ends(report, symbols)
+            if symbols:
                 await self._wait_connected()
                 await self._settle_refusals(symbols)
         except NothingToServe as exc:
@@ -154,9 +161,12 @@ class ExchangeSession(SessionHealth):
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline")
         self._tasks.append(self._pipeline_task)
 
-    async def _open_stream(self, symbols: list[str]) -> None:
+    async def _open_stream(self, symbols: list[str], hold: list[str] | tuple[str, ...] = ()) -> None:
+        """Start the live stream of `symbols`; the frames of those in `hold` wait for their warm-up."""
         bridge = _Bridge(self, getattr(self.pipeline, "listener", None))
         self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
+        if hold:
+            self.stream.hold_for_warm_up(hold)
         self._stream_task = asyncio.create_task(self.stream.run(), name=f"{self.name}-live")
 
     async def _wait_connected(self) -> None:
@@ -196,8 +206,10 @@ class ExchangeSession(SessionHealth):
 
     # -- warm-up
     def _warm_up_ends(self, report: Any, symbols: list[str]) -> None:
+        self._warm_up_requests += report.requests
         self.warm_up_report = {"candles": report.candles, "refused": dict(report.refused),
-                               "failed": len(report.failed), "short": len(report.short)}
+                               "failed": len(report.failed), "short": len(report.short),
+                               "requests": report.requests}
         for sym, reason in report.refused.items():
             self.refused[sym] = str(reason)[:200]
         self.warm_up.end(report.candles)
@@ -239,22 +251,29 @@ class ExchangeSession(SessionHealth):
         self.pools = dict(pools)
         if self.pipeline is not None and hasattr(self.pipeline, "set_pools"):
             self.pipeline.set_pools(symbol_pools(pools))
+        warm = bool(diff.added) and self.warm_up_enabled and self.pipeline is not None
+        until_ms = self.pipeline.config.clock_ms() if warm else None
         if self.stream is None and pools:
-            await self._open_stream(sorted(pools))
+            await self._open_stream(sorted(pools), hold=list(diff.added) if warm else ())
         elif self.stream is not None:
             if diff.removed:
                 await self.stream.unsubscribe(list(diff.removed))
             if diff.added:
+                if warm:  # as at the start: the new symbols' frames wait for their history
+                    self.stream.hold_for_warm_up(list(diff.added))
                 await self.stream.subscribe(list(diff.added))
-        if diff.added and self.warm_up_enabled and self.pipeline is not None:
+        if warm:
             # history for the new symbols, without holding up the command's answer
             self.warm_up.begin(len(diff.added) * len(TIMEFRAMES))
-            self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added))))
+            self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added), until_ms)))
         return {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
                 "symbols": len(self.pools)}
 
-    async def _reload_warm_up(self, symbols: list[str]) -> None:
-        report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
+    async def _reload_warm_up(self, symbols: list[str], until_ms: int | None) -> None:
+        ready = self.stream.warmed_up if self.stream is not None else None
+        report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
+                                             until_ms=until_ms, ready=ready)
+        self._warm_up_requests += report.requests
         self.warm_up.end(report.candles)
 
     async def stop(self, reason: str, final: ConnectionState = ConnectionState.IDLE) -> None:

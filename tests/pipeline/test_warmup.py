@@ -23,7 +23,7 @@ async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_ur
     data = {("ETHBTC", "5m"): five, ("ETHBTC", "1h"): hours}
     live_5m = [c for c in five if c.timestamp >= cut - cut % 300_000][:30]
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX), keys.alerts_channel(EX)])
-    progress: list[tuple[int, int]] = []
+    progress: list[tuple[int, int, int]] = []
 
     server = RestServer(data)
     url = await server.start()
@@ -32,7 +32,7 @@ async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_ur
     r, p = await make_pipeline(redis_url, ["ETHBTC", "NOPEBTC"], timeframes=("5m", "1h"),
                                warmup_candles=300, clock_ms=lambda: cut)
     try:
-        report = await p.warm_up(adapter, progress=lambda d, t: progress.append((d, t)))
+        report = await p.warm_up(adapter, progress=lambda d, t, c: progress.append((d, t, c)))
         published = await p.process(updates(live_5m, "ETHBTC"))
         state = p.state("ETHBTC", "5m").macd
         requests = dict(server.requests)
@@ -44,7 +44,9 @@ async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_ur
     sub.close()
     assert set(report.refused) == {"NOPEBTC"} and "Invalid symbol" in report.refused["NOPEBTC"]
     assert report.total == 4 and report.done == 4 and not report.failed
-    assert progress[-1] == (4, 4) and [d for d, _ in progress] == [1, 2, 3, 4]
+    assert progress[-1][:2] == (4, 4) and [d for d, _, _ in progress] == [1, 2, 3, 4]
+    # the candle count grows with the streams installed and ends at the report's
+    assert [c for _, _, c in progress] == sorted(c for _, _, c in progress) and progress[-1][2] == report.candles > 0
     assert requests["NOPEBTC 5m"] + requests["NOPEBTC 1h"] >= 1
     end_5m = cut - cut % 300_000
     stored_5m = redis_client.zrange(keys.candles(EX, "ETHBTC", "5m"), 0, -1)

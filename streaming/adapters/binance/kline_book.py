@@ -51,6 +51,14 @@ class KlineBook:
             self.owed[(symbol, timeframe)] = max(self.owed.get((symbol, timeframe), 0), last + step_ms)
         return out
 
+    def seed(self, symbol: str, timeframe: str, step_ms: int, newest: int) -> None:
+        """The newest bar already stored (the warm-up's): it counts as closed, and the bars after
+        it are owed, so a first live kline later than the next one reveals a gap to fill."""
+        key = (symbol, timeframe)
+        if newest > self.ledger.last_closed.get(key, newest - 1):
+            self.ledger.last_closed[key] = newest
+        self.owed[key] = max(self.owed.get(key, 0), self.ledger.last_closed[key] + step_ms)
+
     def skip_to(self, symbol: str, timeframe: str, ts: int) -> None:
         """Give up on bars before `ts` (a backfill failed, or REST does not have them): a gap is
         filled once, and never blocks live closes forever."""

@@ -120,6 +120,7 @@ class BinanceLiveStream(LiveStream):
         out["frames"] = self._retired_frames + sum(c.socket.frames for c in self._conns)
         out["connections"] = sum(1 for c in self._conns if not c.retired)
         out["streams"] = len(self._by_stream)
+        out["gaps_unconfirmed"] = len(self.fills.unconfirmed)
         return out
 
     async def run(self) -> None:
@@ -163,6 +164,7 @@ class BinanceLiveStream(LiveStream):
         names = [n for n, (sym, _) in self._by_stream.items() if sym in gone]
         for n in names:
             del self._by_stream[n]
+        self.fills.drop(lambda key: key[0] not in gone)
         # the book keeps their last closes: a re-subscribe backfills the gap instead of re-closing
         for conn in self._conns:
             mine = [n for n in names if n in conn.streams]
@@ -172,6 +174,20 @@ class BinanceLiveStream(LiveStream):
 
     async def close(self) -> None:
         self._closed.set()
+
+    def hold_for_warm_up(self, symbols: Iterable[str]) -> None:
+        for sym in symbols:
+            for tf in self.timeframes:
+                self.fills.pause((sym.upper(), tf))
+
+    def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
+        key = (symbol.upper(), timeframe)
+        step = self._steps.get(timeframe)
+        if step is None:
+            return
+        if newest is not None:
+            self.book.seed(key[0], timeframe, step, newest)
+        self.fills.resume(key)
 
     # -- symbols
     async def _accept(self, symbols: Iterable[str]) -> list[str]:
@@ -349,5 +365,5 @@ class BinanceLiveStream(LiveStream):
         if candles is not None:
             for update in self.book.backfill(symbol, tf, self._steps[tf], candles):
                 self.listener.on_candle(update)
-        # what REST did not return is not there (or not reachable): the gap is filled once
+        # what REST answered without is not there: the gap is filled once
         self.book.skip_to(symbol, tf, end)

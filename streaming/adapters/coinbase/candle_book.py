@@ -80,6 +80,12 @@ class CandleBook:
         out.extend(self.update(symbol, ordered[-1]))
         return out
 
+    def close_forming(self, symbol: str) -> list[CandleUpdate]:
+        """Close the forming candle of `symbol` now (a later bucket has begun)."""
+        current = self.forming.pop(symbol, None)
+        closed = self._close(symbol, current) if current is not None else None
+        return [closed] if closed is not None else []
+
     def on_clock(self, now_ms: int, symbols: frozenset[str] | set[str] | None = None,
                  grace_ms: int | None = None) -> list[CandleUpdate]:
         """Close forming candles whose bucket ended more than grace_ms (default: the book's) before `now_ms`."""

@@ -71,6 +71,7 @@ class CoinbaseLiveStream(LiveStream):
         self._initial = list(symbols)
         self._symbols: set[str] = set()
         self._resync: set[str] = set()  # symbols whose gap must be filled before live resumes
+        self._confirmed: dict[str, int] = {}  # symbol -> REST answered for every bucket before this
         # one entry per subscribe/unsubscribe sent, in order: each is answered by one ack
         self._pending_acks: list[set[str] | None] = []
         self._sends: set[asyncio.Task[None]] = set()
@@ -86,6 +87,7 @@ class CoinbaseLiveStream(LiveStream):
     def stats(self) -> dict[str, Any]:
         out = live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
         out["frames"] = self.socket.frames
+        out["gaps_unconfirmed"] = len(self.fills.unconfirmed)
         return out
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
@@ -101,6 +103,7 @@ class CoinbaseLiveStream(LiveStream):
             self._resync.discard(sym)
             # the last close is kept: a later re-subscribe backfills the gap instead of re-closing history
             self.book.forming.pop(sym, None)
+        self.fills.drop(lambda sym: sym in self._symbols)
         ws = self.socket.ws
         if gone and ws is not None:
             await self._send_unsubscribe(ws, gone)
@@ -108,6 +111,19 @@ class CoinbaseLiveStream(LiveStream):
     async def close(self) -> None:
         self._closed.set()
         await self.socket.stop()
+
+    def hold_for_warm_up(self, symbols: Iterable[str]) -> None:
+        for sym in symbols:
+            self.fills.pause(sym)
+
+    def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
+        if timeframe != self.book.timeframe:
+            return
+        if newest is not None and newest > (self.book.last_closed(symbol) or newest - 1):
+            self.book.ledger.last_closed[(symbol, timeframe)] = newest
+        if self.book.last_closed(symbol) is not None:
+            self._resync.add(symbol)  # the first live item finds the bars since then missing
+        self.fills.resume(symbol)
 
     async def run(self) -> None:
         self._accept(self._initial)
@@ -234,19 +250,40 @@ class CoinbaseLiveStream(LiveStream):
         if symbol not in self._symbols:
             self.skips.skip(UNKNOWN_SYMBOL, symbol)
             return
-        if self.fills.holding(symbol):
-            self.fills.hold(symbol, item)
+        held = self.fills.held.get(symbol)
+        kind, value = item
+        if held is not None:
+            last = held[-1] if held else None
+            if kind == "update" and last is not None and last[0] == "update" and last[1].timestamp == value.timestamp:
+                held[-1] = item  # a newer update of the same bucket supersedes the held one
+            else:
+                held.append(item)
             return
+        live_ts = max(c.timestamp for c in value) if kind == "snapshot" else value.timestamp
         if symbol in self._resync:
             self._resync.discard(symbol)
-            kind, value = item
-            live_ts = max(c.timestamp for c in value) if kind == "snapshot" else value.timestamp
             start = self._gap_start(symbol, live_ts)
             if start is not None:
                 self.fills.start(symbol, start, live_ts, item)
                 return
-        kind, value = item
+        elif kind == "update":
+            start = self._quiet_start(symbol, live_ts)
+            if start is not None:
+                self.fills.start(symbol, start, live_ts, item)
+                return
         self._emit(self.book.snapshot(symbol, value) if kind == "snapshot" else self.book.update(symbol, value))
+
+    def _quiet_start(self, symbol: str, live_ts: int) -> int | None:
+        """On an open connection, buckets skipped between the previous candle and `live_ts` are
+        quiet ones: the exchange's REST confirms them (no candle = no trades) before the pipeline
+        may fill them flat. Closes the previous bucket first (a later start closes it anyway)."""
+        current = self.book.forming.get(symbol)
+        prev = current.timestamp if current is not None else self.book.last_closed(symbol)
+        if prev is None or live_ts <= max(prev + FIVE_MINUTES_MS, self._confirmed.get(symbol, 0)):
+            return None
+        if current is not None:
+            self._emit(self.book.close_forming(symbol))
+        return prev + FIVE_MINUTES_MS
 
     def _gap_start(self, symbol: str, live_ts: int) -> int | None:
         """Open time of the first 5m bar between the last close and the live bucket `live_ts`."""
@@ -263,6 +300,7 @@ class CoinbaseLiveStream(LiveStream):
     def _apply_fill(self, symbol: str, candles: list[Candle] | None, end: int) -> None:
         if candles is not None:
             self._emit(self.book.backfill(symbol, candles))
+            self._confirmed[symbol] = max(end, self._confirmed.get(symbol, 0))
 
     def _check_ack(self, subscriptions: dict[str, list[str]]) -> None:
         if not self._pending_acks:
