@@ -112,6 +112,8 @@ def exchange_lines(row: Mapping[str, Any], now: datetime | None = None) -> list[
     progress = row.get("warm_up")
     if isinstance(progress, Mapping):
         lines += fit(progress_words(progress), "    ")
+    elif isinstance(row.get("warmup_requests"), int) and state in ("connected", "connecting"):
+        lines += fit(f"warm-up done with {row['warmup_requests']:,} REST requests", "    ")
     error = row.get("last_error")
     if error and state != "idle":
         lines += fit(f"last error: {printable(str(error))[:400]}", "    ")

@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             "last_heartbeat": state.get("last_heartbeat") or _iso(row["last_heartbeat"]),
             "last_error": state.get("last_error") or row["last_error"],
             "warm_up": status_progress(state),
+            "warmup_requests": _number(state.get("warmup_requests")),
             "workers": workers,
         })
     workers = (live or {}).get("workers", [])
@@ -118,6 +119,11 @@ def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: b
     for worker in workers:
         lines += worker_lines(worker)
     print("\n".join(lines))
+
+
+def _number(value: Any) -> int | None:
+    text = str(value or "")
+    return int(text) if text.isdigit() and len(text) <= 15 else None
 
 
 def _iso(value: Any) -> str | None:

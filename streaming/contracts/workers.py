@@ -30,6 +30,8 @@ class WarmUpProgress(msgspec.Struct, frozen=True, kw_only=True):
     streams_total: Annotated[int, Meta(ge=0, description="streams to fetch")]
     candles: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description=(
         "candles written so far; null while the warm-up does not count them as it goes"))] = None
+    requests: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description=(
+        "REST candle requests the warm-up sent; null until it is done"))] = None
     started_at: Annotated[IsoTime, Meta(description="when the warm-up started")]
     eta_s: Annotated[Annotated[float, Meta(ge=0)] | None, Meta(description=(
         "seconds left at the pace so far; null until the first stream is done"))] = None
@@ -76,6 +78,9 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
     warmup_total: Annotated[str | None, Meta(description="the warm-up: streams to fetch (merged: summed)")] = None
     warmup_candles: Annotated[str | None, Meta(description=(
         "the warm-up: candles written so far, empty while not counted yet (merged: summed)"))] = None
+    warmup_requests: Annotated[str | None, Meta(description=(
+        "REST candle requests of the last warm-up, once it is done (merged: summed); 0 on a warm "
+        "restart with nothing missing"))] = None
     warmup_started_at: Annotated[str | None, Meta(description=(
         "when the warm-up started (merged: the earliest)"))] = None
     warmup_eta_s: Annotated[str | None, Meta(description=(

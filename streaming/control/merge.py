@@ -76,6 +76,8 @@ def merge_warm_up(statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
         "warmup_total": str(total),
         "warmup_candles": "" if any(_count(s.get("warmup_candles")) is None for s in ran) else
         str(sum(_count(s.get("warmup_candles")) or 0 for s in ran)),
+        "warmup_requests": "" if any(_count(s.get("warmup_requests")) is None for s in ran) else
+        str(sum(_count(s.get("warmup_requests")) or 0 for s in ran)),
         "warmup_started_at": _earliest([s.get("warmup_started_at", "") for s in ran]),
         "warmup_eta_s": str(max(e for e in etas if e is not None)) if etas and None not in etas else "",
     }

@@ -28,6 +28,7 @@ class WarmUpTracker:
         self.total = total
         self.done = 0
         self.candles: int | None = None  # known once the warm-up reports it
+        self.requests: int | None = None  # known once the warm-up is done
         self.started_mono = started_mono
         self.started_at = utc_iso(started_wall)
         self.every_s = every_s
@@ -44,9 +45,10 @@ class WarmUpTracker:
             self._published_at = now_mono
         return due
 
-    def finish(self, candles: int, now_mono: float) -> None:
+    def finish(self, candles: int, now_mono: float, requests: int | None = None) -> None:
         self.done = self.total
         self.candles = candles
+        self.requests = requests
         self._published_at = now_mono
 
     @property
@@ -62,7 +64,8 @@ class WarmUpTracker:
     def snapshot(self, now_mono: float) -> WarmUpProgress:
         eta = self.eta_s(now_mono)
         return WarmUpProgress(streams_done=self.done, streams_total=self.total, candles=self.candles,
-                              started_at=self.started_at, eta_s=None if eta is None else round(eta, 1))
+                              requests=self.requests, started_at=self.started_at,
+                              eta_s=None if eta is None else round(eta, 1))
 
     def summary(self, now_mono: float) -> dict[str, Any]:
         """What the start answer says about the warm-up (Dagster logs it)."""
@@ -94,9 +97,9 @@ class WarmUpReporter:
         if self.tracker is not None and self.tracker.step(done, total, candles, self._clock()):
             self._publish()
 
-    def end(self, candles: int) -> None:
+    def end(self, candles: int, requests: int | None = None) -> None:
         if self.tracker is not None:
-            self.tracker.finish(candles, self._clock())
+            self.tracker.finish(candles, self._clock(), requests)
             self._publish()
 
     def current(self) -> WarmUpProgress | None:

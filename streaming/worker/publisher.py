@@ -123,6 +123,7 @@ class StatusPublisher:
         await self._write_own(ExchangeStatus(
             updated_at=utc_iso(), warmup_done=str(progress.streams_done), warmup_total=str(progress.streams_total),
             warmup_candles="" if progress.candles is None else str(progress.candles),
+            warmup_requests="" if progress.requests is None else str(progress.requests),
             warmup_started_at=progress.started_at,
             warmup_eta_s="" if progress.eta_s is None else f"{progress.eta_s:.0f}"))
         await self._write_merged()

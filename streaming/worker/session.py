@@ -146,6 +146,7 @@ class ExchangeSession(SessionHealth):
                 self.warm_up.begin(len(symbols) * len(TIMEFRAMES))
                 report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
                                                      until_ms=until_ms, ready=self.stream.warmed_up)
+                self.warm_up_report["until_ms"] = until_ms
                 self._warm_up_ends(report, symbols)
             if symbols:
                 await self._wait_connected()
@@ -212,7 +213,7 @@ class ExchangeSession(SessionHealth):
                                "requests": report.requests}
         for sym, reason in report.refused.items():
             self.refused[sym] = str(reason)[:200]
-        self.warm_up.end(report.candles)
+        self.warm_up.end(report.candles, report.requests)
         problem = warm_up_problem(report, symbols, len(TIMEFRAMES))
         if problem is not None and problem[0] == "refused":
             raise NothingToServe(f"no usable symbol: {self.name} refused {problem[1]}")
@@ -274,7 +275,7 @@ class ExchangeSession(SessionHealth):
         report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
                                              until_ms=until_ms, ready=ready)
         self._warm_up_requests += report.requests
-        self.warm_up.end(report.candles)
+        self.warm_up.end(report.candles, report.requests)
 
     async def stop(self, reason: str, final: ConnectionState = ConnectionState.IDLE) -> None:
         self._stopping = True
@@ -318,6 +319,7 @@ class ExchangeSession(SessionHealth):
             "refused": dict(sorted(self.refused.items())),
             "rejected": sorted(self.refused),
             "warm_up": warm_up,
+            "warmup_requests": self._warm_up_requests,
             "stream": stats,
         }
 

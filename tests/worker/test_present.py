@@ -63,7 +63,11 @@ def test_progress_of_several_workers_is_summed():
                             {"warmup_done": "10", "warmup_total": "10", "warmup_candles": "7", "warmup_eta_s": "",
                              "warmup_started_at": "2026-11-24T10:00:00+00:00"}, {}])
     assert merged == {"warmup_done": "15", "warmup_total": "20", "warmup_candles": "107", "warmup_eta_s": "4",
-                      "warmup_started_at": "2026-11-24T10:00:00+00:00"}
+                      "warmup_requests": "", "warmup_started_at": "2026-11-24T10:00:00+00:00"}
+    # the REST requests of finished warm-ups are summed (a warm restart may have sent none)
+    done = merge_warm_up([{"warmup_done": "10", "warmup_total": "10", "warmup_requests": "12"},
+                          {"warmup_done": "5", "warmup_total": "5", "warmup_requests": "0"}])
+    assert done["warmup_requests"] == "12"
 
 
 def test_tracker_eta_and_publication_rate():
