@@ -6,8 +6,11 @@ Only bars that closed before `until_ms` (the moment the live stream was opened) 
 later ones reach the pipeline through the live stream, which holds each stream's frames until
 `ready` tells it the stream's newest stored bar and fills what lies between from the exchange, so
 every bar that closes after the start gets its close event. A stream whose store already holds
-enough history fetches only the bars after its newest one (a warm restart: no request at all
-when nothing is missing)."""
+enough history (a warm restart) fetches nothing: the live stream fills the bars after its newest
+stored one, with their close events, as after a reconnect (so a close lost to a crash is
+published after all). Without a live stream (`ready` None) it fetches only the missing bars.
+Only a cold stream, or one missing more than `warmup_candles` bars, gets the full history,
+stored as already published."""
 
 from __future__ import annotations
 
@@ -84,13 +87,16 @@ async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: in
 
 
 async def fetch_missing(adapter: ExchangeAdapter, symbol: str, tf: str, want: int, now_ms: int,
-                        tail: StoredTail, report: WarmupReport) -> list[Candle]:
-    """The closed bars after the stored newest one when the store holds `want` and the missing
-    stretch is shorter than a full warm-up; else the full history (fetch_history)."""
+                        tail: StoredTail, report: WarmupReport, live_fills: bool) -> list[Candle]:
+    """When the store holds `want` bars and fewer than `want` are missing since its newest: none
+    if the live stream fills (and publishes) the bars after the newest stored one (`live_fills`),
+    else the missing ones. Otherwise the full history (fetch_history)."""
     size = timeframe_ms(tf)
     end = bucket_start(now_ms, tf)
     if tail.newest is None or tail.stored < want or end - tail.newest > want * size:
         return await fetch_history(adapter, symbol, tf, want, now_ms, report)
+    if live_fills:
+        return []
     start = tail.newest + size
     if start >= end:
         return []
@@ -133,7 +139,8 @@ async def run_warm_up(
             async with sem:
                 if symbol in report.refused:
                     return
-                candles = await fetch_missing(adapter, symbol, tf, config.warmup_candles, now_ms, tail, report)
+                candles = await fetch_missing(adapter, symbol, tf, config.warmup_candles, now_ms, tail, report,
+                                              ready is not None)
             if tail.stored + len(candles) < config.warmup_candles:
                 report.short[name] = tail.stored + len(candles)
             if candles:

@@ -105,6 +105,7 @@ class ExchangeSession(SessionHealth):
         self.warm_up = WarmUpReporter(self.name, publisher, on_progress)
         self.warm_up_report: dict[str, Any] = {}
         self._warm_up_requests = 0  # REST candle requests of every warm-up of this session
+        self._rest_requests: int | None = None  # every REST request the start made
         self._failed_connects = 0
         self._last_failure = ""
         self._connect_failed = asyncio.Event()
@@ -139,6 +140,7 @@ class ExchangeSession(SessionHealth):
             # live first, history second: the stream holds each symbol's frames until its history
             # is stored, then fills from the exchange whatever closed in between
             until_ms = self.pipeline.config.clock_ms()
+            rest_before = _rest_requests(self.adapter)
             if symbols:
                 self.settling = set()
                 await self._open_stream(symbols, hold=symbols if warm else ())
@@ -146,11 +148,12 @@ class ExchangeSession(SessionHealth):
                 self.warm_up.begin(len(symbols) * len(TIMEFRAMES))
                 report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
                                                      until_ms=until_ms, ready=self.stream.warmed_up)
-                self.warm_up_report["until_ms"] = until_ms
                 self._warm_up_ends(report, symbols)
+                self.warm_up_report["until_ms"] = until_ms
             if symbols:
                 await self._wait_connected()
                 await self._settle_refusals(symbols)
+            self._rest_requests = _rest_requests(self.adapter) - rest_before
         except NothingToServe as exc:
             raise StartFailed(_reason(exc)) from None
         except (AdapterError, StartFailed, TimeoutError, OSError) as exc:
@@ -267,8 +270,11 @@ class ExchangeSession(SessionHealth):
             # history for the new symbols, without holding up the command's answer
             self.warm_up.begin(len(diff.added) * len(TIMEFRAMES))
             self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added), until_ms)))
-        return {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
-                "symbols": len(self.pools)}
+        answer = {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
+                  "symbols": len(self.pools)}
+        if until_ms is not None:
+            answer["until_ms"] = until_ms  # the new symbols' bars closed later come from the live stream
+        return answer
 
     async def _reload_warm_up(self, symbols: list[str], until_ms: int | None) -> None:
         ready = self.stream.warmed_up if self.stream is not None else None
@@ -320,6 +326,7 @@ class ExchangeSession(SessionHealth):
             "rejected": sorted(self.refused),
             "warm_up": warm_up,
             "warmup_requests": self._warm_up_requests,
+            "rest_requests": self._rest_requests,
             "stream": stats,
         }
 
@@ -337,6 +344,12 @@ def symbol_pools(pools: Pools) -> dict[str, Any]:
     from streaming.pipeline.config import SymbolPool
 
     return {s: SymbolPool("user", users) if users else SymbolPool() for s, users in pools.items()}
+
+
+def _rest_requests(adapter: Any) -> int:
+    """HTTP requests the adapter's REST client sent so far (0 when it does not count them)."""
+    counts = getattr(getattr(getattr(adapter, "rest", None), "http", None), "counts", None)
+    return int(counts.get("requests", 0)) if isinstance(counts, Mapping) else 0
 
 
 def _reason(exc: BaseException) -> str:
