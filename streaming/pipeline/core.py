@@ -397,6 +397,7 @@ class CandlePipeline:
         pool = self.states.pool(symbol)
         if pool is None:
             return StoredTail(0, None)
+        await self.states.repair_future(symbol, tf)  # a marker from the future would silence the stream
         key = candle_keys(self.exchange_id, symbol, tf, pool.user_ids)[0]
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(key)

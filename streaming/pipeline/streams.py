@@ -25,6 +25,7 @@ from streaming.candle_checks import candle_defect
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.close_script import CloseOutcome
 from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool
+from streaming.pipeline.future import marker_in_future, repair_future
 from streaming.pipeline.staging import Staged, Stream, StreamHead, stream_head
 from streaming.pipeline.state import StreamState, rebuild
 from streaming.ratelog import RateLimitedLog
@@ -203,6 +204,7 @@ class StreamStates:
             pool = self._pools[sym]
             pipe.zrange(candle_keys(ex, sym, tf, pool.user_ids)[0], -self.config.max_candles, -1)
             pipe.hgetall(keys.alert_state(ex, sym, tf))
+            pipe.get(keys.closed_marker(ex, sym, tf))
         for sym, ts in aggs:
             # replay since the start of the open bucket of the largest aggregated timeframe
             pool = self._pools[sym]
@@ -212,8 +214,13 @@ class StreamStates:
             pipe.zrangebyscore(candle_keys(ex, sym, BASE, pool.user_ids)[0], start, f"({ts}")
         res = await pipe.execute()
         self.counters["streams_loaded"] += len(need)
+        now_ms = self.config.clock_ms()
         for i, (sym, tf) in enumerate(need):
-            raw, alert_raw = res[2 * i], res[2 * i + 1]
+            raw, alert_raw, marker = res[3 * i], res[3 * i + 1], res[3 * i + 2]
+            if marker_in_future(marker, now_ms):
+                await self.repair_future(sym, tf, now_ms)
+                raw = await self.redis.zrange(candle_keys(ex, sym, tf, self._pools[sym].user_ids)[0],
+                                              -self.config.max_candles, -1)
             try:
                 alerts = AlertState.from_dict(alert_raw)
             except ValueError as exc:
@@ -222,8 +229,21 @@ class StreamStates:
                 alerts = AlertState()
             self._states[(sym, tf)] = rebuild(self._decode_all(raw), tf, alerts)
         for j, (sym, _) in enumerate(aggs):
-            candles = self._decode_all(res[2 * len(need) + j])
+            candles = self._decode_all(res[3 * len(need) + j])
             self._aggregators[sym] = TimeframeAggregator.rebuild(candles, self.aggregated)
+
+    async def repair_future(self, symbol: str, tf: str, now_ms: int | None = None) -> None:
+        """Move the stream's close marker back from the future and drop its stored bars from
+        there (streaming.pipeline.future), counted."""
+        pool = self._pools.get(symbol)
+        if pool is None:
+            return
+        now = self.config.clock_ms() if now_ms is None else now_ms
+        repaired = await repair_future(self.redis, self.exchange_id, symbol, tf, pool.user_ids, now)
+        if repaired.marker:
+            self.counters["future_markers_repaired"] += 1
+        if repaired.bars:
+            self.counters["future_bars_dropped"] += repaired.bars
 
     def _decode_all(self, raw: list[Any]) -> list[Candle]:
         """Stored candles, oldest first, without any that cannot exist (stored before they were
