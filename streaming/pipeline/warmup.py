@@ -134,11 +134,11 @@ async def run_warm_up(
         try:
             if symbol in report.refused:
                 return
-            tail = await stored(symbol, tf) if stored is not None else StoredTail(0, None)
-            newest = tail.newest
-            async with sem:
+            async with sem:  # bounds the Redis reads as much as the REST requests
                 if symbol in report.refused:
                     return
+                tail = await stored(symbol, tf) if stored is not None else StoredTail(0, None)
+                newest = tail.newest
                 candles = await fetch_missing(adapter, symbol, tf, config.warmup_candles, now_ms, tail, report,
                                               ready is not None)
             if tail.stored + len(candles) < config.warmup_candles:

@@ -348,8 +348,13 @@ def symbol_pools(pools: Pools) -> dict[str, Any]:
 
 def _rest_requests(adapter: Any) -> int:
     """HTTP requests the adapter's REST client sent so far (0 when it does not count them)."""
-    counts = getattr(getattr(getattr(adapter, "rest", None), "http", None), "counts", None)
-    return int(counts.get("requests", 0)) if isinstance(counts, Mapping) else 0
+    rest = getattr(adapter, "rest", None)
+    total = 0
+    for client in vars(rest).values() if rest is not None else ():
+        counts = getattr(client, "counts", None)  # each HttpClient of the REST client
+        if isinstance(counts, Mapping):
+            total += int(counts.get("requests", 0))
+    return total
 
 
 def _reason(exc: BaseException) -> str:
