@@ -67,3 +67,40 @@ async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_ur
     assert ind_1h["seeded"] is True and ind_1h["macd_v"] is not None
     assert AlertState.from_dict(redis_client.hgetall(keys.alert_state(EX, "ETHBTC", "1h"))).prev_macd_v == \
         ind_1h["macd_v"]
+
+
+async def test_a_warm_store_sends_no_request_with_a_live_stream_and_only_the_missing_bars_without(
+        redis_url, redis_client, fixtures_dir):
+    five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")
+    cut = five[-1].timestamp + 300_000 - 10 * 3_600_000
+    data = {("ETHBTC", "5m"): five}
+    server = RestServer(data)
+    url = await server.start()
+    now = {"ms": cut}
+    adapter = build_adapter({"id": EX, "name": "binance", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
+                            env={}, clock_ms=lambda: now["ms"], check_exchange_info=False)
+    r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), warmup_candles=300,
+                               clock_ms=lambda: now["ms"])
+    ready: list[tuple[str, str, int | None]] = []
+    try:
+        cold = await p.warm_up(adapter)
+        cold_requests = server.requests["ETHBTC 5m"]
+        newest = cold_requests and int(redis_client.zrange(keys.candles(EX, "ETHBTC", "5m"), -1, -1,
+                                                           withscores=True)[0][1])
+        now["ms"] = cut + 6 * 300_000  # six bars closed while the worker was down
+        warm = await p.warm_up(adapter, until_ms=now["ms"], ready=lambda s, tf, n: ready.append((s, tf, n)))
+        after_warm = server.requests["ETHBTC 5m"]
+        alone = await p.warm_up(adapter)  # no live stream to fill: the missing bars over REST
+        after_alone = server.requests["ETHBTC 5m"]
+    finally:
+        await adapter.aclose()
+        await server.stop()
+        await r.aclose()
+    assert cold.requests == cold_requests >= 1
+    # warm, with a live stream: nothing fetched, the stream is told the newest stored bar
+    assert warm.requests == 0 and after_warm == cold_requests and warm.candles == 0
+    assert ready == [("ETHBTC", "5m", newest)]
+    # warm, without one: exactly one request, for the six missing bars
+    assert alone.requests == 1 and after_alone == cold_requests + 1 and alone.candles == 6
+    stored = [json.loads(m)["timestamp"] for m in redis_client.zrange(keys.candles(EX, "ETHBTC", "5m"), -6, -1)]
+    assert stored == [newest + k * 300_000 for k in range(1, 7)]
