@@ -88,6 +88,21 @@ class TemplateLiveStream(LiveStream):
         self._closed.set()
         await self.socket.stop()
 
+    # -- the warm-up handover: frames wait for the history, then the bars in between come over REST
+    def hold_for_warm_up(self, symbols: Iterable[str]) -> None:
+        for sym in symbols:
+            for tf in self.steps:
+                self.fills.pause((sym, tf))
+
+    def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
+        key = (symbol, timeframe)
+        if timeframe not in self.steps:
+            return
+        if newest is not None and newest > self.ledger.last_closed.get(key, newest - 1):
+            self.ledger.last_closed[key] = newest
+            self.owed[key] = newest + self.steps[timeframe]
+        self.fills.resume(key)
+
     # -- connection
     def _url(self) -> str:
         return self.config.ws_url
