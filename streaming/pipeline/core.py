@@ -193,6 +193,12 @@ class CandlePipeline:
 
     def _stage_aggregate(self, batch: Batch, symbol: str, tf: str, bar: Candle) -> None:
         stream = (symbol, tf)
+        last = self.states.get(stream).last_ts
+        if last is not None and bar.timestamp <= last:
+            # that bar is stored already (the exchange's own, from the warm-up, or closed before):
+            # one built now may rest on part of its 5m bars; changed 5m bars correct it instead
+            self.counters["aggregate_already_stored"] += 1
+            return
         batch.add(*stage_close(self.states.get(stream), self.states.head(stream), bar, "aggregate",
                                self.config.cooldown_ms))
         batch.aggregated.append((symbol, tf, bar))

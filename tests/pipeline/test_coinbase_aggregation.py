@@ -145,3 +145,29 @@ async def test_reconciliation_is_on_by_default_when_the_pipeline_has_the_adapter
         await coinbase.aclose()
         await binance.aclose()
         await client.aclose()
+
+
+async def test_a_stored_bar_is_never_replaced_by_one_built_from_part_of_its_5m(redis_url, redis_client,
+                                                                             fixtures_dir):
+    five = [c for c in load_candles(fixtures_dir, "XRP_ETH-5m_with_gaps.csv")]
+    hours = aggregate(five, "1h")
+    hour = next(h for h in hours[1:] if sum(1 for c in five if h.timestamp <= c.timestamp < h.timestamp + 3_600_000)
+                == 12)
+    inside = [c for c in five if hour.timestamp <= c.timestamp < hour.timestamp + 3_600_000]
+    after = [c for c in five if c.timestamp >= hour.timestamp + 3_600_000][:2]
+    sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
+    r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=("5m", "1h"),
+                               native_timeframes=COINBASE_NATIVE)
+    # the warm-up stored the exchange's own 1h bar and the 5m bars before the second half of it
+    await p._install_backfill("XRP-ETH", "1h", [h for h in hours if h.timestamp <= hour.timestamp])
+    # the live stream then delivers only the second half of that hour (the first half was lost)
+    published = await p.process(updates(inside[6:] + after, "XRP-ETH", exchange="coinbase"))
+    stats = p.stats()
+    await r.aclose()
+    sub.settle(redis_client)
+    sub.close()
+    assert published == len(inside[6:] + after)  # the 5m closes; no 1h close event for the stored hour
+    assert [d["timeframe"] for _, d in sub.messages] == ["5m"] * len(inside[6:] + after)
+    kept = [c for c in stored(redis_client, "1h") if c.timestamp == hour.timestamp]
+    assert kept == [hour]  # the exchange's complete bar, not one built from six of its twelve 5m
+    assert stats["aggregate_already_stored"] == 1
