@@ -104,7 +104,7 @@ def test_no_bar_lost_or_invented_through_start_reload_and_kill_9(exchange, start
             wait_for(lambda: len(closes_between(restart, sim.now_ms(), "15m")) >= 1
                      and len(closes_between(restart, sim.now_ms(), "5m")) >= 4, timeout=60,
                      message="bars closing after the restart")
-            end = sim.now_ms() - 2 * M5  # bars closed by then have been published (Coinbase: by the clock)
+            end = sim.now_ms() - 3 * M5  # bars closed by then have been published (Coinbase: by the clock)
             time.sleep(1.0)
             assert restarted.terminate() == 0  # what it received is stored and published before it exits
             sub.settle(redis_client)
