@@ -12,6 +12,7 @@ from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tests.helpers.http_server import serve_all
 from tests.helpers.ws_relay import relay
 
 
@@ -60,13 +61,7 @@ class RestProxy:
 
     async def __aenter__(self) -> RestProxy:
         self._session = aiohttp.ClientSession(auto_decompress=True)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_all(self._forward)
         self.url = f"http://127.0.0.1:{port}"
         return self
 
