@@ -1,0 +1,211 @@
+"""`candle_audit` against the local exchange simulator (pinned clock), real Redis, and the
+Livermore database and the Dagster instance storage both on SQLite and on PostgreSQL.
+
+The store is filled the way the worker's warm-up fills it (the exchange's REST candles, through
+CandleStore), with the closed marker on the newest bar; then bars are corrupted by hand."""
+
+import asyncio
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+import redis.asyncio as aioredis
+
+from livermore_pipelines.assets.audit import CHECK, candle_audit
+from livermore_pipelines.pools import UniverseEntry, universe_document
+from livermore_pipelines.resources import ExchangeClientsResource
+from livermore_pipelines.store import write_universe
+from streaming import keys
+from streaming.db.engine import make_engine
+from streaming.db.queries import get_exchange
+from streaming.models import Candle
+from streaming.platform import prepare_dagster_home
+from streaming.settings import load_settings
+from streaming.sim.testing import running_simulator
+from streaming.store import CandleStore, decode_candle, encode_candle
+from streaming.timeframes import TIMEFRAMES, timeframe_ms
+from tests import servers
+from tests.helpers.sim import sim_clock_env, sim_config
+
+EXCHANGE_IDS = {"coinbase": 1, "binance": 2}
+BARS = 30
+USER = 7
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with running_simulator(sim_config(symbols=2, seed=11)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def sim_env(sim, monkeypatch):
+    for name, urls in sim.urls.items():
+        monkeypatch.setenv(f"LIVERMORE_{name.upper()}_REST_URL", urls.rest_url)
+        monkeypatch.setenv(f"LIVERMORE_{name.upper()}_WS_URL", urls.ws_url)
+    for name, value in sim_clock_env(sim).items():
+        monkeypatch.setenv(name, value)
+    return sim
+
+
+@pytest.fixture
+def stored_instance(db_url, tmp_path, monkeypatch, request) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance `livermore up` would use, on the same kind of database as Livermore's."""
+    env = {"LIVERMORE_HOME": str(tmp_path / "home")}
+    if not db_url.startswith("sqlite"):
+        dagster_db = servers.create_database(request.getfixturevalue("postgres_admin_url"))
+        env["LIVERMORE_DAGSTER_DATABASE_URL"] = dagster_db
+        monkeypatch.setenv("LIVERMORE_DAGSTER_DATABASE_URL", dagster_db)
+    home = prepare_dagster_home(load_settings(env))
+    with dg.DagsterInstance.from_config(str(home)) as inst:
+        kind = type(inst.event_log_storage).__name__
+        assert ("Postgres" in kind) == (not db_url.startswith("sqlite")), kind
+        yield inst
+
+
+def _symbols(sim, exchange: str) -> list[str]:
+    return [s for s in sim.symbols(exchange) if s.startswith("SIM")][:2]
+
+
+def _row(db_url: str, exchange: str) -> dict:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return get_exchange(conn, exchange)
+    finally:
+        engine.dispose()
+
+
+async def _exchange_bars(row: dict, symbols: list[str]) -> dict[tuple[str, str], list[Candle]]:
+    """The newest BARS closed bars of each stream, from the exchange's REST (as a warm-up gets them)."""
+    out = {}
+    async with ExchangeClientsResource().adapter(row) as adapter:
+        for symbol in symbols:
+            for tf in TIMEFRAMES:
+                step = timeframe_ms(tf)
+                end = adapter.now_ms() - adapter.now_ms() % step
+                out[(symbol, tf)] = (await adapter.fetch_candles(symbol, tf, end - (BARS + 5) * step, end))[-BARS:]
+    return out
+
+
+async def _fill(redis_url: str, exchange_id: int, pools: dict[str, tuple[int, ...]],
+                bars: dict[tuple[str, str], list[Candle]]) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        store = CandleStore(r)
+        for (symbol, tf), candles in bars.items():
+            assert len(candles) == BARS
+            await store.write_many(exchange_id, symbol, tf, candles, pools[symbol])
+            await r.set(keys.closed_marker(exchange_id, symbol, tf), candles[-1].timestamp)
+            await r.set(keys.indicator(exchange_id, symbol, tf), f'{{"timestamp": {candles[-1].timestamp}}}')
+    finally:
+        await r.aclose()
+
+
+@pytest.fixture(params=["coinbase", "binance"])
+def stored(request, sim_env, db_url, redis_url, redis_client):
+    """An exchange whose universe has one shared and one user-pool symbol, every timeframe stored."""
+    exchange = request.param
+    ex_id = EXCHANGE_IDS[exchange]
+    shared, held = _symbols(sim_env, exchange)
+    pools = {shared: (), held: (USER,)}
+    write_universe(redis_client, ex_id, universe_document(ex_id, exchange, "2026-08-09T21:00:00Z", [
+        UniverseEntry(shared), UniverseEntry(held, tier=2, pool="user", users=(USER,))]))
+    bars = asyncio.run(_exchange_bars(_row(db_url, exchange), [shared, held]))
+    asyncio.run(_fill(redis_url, ex_id, pools, bars))
+    return exchange, ex_id, shared, held, bars
+
+
+def _run(resources, instance, exchange, **config):
+    config.setdefault("bars", BARS)
+    return dg.materialize([candle_audit], resources=resources, instance=instance, partition_key=exchange,
+                          run_config={"ops": {"candle_audit": {"config": config}}})
+
+
+def _check(result) -> dg.AssetCheckEvaluation:
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == CHECK
+    return evaluation
+
+
+def _stored_bar(redis_client, key: str, ts: int) -> Candle:
+    [raw] = redis_client.zrangebyscore(key, ts, ts)
+    return decode_candle(raw)
+
+
+def test_clean_store_passes_with_the_counts(stored, resources, stored_instance, redis_client):
+    exchange, ex_id, shared, held, bars = stored
+    before = {k: redis_client.zrange(k, 0, -1) for k in redis_client.keys("*candles:*")}
+    assert len(before) == 2 * len(TIMEFRAMES)
+    result = _run(resources, stored_instance, exchange, symbols_per_run=10)
+    check = _check(result)
+    assert check.passed
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert meta["streams_audited"] == 2 * len(TIMEFRAMES)
+    assert meta["bars_compared"] == 2 * len(TIMEFRAMES) * BARS
+    assert meta["differences"] == meta["repaired"] == meta["streams_failed"] == 0
+    assert {k: redis_client.zrange(k, 0, -1) for k in redis_client.keys("*candles:*")} == before
+    assert redis_client.exists(keys.candles(ex_id, shared, "5m"), keys.user_candles(USER, ex_id, held, "1d")) == 2
+    assert len(bars) == 2 * len(TIMEFRAMES)
+    # the instance storage kept the evaluation
+    record = stored_instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("candle_audit"), CHECK)])
+    assert record[dg.AssetCheckKey(dg.AssetKey("candle_audit"), CHECK)].status.value == "SUCCEEDED"
+
+
+def test_corrupted_and_missing_bars_are_reported_and_repaired_without_a_close_event(
+        stored, resources, stored_instance, redis_client):
+    exchange, ex_id, shared, held, bars = stored
+    # a shared 15m bar with a wrong close and volume; a hole in the user-pool symbol's 5m bars
+    good = bars[(shared, "15m")][-3]
+    bad = Candle(good.timestamp, good.open, good.high, good.low, good.low, good.volume * 2 + 1)
+    key = keys.candles(ex_id, shared, "15m")
+    redis_client.zremrangebyscore(key, good.timestamp, good.timestamp)
+    redis_client.zadd(key, {encode_candle(bad): good.timestamp})
+    hole = bars[(held, "5m")][-5]
+    user_key = keys.user_candles(USER, ex_id, held, "5m")
+    redis_client.zremrangebyscore(user_key, hole.timestamp, hole.timestamp)
+    markers = {k: redis_client.get(k) for k in redis_client.keys("closed:*")}
+    indicators = {k: redis_client.get(k) for k in redis_client.keys("indicator:*")}
+    pubsub = redis_client.pubsub()
+    pubsub.psubscribe(keys.candle_close_pattern(ex_id), keys.alerts_channel(ex_id))
+    assert [pubsub.get_message(timeout=1)["type"] for _ in range(2)] == ["psubscribe"] * 2
+
+    check = _check(_run(resources, stored_instance, exchange, symbols_per_run=10))
+
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert (meta["differences"], meta["mismatched"], meta["missing"], meta["repaired"]) == (2, 1, 1, 2)
+    rows = sorted((r.data for r in meta["differing_bars"].records), key=lambda d: d["timeframe"])
+    assert [(d["symbol"], d["timeframe"], d["kind"], d["fields"], d["repaired"]) for d in rows] == [
+        (shared, "15m", "mismatch", "close,volume", True), (held, "5m", "missing", "", True)]
+    assert rows[0]["stored"].split()[3] == repr(bad.close) and rows[0]["exchange"].split()[3] == repr(good.close)
+    assert rows[1]["stored"] == "" and rows[1]["exchange"].split()[0] == repr(hole.open)
+    # the store holds the exchange's bars again
+    assert _stored_bar(redis_client, key, good.timestamp) == good
+    assert _stored_bar(redis_client, user_key, hole.timestamp) == hole
+    assert redis_client.zcard(key) == redis_client.zcard(user_key) == BARS
+    assert not redis_client.exists(keys.candles(ex_id, held, "5m"))  # a user-pool symbol stays user-scoped
+    # and nothing was published or moved: no close event, no alert, markers and indicators as they were
+    assert pubsub.get_message(timeout=1.0) is None
+    pubsub.close()
+    assert {k: redis_client.get(k) for k in redis_client.keys("closed:*")} == markers
+    assert {k: redis_client.get(k) for k in redis_client.keys("indicator:*")} == indicators
+    assert redis_client.xlen(keys.ALERTS_STREAM) == 0
+
+    # the next run finds nothing left to repair
+    assert _check(_run(resources, stored_instance, exchange, symbols_per_run=10)).passed
+
+
+def test_report_only_leaves_the_store_alone(stored, resources, instance, redis_client):
+    exchange, ex_id, shared, _, bars = stored
+    good = bars[(shared, "1d")][-1]
+    bad = Candle(good.timestamp, good.open, good.high * 1.01, good.low, good.close, good.volume)
+    key = keys.candles(ex_id, shared, "1d")
+    redis_client.zremrangebyscore(key, good.timestamp, good.timestamp)
+    redis_client.zadd(key, {encode_candle(bad): good.timestamp})
+    check = _check(_run(resources, instance, exchange, symbols=[shared], timeframes=["1d", "4h"], repair=False))
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert not check.passed and meta["streams_audited"] == 2 and meta["repaired"] == 0
+    assert [(r.data["fields"], r.data["repaired"]) for r in meta["differing_bars"].records] == [("high", False)]
+    assert _stored_bar(redis_client, key, good.timestamp) == bad
