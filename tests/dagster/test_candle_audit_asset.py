@@ -6,18 +6,22 @@ CandleStore), with the closed marker on the newest bar; then bars are corrupted 
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 
 from livermore_pipelines.assets.audit import CHECK, candle_audit
+from livermore_pipelines.audit_schedule import audit_candles, candle_audit_schedule
 from livermore_pipelines.pools import UniverseEntry, universe_document
 from livermore_pipelines.resources import ExchangeClientsResource
 from livermore_pipelines.store import write_universe
 from streaming import keys
 from streaming.db.engine import make_engine
 from streaming.db.queries import get_exchange
+from streaming.db.schema import exchanges
 from streaming.models import Candle
 from streaming.platform import prepare_dagster_home
 from streaming.settings import load_settings
@@ -26,6 +30,7 @@ from streaming.store import CandleStore, decode_candle, encode_candle
 from streaming.timeframes import TIMEFRAMES, timeframe_ms
 from tests import servers
 from tests.helpers.sim import sim_clock_env, sim_config
+from tests.servers import free_port
 
 EXCHANGE_IDS = {"coinbase": 1, "binance": 2}
 BARS = 30
@@ -209,3 +214,85 @@ def test_report_only_leaves_the_store_alone(stored, resources, instance, redis_c
     assert not check.passed and meta["streams_audited"] == 2 and meta["repaired"] == 0
     assert [(r.data["fields"], r.data["repaired"]) for r in meta["differing_bars"].records] == [("high", False)]
     assert _stored_bar(redis_client, key, good.timestamp) == bad
+
+
+@pytest.fixture
+def coinbase(sim_env, db_url, redis_url, redis_client):
+    """Coinbase only (the cases below do not depend on the exchange), same store as `stored`."""
+    shared, held = _symbols(sim_env, "coinbase")
+    write_universe(redis_client, 1, universe_document(1, "coinbase", "2026-08-09T21:00:00Z", [
+        UniverseEntry(shared), UniverseEntry(held, tier=2, pool="user", users=(USER,))]))
+    bars = asyncio.run(_exchange_bars(_row(db_url, "coinbase"), [shared, held]))
+    asyncio.run(_fill(redis_url, 1, {shared: (), held: (USER,)}, bars))
+    return shared, held, bars
+
+
+def test_symbols_and_streams_without_exchange_history_are_skipped(coinbase, resources, instance, redis_url):
+    shared, _, bars = coinbase
+    # a symbol the exchange does not list, with bars stored anyway (a delisted product)
+    asyncio.run(_fill(redis_url, 1, {"GONE-USD": ()}, {("GONE-USD", "1h"): bars[(shared, "1h")]}))
+    result = _run(resources, instance, "coinbase", symbols=["GONE-USD", shared, "NEVER-USD"])
+    check = _check(result)
+    assert check.passed, check.description
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("candle_audit")[0].metadata.items()}
+    assert meta["streams_audited"] == len(TIMEFRAMES) and meta["bars_compared"] == len(TIMEFRAMES) * BARS
+    skipped = meta["skipped"]
+    assert "unknown to the exchange" in skipped["GONE-USD *"]
+    # nothing stored: no REST request is made for it, so the exchange is never asked
+    assert {k for k in skipped if k.startswith("NEVER-USD")} == {f"NEVER-USD {tf}" for tf in TIMEFRAMES}
+    assert set(skipped["NEVER-USD 5m"].split()) == {"nothing", "stored"}
+
+
+def test_without_a_universe_the_stored_shared_symbols_are_audited(coinbase, resources, instance, redis_client):
+    shared, _, _ = coinbase
+    redis_client.delete(keys.universe(1))
+    meta = {k: v.value for k, v in _check(_run(resources, instance, "coinbase", symbols_per_run=10)).metadata.items()}
+    # the user-pool symbol is not found without the universe that names its holders
+    assert meta["streams_audited"] == len(TIMEFRAMES) and meta["differences"] == 0
+    assert redis_client.exists(keys.candles(1, shared, "5m"))
+
+
+def test_an_unreachable_exchange_warns_and_changes_nothing(coinbase, resources, instance, redis_client, monkeypatch):
+    monkeypatch.setenv("LIVERMORE_COINBASE_REST_URL", f"http://127.0.0.1:{free_port()}")
+    before = {k: redis_client.zrange(k, 0, -1) for k in redis_client.keys("*candles:*")}
+    result = _run(resources, instance, "coinbase", symbols_per_run=10)
+    check = _check(result)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert meta["streams_failed"] == 2 * len(TIMEFRAMES) and meta["streams_audited"] == 0
+    assert all("127.0.0.1" in error or "refused" in error.lower() for error in meta["failed"].values())
+    assert {k: redis_client.zrange(k, 0, -1) for k in redis_client.keys("*candles:*")} == before
+
+
+@pytest.mark.parametrize(("config", "says"), [
+    ({"bars": 0}, "bars=0 is invalid"),
+    ({"bars": 1001}, "bars=1001 is invalid"),
+    ({"symbols_per_run": 0}, "symbols_per_run=0 is invalid"),
+    ({"timeframes": ["2h"]}, "timeframes ['2h'] invalid"),
+    ({"timeframes": []}, "timeframes [] invalid"),
+    ({"symbols": ["BAD:SYM"]}, "symbol 'BAD:SYM' rejected"),
+    ({"price_rel_tol": 2.0}, "price_rel must be a relative tolerance"),
+    ({"volume_rel_tol": -1.0}, "volume_rel must be a relative tolerance"),
+])
+def test_bad_config_fails_with_the_setting_before_any_request(config, says, resources, instance, redis_client):
+    # no simulator, no exchanges row needed: the config is checked first
+    result = dg.materialize([candle_audit], resources=resources, instance=instance, partition_key="coinbase",
+                            run_config={"ops": {"candle_audit": {"config": config}}}, raise_on_error=False)
+    assert not result.success
+    description = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+    assert says in description and description.startswith("candle_audit config")
+
+
+def test_schedule_requests_one_audit_per_active_exchange(resources, engine, instance):
+    with engine.begin() as conn:
+        conn.execute(sa.update(exchanges).where(exchanges.c.name == "binance_us").values(is_active=False))
+    at = datetime(2026, 8, 9, 21, 30, tzinfo=UTC)
+    defs = dg.Definitions(assets=[candle_audit], jobs=[audit_candles], schedules=[candle_audit_schedule],
+                          resources=resources)
+    ctx = dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=at,
+                                   repository_def=defs.get_repository_def())
+    requests = list(candle_audit_schedule.evaluate_tick(ctx).run_requests or [])
+    assert [(r.partition_key, r.run_key) for r in requests] == [
+        ("coinbase", f"audit:coinbase:{at.isoformat()}"), ("binance", f"audit:binance:{at.isoformat()}")]
+    assert candle_audit_schedule.cron_schedule == "30 * * * *"
+    assert candle_audit_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
