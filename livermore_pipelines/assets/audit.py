@@ -131,12 +131,15 @@ async def _audit_stream(adapter: Any, store: CandleStore, r: AsyncRedis, exchang
     if window is None:
         report.skipped[stream] = "nothing stored"
         return
-    theirs: list[Candle] = await adapter.fetch_candles(symbol, tf, *window)
+    # the exchange's clock may not count our newest bar as closed yet: it is not the audit's
+    end = min(window[1], bucket_start(adapter.now_ms(), tf))
+    if end <= window[0]:
+        report.skipped[stream] = "no stored bar is closed yet by the exchange's clock"
+        return
+    theirs: list[Candle] = await adapter.fetch_candles(symbol, tf, window[0], end)
     if not theirs:
         report.skipped[stream] = "the exchange serves no candles for these bars"
         return
-    # the exchange's clock may not count our newest bar as closed yet: it is not the audit's
-    end = min(window[1], bucket_start(adapter.now_ms(), tf))
     diffs = compare_candles(stored, theirs, window[0], end, tolerance)
     report.streams += 1
     report.bars += sum(1 for c in stored if window[0] <= c.timestamp < end)

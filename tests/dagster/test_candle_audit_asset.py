@@ -296,3 +296,18 @@ def test_schedule_requests_one_audit_per_active_exchange(resources, engine, inst
         ("coinbase", f"audit:coinbase:{at.isoformat()}"), ("binance", f"audit:binance:{at.isoformat()}")]
     assert candle_audit_schedule.cron_schedule == "30 * * * *"
     assert candle_audit_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_bars_the_exchange_has_not_closed_yet_are_not_judged(coinbase, resources, instance, redis_url, sim_env):
+    shared, _, bars = coinbase
+    # bars the exchange's clock does not count as closed (the store's clock ran ahead of it)
+    ahead = sim_env.now_ms() - sim_env.now_ms() % 300_000 + 2 * 300_000
+    early = Candle(ahead, *([bars[(shared, "5m")][-1].close] * 4), 1.0)
+    asyncio.run(_fill(redis_url, 1, {shared: (), "EARLY-USD": ()},
+                      {(shared, "5m"): [*bars[(shared, "5m")][1:], early], ("EARLY-USD", "5m"): [early] * BARS}))
+    result = _run(resources, instance, "coinbase", symbols=[shared, "EARLY-USD"], timeframes=["5m"])
+    check = _check(result)
+    assert check.passed, check.description
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("candle_audit")[0].metadata.items()}
+    assert meta["streams_audited"] == 1 and meta["bars_compared"] == BARS - 1
+    assert meta["skipped"] == {"EARLY-USD 5m": "no stored bar is closed yet by the exchange's clock"}
