@@ -144,9 +144,9 @@ async def _audit_stream(adapter: Any, store: CandleStore, r: AsyncRedis, exchang
     report.streams += 1
     report.bars += sum(1 for c in stored if window[0] <= c.timestamp < end)
     fixes = [d.repair for d in diffs if d.repair is not None]
-    if config.repair and fixes:
-        report.repaired += await repair_candles(r, exchange_id, symbol, tf, fixes, users)
-    report.differences += [(symbol, tf, d, config.repair and d.repair is not None) for d in diffs]
+    written = set(await repair_candles(r, exchange_id, symbol, tf, fixes, users)) if config.repair else set()
+    report.repaired += len(written)
+    report.differences += [(symbol, tf, d, d.timestamp in written) for d in diffs]
 
 
 async def audit_exchange(row: dict[str, Any], redis_url: str, clients: ExchangeClientsResource,

@@ -53,18 +53,18 @@ def stream_keys(exchange_id: int, symbol: str, timeframe: str, user_ids: Iterabl
 
 
 async def repair_candles(redis: aioredis.Redis, exchange_id: int, symbol: str, timeframe: str,
-                         candles: Sequence[Candle], user_ids: Iterable[int] = ()) -> int:
+                         candles: Sequence[Candle], user_ids: Iterable[int] = ()) -> list[int]:
     """Store the exchange's `candles` over the stream's stored bars of the same open times, in every
-    existing key of the stream (shared and the users'). Returns how many bars changed a key."""
+    existing key of the stream (shared and the users'). Returns the open times that changed a key."""
     for c in candles:
         check_candle(c)
         if c.synthetic:
             raise RepairRefused(f"{symbol} {timeframe} {c.timestamp}: a synthetic bar is no exchange data")
     if not candles:
-        return 0
+        return []
     ks = stream_keys(exchange_id, symbol, timeframe, user_ids)
     script = redis.register_script(REPAIR)
     pipe = redis.pipeline(transaction=False)
     for c in candles:
         await script(keys=ks, args=[c.timestamp, encode_candle(c)], client=pipe)
-    return sum(int(r) for r in await pipe.execute())
+    return [c.timestamp for c, changed in zip(candles, await pipe.execute(), strict=True) if int(changed)]

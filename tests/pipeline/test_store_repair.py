@@ -35,7 +35,7 @@ async def test_repair_replaces_and_fills_without_any_event(r, redis_client):
     pubsub.psubscribe("*")
     assert pubsub.get_message(timeout=1)["type"] == "psubscribe"
     changed = await repair_candles(r, 1, "BTC-USD", "5m", [bar(0), bar(1), bar(2)])
-    assert changed == 2  # bar 0 was already right
+    assert changed == [bar(1).timestamp, bar(2).timestamp]  # bar 0 was already right
     assert await store.read(1, "BTC-USD", "5m") == [bar(0), bar(1), bar(2), bar(3)]
     assert redis_client.zcard(keys.candles(1, "BTC-USD", "5m")) == 4  # replaced, never duplicated
     assert redis_client.get(keys.closed_marker(1, "BTC-USD", "5m")) == str(T0 + 3 * M5)
@@ -43,7 +43,7 @@ async def test_repair_replaces_and_fills_without_any_event(r, redis_client):
     assert pubsub.get_message(timeout=0.5) is None
     pubsub.close()
     # idempotent
-    assert await repair_candles(r, 1, "BTC-USD", "5m", [bar(1), bar(2)]) == 0
+    assert await repair_candles(r, 1, "BTC-USD", "5m", [bar(1), bar(2)]) == []
 
 
 async def test_repair_writes_every_existing_key_and_keeps_their_ttl(r, redis_client):
@@ -52,7 +52,7 @@ async def test_repair_writes_every_existing_key_and_keeps_their_ttl(r, redis_cli
     redis_client.pexpire(keys.user_candles(9, 2, "FOO-USD", "1h"), 123_000)
     # user 11 holds it too, but its key expired: a repair does not bring it back
     changed = await repair_candles(r, 2, "FOO-USD", "1h", [bar(0)], user_ids=(7, 9, 11))
-    assert changed == 1
+    assert changed == [bar(0).timestamp]
     for user in (7, 9):
         assert await store.read(2, "FOO-USD", "1h", user_ids=(user,)) == [bar(0)]
     assert 4990_000 < redis_client.pttl(keys.user_candles(7, 2, "FOO-USD", "1h")) <= 5000_000
@@ -64,13 +64,13 @@ async def test_repair_writes_every_existing_key_and_keeps_their_ttl(r, redis_cli
 async def test_repair_of_a_single_member_key_keeps_its_ttl(r, redis_client):
     """Replacing the only member empties the ZSET for an instant, which would drop the TTL."""
     await CandleStore(r, StoreLimits(user_ttl_s=900)).write_many(1, "X-USD", "5m", [bar(0, 99.1)], user_ids=(3,))
-    assert await repair_candles(r, 1, "X-USD", "5m", [bar(0)], user_ids=(3,)) == 1
+    assert await repair_candles(r, 1, "X-USD", "5m", [bar(0)], user_ids=(3,)) == [bar(0).timestamp]
     assert 800_000 < redis_client.pttl(keys.user_candles(3, 1, "X-USD", "5m")) <= 900_000
 
 
 async def test_repair_of_a_stream_nothing_stores_writes_nothing(r, redis_client):
-    assert await repair_candles(r, 1, "NEW-USD", "5m", [bar(0)]) == 0
-    assert await repair_candles(r, 1, "NEW-USD", "5m", []) == 0
+    assert await repair_candles(r, 1, "NEW-USD", "5m", [bar(0)]) == []
+    assert await repair_candles(r, 1, "NEW-USD", "5m", []) == []
     assert redis_client.keys("*") == []
 
 
