@@ -29,6 +29,7 @@ from streaming.pipeline.future import marker_in_future, repair_future
 from streaming.pipeline.staging import Staged, Stream, StreamHead, stream_head
 from streaming.pipeline.state import StreamState, rebuild
 from streaming.ratelog import RateLimitedLog
+from streaming.store.alert_state import decode_alert_state
 from streaming.store.candles import candle_keys
 from streaming.store.codec import decode_candle
 from streaming.timeframes import TIMEFRAME_MS, bucket_start
@@ -222,7 +223,7 @@ class StreamStates:
                 raw = await self.redis.zrange(candle_keys(ex, sym, tf, self._pools[sym].user_ids)[0],
                                               -self.config.max_candles, -1)
             try:
-                alerts = AlertState.from_dict(alert_raw)
+                alerts = decode_alert_state(alert_raw)
             except ValueError as exc:
                 self.counters["bad_alert_state"] += 1
                 self._log.warning("alertstate", "alert state of %s %s unreadable (%s); starting fresh", sym, tf, exc)

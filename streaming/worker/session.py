@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -30,6 +30,10 @@ from streaming.worker.health import SessionHealth
 from streaming.worker.progress import WarmUpReporter, refusals, warm_up_problem
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
+
+if TYPE_CHECKING:
+    from streaming.pipeline import CandlePipeline
+    from streaming.pipeline.config import SymbolPool
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,7 @@ class ExchangeSession(SessionHealth):
         self._restarts = 0
         self._restart_at: dict[str, float] = {}  # task name -> when to start it again
         self.adapter: Any = None
-        self.pipeline: Any = None
+        self.pipeline: CandlePipeline | None = None
         self.stream: Any = None
         self._tasks: list[asyncio.Task] = []
         self._stream_task: asyncio.Task | None = None
@@ -162,12 +166,13 @@ class ExchangeSession(SessionHealth):
         return self.describe()
 
     def _start_pipeline(self) -> None:
+        assert self.pipeline is not None, "the pipeline is built before it starts"
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline")
         self._tasks.append(self._pipeline_task)
 
     async def _open_stream(self, symbols: list[str], hold: list[str] | tuple[str, ...] = ()) -> None:
         """Start the live stream of `symbols`; the frames of those in `hold` wait for their warm-up."""
-        bridge = _Bridge(self, getattr(self.pipeline, "listener", None))
+        bridge = _Bridge(self, self.pipeline.listener if self.pipeline is not None else None)
         self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
         if hold:
             self.stream.hold_for_warm_up(hold)
@@ -253,10 +258,10 @@ class ExchangeSession(SessionHealth):
         """Subscribe/unsubscribe the difference on the open connection(s); never reconnects."""
         diff = diff_pools(self.pools, pools)
         self.pools = dict(pools)
-        if self.pipeline is not None and hasattr(self.pipeline, "set_pools"):
+        if self.pipeline is not None:
             self.pipeline.set_pools(symbol_pools(pools))
         warm = bool(diff.added) and self.warm_up_enabled and self.pipeline is not None
-        until_ms = self.pipeline.config.clock_ms() if warm else None
+        until_ms = self.pipeline.config.clock_ms() if warm and self.pipeline is not None else None
         if self.stream is None and pools:
             await self._open_stream(sorted(pools), hold=list(diff.added) if warm else ())
         elif self.stream is not None:
@@ -266,20 +271,20 @@ class ExchangeSession(SessionHealth):
                 if warm:  # as at the start: the new symbols' frames wait for their history
                     self.stream.hold_for_warm_up(list(diff.added))
                 await self.stream.subscribe(list(diff.added))
-        if warm:
+        if warm and self.pipeline is not None:
             # history for the new symbols, without holding up the command's answer
             self.warm_up.begin(len(diff.added) * len(TIMEFRAMES))
-            self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added), until_ms)))
-        answer = {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
-                  "symbols": len(self.pools)}
+            self._tasks.append(asyncio.create_task(self._reload_warm_up(self.pipeline, list(diff.added), until_ms)))
+        answer: dict[str, Any] = {"added": list(diff.added), "removed": list(diff.removed),
+                                  "moved": list(diff.moved), "symbols": len(self.pools)}
         if until_ms is not None:
             answer["until_ms"] = until_ms  # the new symbols' bars closed later come from the live stream
         return answer
 
-    async def _reload_warm_up(self, symbols: list[str], until_ms: int | None) -> None:
+    async def _reload_warm_up(self, pipeline: CandlePipeline, symbols: list[str], until_ms: int | None) -> None:
         ready = self.stream.warmed_up if self.stream is not None else None
-        report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
-                                             until_ms=until_ms, ready=ready)
+        report = await pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step,
+                                        until_ms=until_ms, ready=ready)
         self._warm_up_requests += report.requests
         self.warm_up.end(report.candles, report.requests)
 
@@ -331,7 +336,8 @@ class ExchangeSession(SessionHealth):
         }
 
 
-def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools, adapter: Any) -> Any:
+def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools,
+                   adapter: ExchangeAdapter) -> CandlePipeline:
     from streaming.pipeline import CandlePipeline
 
     # with the adapter, aggregated closes are reconciled against the exchange's own REST candles
@@ -339,7 +345,7 @@ def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Po
                           adapter=adapter, native_timeframes=adapter.native_timeframes)
 
 
-def symbol_pools(pools: Pools) -> dict[str, Any]:
+def symbol_pools(pools: Pools) -> dict[str, SymbolPool]:
     """Our symbol -> users mapping in the pipeline's terms (SymbolPool)."""
     from streaming.pipeline.config import SymbolPool
 
