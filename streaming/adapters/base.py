@@ -113,6 +113,10 @@ class LiveStream(ABC):
         """Before `run`/`subscribe`: keep the live candles of `symbols` until `warmed_up` says
         their history is stored (the warm-up runs while the stream connects)."""
 
+    def waiting(self, symbol: str) -> bool:
+        """Whether live candles of `symbol` are held right now (a warm-up or a REST fill)."""
+        return False
+
     def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:  # noqa: B027
         """The warm-up stored history of (symbol, timeframe) up to the bar opening at `newest`
         (None: nothing stored): the bars after it, up to the first held live candle, come from

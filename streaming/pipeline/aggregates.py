@@ -10,7 +10,7 @@ the store (`correct`): never a second close event.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from streaming.aggregation import AggregateResult, AggregationError, Correction, aggregate
 from streaming.models import Candle
@@ -44,10 +44,13 @@ class Aggregation:
             self._log.warning("aggregation", "aggregation of %s failed: %s", symbol, exc)
             return None
 
-    def due(self, now_ms: int) -> list[tuple[str, str, Candle]]:
+    def due(self, now_ms: int, waiting: Callable[[str], bool] | None = None) -> list[tuple[str, str, Candle]]:
         """Close every open bucket that ended at or before now_ms (symbols whose last 5m never
-        came): (symbol, timeframe, bar), to be staged like any close."""
-        return [(sym, tf, bar) for sym, agg in self.states.aggregators() for tf, bar in agg.flush(now_ms)]
+        came): (symbol, timeframe, bar), to be staged like any close. A symbol whose 5m bars are
+        `waiting` (held behind a REST fill by the live stream) keeps its buckets open: its last
+        5m may still come."""
+        return [(sym, tf, bar) for sym, agg in self.states.aggregators()
+                if waiting is None or not waiting(sym) for tf, bar in agg.flush(now_ms)]
 
     async def correct(self, corrections: Sequence[tuple[str, Correction]]) -> None:
         """Apply the corrections of a batch once it is stored."""

@@ -97,6 +97,9 @@ class CandlePipeline:
                 raise ValueError("reconcile=True needs the adapter (its REST candles are the reference)")
             self.reconciler = Reconciler(adapter, self.store, exchange_id, self.states.pool, self._invalidate,
                                          config, self.counters)
+        # whether the live stream holds a symbol's 5m bars (behind a REST fill): its aggregate
+        # buckets are not closed by the clock meanwhile (the worker sets it to the stream's)
+        self.waiting: Callable[[str], bool] | None = None
         # called with (symbol, timeframe, candle) after a close was published (tests, bench)
         self.on_published: Callable[[str, str, Candle], None] | None = None
 
@@ -355,7 +358,7 @@ class CandlePipeline:
             return 0
         async with self._lock:
             await self._inflight.settle()
-            bars = self.aggregation.due(now_ms)
+            bars = self.aggregation.due(now_ms, self.waiting)
             if not bars:
                 return 0
             states = self.states

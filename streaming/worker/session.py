@@ -174,6 +174,8 @@ class ExchangeSession(SessionHealth):
         """Start the live stream of `symbols`; the frames of those in `hold` wait for their warm-up."""
         bridge = _Bridge(self, self.pipeline.listener if self.pipeline is not None else None)
         self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
+        if self.pipeline is not None:
+            self.pipeline.waiting = self.stream.waiting
         if hold:
             self.stream.hold_for_warm_up(hold)
         self._stream_task = asyncio.create_task(self.stream.run(), name=f"{self.name}-live")

@@ -171,3 +171,27 @@ async def test_a_stored_bar_is_never_replaced_by_one_built_from_part_of_its_5m(r
     kept = [c for c in stored(redis_client, "1h") if c.timestamp == hour.timestamp]
     assert kept == [hour]  # the exchange's complete bar, not one built from six of its twelve 5m
     assert stats["aggregate_already_stored"] == 1
+
+
+async def test_a_bucket_is_not_closed_by_the_clock_while_its_symbol_waits_for_a_rest_fill(redis_url, redis_client,
+                                                                                         fixtures_dir):
+    five = load_candles(fixtures_dir, "XRP_ETH-5m_with_gaps.csv")
+    hours = aggregate(five, "1h")
+    hour = next(h for h in hours[1:] if sum(1 for c in five if h.timestamp <= c.timestamp < h.timestamp + 3_600_000)
+                == 12)
+    inside = [c for c in five if hour.timestamp <= c.timestamp < hour.timestamp + 3_600_000]
+    r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=("5m", "1h"),
+                               native_timeframes=COINBASE_NATIVE)
+    held = {"XRP-ETH"}
+    p.waiting = lambda symbol: symbol in held
+    try:
+        await p.process(updates(inside[:11], "XRP-ETH", exchange="coinbase"))  # the last 5m is behind a fill
+        late = hour.timestamp + 3_600_000 + 600_000
+        while_held = await p.flush_aggregates(late)
+        held.clear()  # the fill is done: the last 5m closes the hour with every one of its bars
+        await p.process(updates(inside[11:], "XRP-ETH", exchange="coinbase"))
+        after = await p.flush_aggregates(late)
+    finally:
+        await r.aclose()
+    assert while_held == 0 and after == 0
+    assert [c for c in stored(redis_client, "1h") if c.timestamp == hour.timestamp] == [hour]

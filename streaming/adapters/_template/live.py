@@ -94,6 +94,9 @@ class TemplateLiveStream(LiveStream):
             for tf in self.steps:
                 self.fills.pause((sym, tf))
 
+    def waiting(self, symbol: str) -> bool:
+        return any((symbol, tf) in self.fills.held for tf in self.steps)
+
     def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
         key = (symbol, timeframe)
         if timeframe not in self.steps:

@@ -180,6 +180,11 @@ class BinanceLiveStream(LiveStream):
             for tf in self.timeframes:
                 self.fills.pause((sym.upper(), tf))
 
+    def waiting(self, symbol: str) -> bool:
+        held = self.fills.held
+        sym = symbol.upper()
+        return any((sym, tf) in held for tf in self.timeframes)
+
     def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
         key = (symbol.upper(), timeframe)
         step = self._steps.get(timeframe)

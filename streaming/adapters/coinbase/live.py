@@ -116,6 +116,9 @@ class CoinbaseLiveStream(LiveStream):
         for sym in symbols:
             self.fills.pause(sym)
 
+    def waiting(self, symbol: str) -> bool:
+        return symbol in self.fills.held or symbol in self._resync
+
     def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
         if timeframe != self.book.timeframe:
             return
