@@ -49,6 +49,10 @@ def test_exchange_lines_say_since_when_why_and_how_far():
                                            "warmup_eta_s": "7"})}
     assert exchange_lines(warming, NOW)[1] == "    warm-up 3/10 streams, about 7s left"
     assert status_progress({"warmup_done": "10", "warmup_total": "10"}) is None  # done: nothing to show
+    # a finished warm-up says how many REST requests it sent (0: a warm restart)
+    warm_restart = {**connected, "warmup_requests": 0}
+    assert exchange_lines(warm_restart, NOW)[2] == "    warm-up done with 0 REST requests"
+    assert len(exchange_lines({**idle, "warmup_requests": 500}, NOW)) == 1  # idle: nothing to add
 
 
 def test_progress_of_several_workers_is_summed():
