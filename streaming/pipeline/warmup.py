@@ -144,7 +144,8 @@ async def run_warm_up(
             if tail.stored + len(candles) < config.warmup_candles:
                 report.short[name] = tail.stored + len(candles)
             if candles:
-                report.candles += await install(symbol, tf, candles)
+                written = await install(symbol, tf, candles)  # not `+= await`: that reads the sum first
+                report.candles += written
                 newest = max(candles[-1].timestamp, newest or 0)
         except UnknownSymbolError as exc:
             report.refused[symbol] = str(exc)

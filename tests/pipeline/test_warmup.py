@@ -44,6 +44,8 @@ async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_ur
     sub.close()
     assert set(report.refused) == {"NOPEBTC"} and "Invalid symbol" in report.refused["NOPEBTC"]
     assert report.total == 4 and report.done == 4 and not report.failed
+    # every stream's candles counted, also when two streams install at once
+    assert report.candles == 600 and report.requests >= 4
     assert progress[-1][:2] == (4, 4) and [d for d, _, _ in progress] == [1, 2, 3, 4]
     # the candle count grows with the streams installed and ends at the report's
     assert [c for _, _, c in progress] == sorted(c for _, _, c in progress) and progress[-1][2] == report.candles > 0
