@@ -32,9 +32,9 @@ from streaming.pipeline.staging import Batch, Stream, stage_close
 from streaming.pipeline.state import StreamState
 from streaming.pipeline.streams import StreamStates
 from streaming.pipeline.validation import close_rejection
-from streaming.pipeline.warmup import StoredTail, WarmupReport, run_warm_up
+from streaming.pipeline.warmup import WarmupReport, run_warm_up
 from streaming.ratelog import RateLimitedLog
-from streaming.store.candles import CandleStore, candle_keys
+from streaming.store.candles import CandleStore
 from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -400,19 +400,7 @@ class CandlePipeline:
             if tf not in self.timeframes:
                 raise UnknownTimeframe(f"timeframe {tf!r} is not one of this pipeline's {', '.join(self.timeframes)}")
         return await run_warm_up(adapter, syms, tfs, self.config, self._install_backfill, progress, self.counters,
-                                 until_ms=until_ms, stored=self._stored_tail, ready=ready)
-
-    async def _stored_tail(self, symbol: str, tf: str) -> StoredTail:
-        pool = self.states.pool(symbol)
-        if pool is None:
-            return StoredTail(0, None)
-        await self.states.repair_future(symbol, tf)  # a marker from the future would silence the stream
-        key = candle_keys(self.exchange_id, symbol, tf, pool.user_ids)[0]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(key)
-        pipe.zrange(key, -1, -1, withscores=True)
-        count, newest = await pipe.execute()
-        return StoredTail(int(count), int(newest[0][1]) if newest else None)
+                                 until_ms=until_ms, stored=self.states.stored_tail, ready=ready)
 
     async def _install_backfill(self, symbol: str, tf: str, candles: list[Candle]) -> int:
         pool = self.states.pool(symbol)

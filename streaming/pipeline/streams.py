@@ -28,6 +28,7 @@ from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool
 from streaming.pipeline.future import marker_in_future, repair_future
 from streaming.pipeline.staging import Staged, Stream, StreamHead, stream_head
 from streaming.pipeline.state import StreamState, rebuild
+from streaming.pipeline.warmup import StoredTail
 from streaming.ratelog import RateLimitedLog
 from streaming.store.alert_state import decode_alert_state
 from streaming.store.candles import candle_keys
@@ -232,6 +233,20 @@ class StreamStates:
         for j, (sym, _) in enumerate(aggs):
             candles = self._decode_all(res[3 * len(need) + j])
             self._aggregators[sym] = TimeframeAggregator.rebuild(candles, self.aggregated)
+
+    async def stored_tail(self, symbol: str, tf: str) -> StoredTail:
+        """How many bars the store holds of a stream and the newest one's open time (the warm-up
+        asks; a marker or bars from the future are repaired first: they would silence it)."""
+        pool = self._pools.get(symbol)
+        if pool is None:
+            return StoredTail(0, None)
+        await self.repair_future(symbol, tf)
+        key = candle_keys(self.exchange_id, symbol, tf, pool.user_ids)[0]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(key)
+        pipe.zrange(key, -1, -1, withscores=True)
+        count, newest = await pipe.execute()
+        return StoredTail(int(count), int(newest[0][1]) if newest else None)
 
     async def repair_future(self, symbol: str, tf: str, now_ms: int | None = None) -> None:
         """Move the stream's close marker back from the future and drop its stored bars from

@@ -47,7 +47,7 @@ async def test_warm_up_repairs_a_marker_from_the_future_before_reading_the_store
     redis_client.set(keys.closed_marker(EX, "ETHBTC", "5m"), str(Y2099))
     r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), clock_ms=lambda: now)
     try:
-        tail = await p._stored_tail("ETHBTC", "5m")
+        tail = await p.states.stored_tail("ETHBTC", "5m")
         stats = p.stats()
     finally:
         await r.aclose()
