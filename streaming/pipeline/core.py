@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from streaming.adapters.base import ConnectionState, ExchangeAdapter
+from streaming.adapters.clock import ExchangeClock
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.aggregates import Aggregation
 from streaming.pipeline.backfill import install_backfill
@@ -39,6 +40,8 @@ from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 log = logging.getLogger(__name__)
 
+# real seconds an aggregate bucket stays open after it ended at least (see _aggregate_grace_ms)
+AGGREGATE_GRACE_FLOOR_S = 3.0
 _PUBLISHED = CloseOutcome.PUBLISHED
 _DUPLICATE = CloseOutcome.DUPLICATE
 _CORRECTION = CloseOutcome.CORRECTION
@@ -100,6 +103,7 @@ class CandlePipeline:
         # whether the live stream holds a symbol's 5m bars (behind a REST fill): its aggregate
         # buckets are not closed by the clock meanwhile (the worker sets it to the stream's)
         self.waiting: Callable[[str], bool] | None = None
+        self._clock = ExchangeClock(config.clock_ms)  # measures how fast a simulated clock runs
         # called with (symbol, timeframe, candle) after a close was published (tests, bench)
         self.on_published: Callable[[str, str, Candle], None] | None = None
 
@@ -345,12 +349,19 @@ class CandlePipeline:
         while True:
             await asyncio.sleep(self.config.flush_interval_s)
             try:
-                await self.flush_aggregates(self.config.clock_ms() - self.config.aggregate_grace_ms)
+                await self.flush_aggregates(self.config.clock_ms() - self._aggregate_grace_ms())
             except (RedisError, OSError) as exc:
                 self._log.warning("flush", "aggregate flush failed (%s)", exc)
             except Exception as exc:
                 self.counters["flush_errors"] += 1
                 self._log.warning("flush-error", "aggregate flush failed (%s: %s)", type(exc).__name__, exc)
+
+    def _aggregate_grace_ms(self) -> int:
+        """The configured grace, but never less than AGGREGATE_GRACE_FLOOR_S of real time: on a
+        simulated clock running 300 times faster, 120 s of exchange time are 0.4 s, less than the
+        wait for the next bucket's first update that closes the last 5m bar (or the adapter's own
+        clock-close of a quiet one)."""
+        return max(self.config.aggregate_grace_ms, self._clock.real_ms(AGGREGATE_GRACE_FLOOR_S))
 
     async def flush_aggregates(self, now_ms: int) -> int:
         """Close aggregate buckets that ended at or before now_ms (symbols whose last 5m never came)."""

@@ -245,8 +245,9 @@ class StreamStates:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zcard(key)
         pipe.zrange(key, -1, -1, withscores=True)
-        count, newest = await pipe.execute()
-        return StoredTail(int(count), int(newest[0][1]) if newest else None)
+        pipe.zrange(key, 0, 0, withscores=True)
+        count, newest, oldest = await pipe.execute()
+        return StoredTail(int(count), int(newest[0][1]) if newest else None, int(oldest[0][1]) if oldest else None)
 
     async def repair_future(self, symbol: str, tf: str, now_ms: int | None = None) -> None:
         """Move the stream's close marker back from the future and drop its stored bars from

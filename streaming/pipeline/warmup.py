@@ -60,10 +60,12 @@ def _usable(candles: Sequence[Candle], tf: str, end: int) -> list[Candle]:
 
 
 class StoredTail(NamedTuple):
-    """What the store holds of one stream: how many closed bars and the newest one's open time."""
+    """What the store holds of one stream: how many closed bars, the oldest and newest one's open
+    time."""
 
     stored: int
     newest: int | None
+    oldest: int | None = None
 
 
 async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: int, now_ms: int,
@@ -88,12 +90,14 @@ async def fetch_history(adapter: ExchangeAdapter, symbol: str, tf: str, want: in
 
 async def fetch_missing(adapter: ExchangeAdapter, symbol: str, tf: str, want: int, now_ms: int,
                         tail: StoredTail, report: WarmupReport, live_fills: bool) -> list[Candle]:
-    """When the store holds `want` bars and fewer than `want` are missing since its newest: none
-    if the live stream fills (and publishes) the bars after the newest stored one (`live_fills`),
-    else the missing ones. Otherwise the full history (fetch_history)."""
+    """When the store holds `want` bars (or reaches `want` buckets back: a quiet symbol has fewer
+    bars than buckets) and fewer than `want` are missing since its newest: none if the live stream
+    fills (and publishes) the bars after the newest stored one (`live_fills`), else the missing
+    ones. Otherwise the full history (fetch_history)."""
     size = timeframe_ms(tf)
     end = bucket_start(now_ms, tf)
-    if tail.newest is None or tail.stored < want or end - tail.newest > want * size:
+    deep = tail.stored >= want or (tail.oldest is not None and tail.oldest <= end - want * size)
+    if tail.newest is None or not deep or end - tail.newest > want * size:
         return await fetch_history(adapter, symbol, tf, want, now_ms, report)
     if live_fills:
         return []

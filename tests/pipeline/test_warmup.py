@@ -106,3 +106,23 @@ async def test_a_warm_store_sends_no_request_with_a_live_stream_and_only_the_mis
     assert alone.requests == 1 and after_alone == cold_requests + 1 and alone.candles == 6
     stored = [json.loads(m)["timestamp"] for m in redis_client.zrange(keys.candles(EX, "ETHBTC", "5m"), -6, -1)]
     assert stored == [newest + k * 300_000 for k in range(1, 7)]
+
+
+async def test_a_quiet_stream_is_warm_when_its_store_reaches_back_far_enough(redis_url, redis_client, fixtures_dir):
+    five = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[-330:]
+    quiet = [c for i, c in enumerate(five) if i % 5]  # a fifth of the buckets had no trade: 264 bars
+    now = five[-1].timestamp + 300_000
+    server = RestServer({("ETHBTC", "5m"): quiet})
+    url = await server.start()
+    adapter = build_adapter({"id": EX, "name": "binance", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
+                            env={}, clock_ms=lambda: now, check_exchange_info=False)
+    r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), warmup_candles=300, clock_ms=lambda: now)
+    try:
+        await p.store.write_many(EX, "ETHBTC", "5m", quiet)
+        report = await p.warm_up(adapter, until_ms=now, ready=lambda *a: None)
+    finally:
+        await adapter.aclose()
+        await server.stop()
+        await r.aclose()
+    # fewer bars than warmup_candles, but they span more buckets: nothing more to fetch
+    assert report.requests == 0 and server.requests["ETHBTC 5m"] == 0 and report.short == {"ETHBTC 5m": 264}
