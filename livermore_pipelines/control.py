@@ -6,9 +6,8 @@ from typing import Any
 
 import redis
 
+from livermore_pipelines.live_health import RUNNING_STATES
 from streaming.control.status import read_status
-
-RUNNING_STATES = frozenset({"connected", "connecting"})
 
 
 def connection_state(r: redis.Redis, exchange_id: int) -> dict[str, str]:

@@ -9,10 +9,9 @@ from dagster import OpExecutionContext
 from livermore_pipelines import control
 from livermore_pipelines.assets.common import exchange_row
 from livermore_pipelines.partitions import EXCHANGE_NAMES
-from livermore_pipelines.resources import DatabaseResource, RedisResource, platform_settings
+from livermore_pipelines.resources import DatabaseResource, DeploymentResource, RedisResource, platform_settings
 from livermore_pipelines.store import read_universe
 from streaming.errors import UsageError
-from streaming.settings import current_settings
 
 POLL_S = 0.25
 # A status written this long before `start` was sent still counts: clocks of two hosts differ.
@@ -23,13 +22,11 @@ class StreamingConfig(dg.Config):
     exchange: str
     user: int | None = None
     timeout_s: float = 60.0
-    # None: spawn a worker when none runs on a local deployment; production runs it as a service
+    # None: the deployment resource decides (local spawns a worker, production runs it as a service)
     spawn_worker: bool | None = None
 
-    def should_spawn(self) -> bool:
-        if self.spawn_worker is not None:
-            return self.spawn_worker
-        return current_settings().deployment != "production"
+    def should_spawn(self, deployment: DeploymentResource) -> bool:
+        return deployment.spawns_workers if self.spawn_worker is None else self.spawn_worker
 
 
 def _check_exchange_name(name: str) -> None:
@@ -63,7 +60,7 @@ def _response_failure(verb: str, exchange: str, response: dict) -> dg.Failure:
 
 @dg.op(description="Make sure a worker runs, send it `start` for an exchange and wait until it is connected.")
 def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfig, database: DatabaseResource,
-                             redis: RedisResource) -> dg.Output[int]:
+                             redis: RedisResource, deployment: DeploymentResource) -> dg.Output[int]:
     _check_exchange_name(config.exchange)
     row = exchange_row(database, config.exchange)
     exchange_id = int(row["id"])
@@ -73,7 +70,7 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
         if not symbols:
             raise dg.Failure(description=f"no symbol universe for {config.exchange}: materialize the "
                                          f"symbol_universe asset for partition {config.exchange!r} first")
-        if config.should_spawn():
+        if config.should_spawn(deployment):
             try:
                 spawn = control.ensure_worker_running(platform_settings(database, redis), r)
             except UsageError as exc:

@@ -20,7 +20,7 @@ EXCHANGES_TABLE = dg.TableSchema(columns=[
 
 
 @dg.asset(group_name="exchanges", kinds={"redis", "sql"},
-          description="Exchanges table (migrated by `livermore db upgrade`) mirrored into Redis for the streaming worker.")
+          description="Exchanges table (migrated by `livermore db upgrade`) mirrored into Redis for the worker.")
 def exchanges(context: AssetExecutionContext, database: DatabaseResource,
               redis: RedisResource) -> dg.MaterializeResult:
     with database.engine() as engine:

@@ -7,7 +7,12 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
+from livermore_pipelines.resources import (
+    DatabaseResource,
+    DeploymentResource,
+    ExchangeClientsResource,
+    RedisResource,
+)
 from streaming.db.engine import make_engine
 from streaming.db.migrate import upgrade
 from streaming.db.schema import user_exchanges, users
@@ -29,7 +34,7 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def resources(db_url: str, redis_url: str, tmp_path) -> dict[str, object]:
     return {"database": DatabaseResource(url=db_url), "redis": RedisResource(url=redis_url, home=str(tmp_path)),
-            "exchange_clients": ExchangeClientsResource()}
+            "exchange_clients": ExchangeClientsResource(), "deployment": DeploymentResource()}
 
 
 @pytest.fixture

@@ -1,0 +1,133 @@
+"""live_candles_sensor: observes each exchange's live candles from the workers' stats in Redis.
+
+Every tick (15 s) it reads, per exchange, the stats the live workers write (HASH
+`exchange:{id}:stats`), the merged status and the heartbeats, and reports as runless events: an
+observation (what happened since the last tick), a materialization when new closes arrived
+(Dagster's freshness counts materializations) and the three live checks. The cursor keeps each
+worker's last counters and when each exchange last saw a close.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import redis as redis_lib
+from dagster import SensorEvaluationContext
+
+from livermore_pipelines import control
+from livermore_pipelines.assets.live import LIVE_CANDLES, check_evaluations
+from livermore_pipelines.live_health import RUNNING_STATES, LiveHealth, Reading, assess
+from livermore_pipelines.partitions import EXCHANGE_NAMES
+from livermore_pipelines.resources import DatabaseResource, RedisResource
+from streaming import exchange_ids, keys
+from streaming.contracts.stats import stats_from_hash
+from streaming.contracts.workers import status_from_hash
+
+
+def load_cursor(raw: str | None) -> tuple[dict[str, dict[str, Reading]], dict[str, str]]:
+    """(exchange -> worker -> last reading, exchange -> last close seen); an unreadable cursor starts afresh."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    readings: dict[str, dict[str, Reading]] = {}
+    for exchange, workers in (data.get("readings") or {}).items():
+        if isinstance(workers, Mapping):
+            readings[str(exchange)] = {str(w): r for w, raw_r in workers.items()
+                                       if (r := Reading.from_json(raw_r)) is not None}
+    last = {str(k): v for k, v in (data.get("last_close") or {}).items() if isinstance(v, str)}
+    return readings, last
+
+
+def dump_cursor(readings: Mapping[str, Mapping[str, Reading]], last_close: Mapping[str, str]) -> str:
+    return json.dumps({"readings": {ex: {w: r.to_json() for w, r in ws.items()} for ex, ws in readings.items()},
+                       "last_close": dict(last_close)}, sort_keys=True)
+
+
+def _serving(workers: list[dict[str, Any]], exchange: str) -> list[str]:
+    """Live workers whose heartbeat lists the exchange as connected or connecting."""
+    return sorted(str(w["worker_id"]) for w in workers
+                  if (w.get("exchanges") or {}).get(exchange) in RUNNING_STATES)
+
+
+def exchange_health(r: redis_lib.Redis, exchange: str, previous: Mapping[str, Reading], last_close_at: str | None,
+                    now: datetime, workers: list[dict[str, Any]] | None = None,
+                    ids: Mapping[str, int] | None = None) -> LiveHealth | None:
+    """The health of one exchange now; None when Redis does not know its id."""
+    ids = exchange_ids.from_redis(r) if ids is None else ids
+    if exchange not in ids:
+        return None
+    exchange_id = ids[exchange]
+    workers = control.live_workers(r) if workers is None else workers
+    status = status_from_hash(r.hgetall(keys.exchange_status(exchange_id)))
+    stats = stats_from_hash(r.hgetall(keys.exchange_stats(exchange_id)))
+    return assess(exchange, status.connection_state, _serving(workers, exchange), stats, previous, last_close_at, now)
+
+
+def last_materialized_at(instance: dg.DagsterInstance, exchange: str) -> str | None:
+    """When the partition was last materialized (new closes): the `fresh` check of an on-demand run."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=LIVE_CANDLES, asset_partitions=[exchange]), limit=1).records
+    if not records:
+        return None
+    return datetime.fromtimestamp(records[0].timestamp, UTC).isoformat()
+
+
+def _ids(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
+    ids = exchange_ids.from_redis(r)
+    if not ids:
+        try:
+            with database.engine() as engine:
+                ids = exchange_ids.from_database(engine)
+        except Exception:
+            ids = {}
+    return {name: i for name, i in ids.items() if name in EXCHANGE_NAMES}
+
+
+def live_events(health: LiveHealth) -> list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
+        dg.AssetObservation(LIVE_CANDLES, partition=health.exchange, metadata=health.metadata())]
+    if health.new_closes:
+        events.append(dg.AssetMaterialization(
+            LIVE_CANDLES, partition=health.exchange, description=f"{health.new_closes} new closed candles",
+            metadata={"closes": health.new_closes, **{f"closes_{tf}": n for tf, n in sorted(health.closes.items())},
+                      "streams": health.streams, "streams_stale": len(health.stale)}))
+    events += check_evaluations(health)
+    return events
+
+
+@dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
+           asset_selection=dg.AssetSelection.assets(LIVE_CANDLES),
+           description="Observes live_candles per exchange from the workers' stats: streams live/stale, closes per "
+                       "timeframe, close lag, REST requests and 429s, reconnects, malformed/skipped frames, "
+                       "corrections; reports the live checks and a materialization when new closes arrived.")
+def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
+                        database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
+    previous, last_close = load_cursor(context.cursor)
+    now = datetime.now(UTC)
+    events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
+    readings: dict[str, dict[str, Reading]] = {}
+    summary: list[str] = []
+    with redis.client() as r:
+        ids = _ids(r, database)
+        workers = control.live_workers(r)
+        for name in sorted(ids):
+            health = exchange_health(r, name, previous.get(name, {}), last_close.get(name), now, workers, ids)
+            if health is None or (not health.should_run and not health.workers):
+                continue  # stopped and not streamed: nothing to observe
+            readings[name] = health.readings
+            if health.last_close_at:
+                last_close[name] = health.last_close_at
+            events += live_events(health)
+            summary.append(f"{name} {health.state} ({health.streams} streams, {len(health.stale)} stale, "
+                           f"{health.new_closes} closes)")
+    if not events:
+        return dg.SkipReason(f"nothing streams: {len(workers)} live worker(s), no exchange should run")
+    context.log.info("live candles: %s", "; ".join(summary))
+    return dg.SensorResult(asset_events=events, cursor=dump_cursor(readings, last_close))
