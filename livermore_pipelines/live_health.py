@@ -186,10 +186,13 @@ def checks(health: LiveHealth) -> list[CheckOutcome]:
     else:
         alive = CheckOutcome("worker_alive", True, "ERROR", f"{health.exchange} is stopped: nothing should stream")
     window_min = int(FRESH_WINDOW.total_seconds() // 60)
-    fresh = CheckOutcome(
-        "fresh", passed=health.fresh, severity="WARN",
-        description=(f"closes published within the last {window_min} min (last seen {health.last_close_at})"
-                     if health.fresh else
-                     f"no close published within the last {window_min} min "
-                     f"(last seen {health.last_close_at or 'never'})"))
+    if health.state == STOPPED:
+        fresh = CheckOutcome("fresh", True, "WARN", f"{health.exchange} is stopped: no closes expected")
+    else:
+        fresh = CheckOutcome(
+            "fresh", passed=health.fresh, severity="WARN",
+            description=(f"closes published within the last {window_min} min (last seen {health.last_close_at})"
+                         if health.fresh else
+                         f"no close published within the last {window_min} min "
+                         f"(last seen {health.last_close_at or 'never'})"))
     return [streams, alive, fresh]

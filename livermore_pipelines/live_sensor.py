@@ -20,7 +20,7 @@ from dagster import SensorEvaluationContext
 
 from livermore_pipelines import control
 from livermore_pipelines.assets.live import LIVE_CANDLES, check_evaluations
-from livermore_pipelines.live_health import RUNNING_STATES, LiveHealth, Reading, assess
+from livermore_pipelines.live_health import RUNNING_STATES, STOPPED, LiveHealth, Reading, assess
 from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource, RedisResource
 from streaming import exchange_ids, keys
@@ -28,26 +28,32 @@ from streaming.contracts.stats import stats_from_hash
 from streaming.contracts.workers import status_from_hash
 
 
-def load_cursor(raw: str | None) -> tuple[dict[str, dict[str, Reading]], dict[str, str]]:
-    """(exchange -> worker -> last reading, exchange -> last close seen); an unreadable cursor starts afresh."""
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    readings: dict[str, dict[str, Reading]] = {}
-    for exchange, workers in (data.get("readings") or {}).items():
-        if isinstance(workers, Mapping):
-            readings[str(exchange)] = {str(w): r for w, raw_r in workers.items()
-                                       if (r := Reading.from_json(raw_r)) is not None}
-    last = {str(k): v for k, v in (data.get("last_close") or {}).items() if isinstance(v, str)}
-    return readings, last
+class Cursor:
+    """The sensor's memory: each worker's last reading, when each exchange last saw a close, its last state."""
+
+    def __init__(self, raw: str | None) -> None:
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        self.readings: dict[str, dict[str, Reading]] = {}
+        for exchange, workers in (data.get("readings") or {}).items():
+            if isinstance(workers, Mapping):
+                self.readings[str(exchange)] = {str(w): r for w, raw_r in workers.items()
+                                                if (r := Reading.from_json(raw_r)) is not None}
+        self.last_close = _strings(data.get("last_close"))
+        self.state = _strings(data.get("state"))
+
+    def dump(self) -> str:
+        return json.dumps({"readings": {ex: {w: r.to_json() for w, r in ws.items()}
+                                        for ex, ws in self.readings.items()},
+                           "last_close": self.last_close, "state": self.state}, sort_keys=True)
 
 
-def dump_cursor(readings: Mapping[str, Mapping[str, Reading]], last_close: Mapping[str, str]) -> str:
-    return json.dumps({"readings": {ex: {w: r.to_json() for w, r in ws.items()} for ex, ws in readings.items()},
-                       "last_close": dict(last_close)}, sort_keys=True)
+def _strings(value: Any) -> dict[str, str]:
+    return {str(k): v for k, v in value.items() if isinstance(v, str)} if isinstance(value, Mapping) else {}
 
 
 def _serving(workers: list[dict[str, Any]], exchange: str) -> list[str]:
@@ -109,25 +115,33 @@ def live_events(health: LiveHealth) -> list[dg.AssetObservation | dg.AssetMateri
                        "corrections; reports the live checks and a materialization when new closes arrived.")
 def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
                         database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
-    previous, last_close = load_cursor(context.cursor)
+    cursor = Cursor(context.cursor)
     now = datetime.now(UTC)
     events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
-    readings: dict[str, dict[str, Reading]] = {}
     summary: list[str] = []
     with redis.client() as r:
         ids = _ids(r, database)
         workers = control.live_workers(r)
         for name in sorted(ids):
-            health = exchange_health(r, name, previous.get(name, {}), last_close.get(name), now, workers, ids)
-            if health is None or (not health.should_run and not health.workers):
-                continue  # stopped and not streamed: nothing to observe
-            readings[name] = health.readings
+            health = exchange_health(r, name, cursor.readings.get(name, {}), cursor.last_close.get(name), now,
+                                     workers, ids)
+            if health is None:
+                continue
+            was = cursor.state.get(name)
+            cursor.state[name] = health.state
+            cursor.readings[name] = health.readings
             if health.last_close_at:
-                last_close[name] = health.last_close_at
+                cursor.last_close[name] = health.last_close_at
+            if health.state == STOPPED:
+                if was != STOPPED:  # once, so the checks say "stopped" instead of their last failure
+                    events += check_evaluations(health)
+                continue
             events += live_events(health)
             summary.append(f"{name} {health.state} ({health.streams} streams, {len(health.stale)} stale, "
                            f"{health.new_closes} closes)")
+    if summary:
+        context.log.info("live candles: %s", "; ".join(summary))
     if not events:
-        return dg.SkipReason(f"nothing streams: {len(workers)} live worker(s), no exchange should run")
-    context.log.info("live candles: %s", "; ".join(summary))
-    return dg.SensorResult(asset_events=events, cursor=dump_cursor(readings, last_close))
+        return dg.SensorResult(cursor=cursor.dump(), skip_reason=(
+            f"nothing streams: {len(workers)} live worker(s), no exchange should run"))
+    return dg.SensorResult(asset_events=events, cursor=cursor.dump())

@@ -31,8 +31,9 @@ def test_definitions_load(defs):
                      "alert_history", "alert_destinations"}
     checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {("symbol_universe", "not_empty"), ("symbol_universe", "no_duplicates"),
-                      ("symbol_universe", "within_stream_limits"), ("live_candles", "streams_live"),
-                      ("live_candles", "worker_alive"), ("live_candles", "fresh")}
+                      ("symbol_universe", "within_stream_limits")} | {
+        ("live_candles", f"{exchange}_{check}") for exchange in ("coinbase", "binance", "binance_us")
+        for check in ("streams_live", "worker_alive", "fresh")}
 
 
 def test_graph_reads_exchanges_tiers_universe_live_candles_alerts(defs):
