@@ -6,10 +6,11 @@ from datetime import datetime
 import dagster as dg
 from dagster import OpExecutionContext
 
-from livermore_pipelines import control
+from livermore_pipelines import control, start_report
 from livermore_pipelines.assets.common import exchange_row
 from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource, DeploymentResource, RedisResource, platform_settings
+from livermore_pipelines.start_report import ProgressTenths
 from livermore_pipelines.store import read_universe
 from streaming.errors import UsageError
 
@@ -85,7 +86,8 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
         sent_at = time.time()
         try:
             response = control.send(r, "start", exchange=config.exchange, user=config.user,
-                                    timeout=config.timeout_s)
+                                    timeout=config.timeout_s,
+                                    on_progress=ProgressTenths(config.exchange, context.log.info))
         except ValueError as exc:  # CommandError: the worker protocol refused the arguments
             raise dg.Failure(description=f"cannot send `start`: {exc}") from None
         if response.get("status") != "success":
@@ -102,8 +104,14 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
                     metadata={"status": dg.MetadataValue.json(status)})
             time.sleep(POLL_S)
             status = control.connection_state(r, exchange_id)
-    context.log.info("%s streaming %d symbols", config.exchange, symbols)
+    result = response.get("result") or {}
+    refusals, warm = start_report.refused(result), start_report.warm_up(result)
+    context.log.info("%s streaming %d symbols (warm-up %s)", config.exchange, symbols, warm)
+    if refusals:
+        context.log.warning("%s refused %d symbol(s): %s", config.exchange, len(refusals),
+                            "; ".join(f"{s}: {why}" for s, why in list(refusals.items())[:10]))
     return dg.Output(symbols, metadata={
+        "refused": dg.MetadataValue.json(refusals), "warm_up": dg.MetadataValue.json(warm),
         "outcome": "connected", "exchange": config.exchange, "symbols": symbols,
         "user": config.user if config.user is not None else "all",
         "worker": dg.MetadataValue.json(spawn if isinstance(spawn, dict) else {"result": str(spawn)}),
