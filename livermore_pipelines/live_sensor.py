@@ -23,6 +23,7 @@ from livermore_pipelines.assets.live import LIVE_CANDLES, check_evaluations
 from livermore_pipelines.live_health import RUNNING_STATES, STOPPED, LiveHealth, Reading, assess
 from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource, RedisResource
+from livermore_pipelines.sensors import exchange_ids_of
 from streaming import exchange_ids, keys
 from streaming.contracts.stats import stats_from_hash
 from streaming.contracts.workers import status_from_hash
@@ -85,17 +86,6 @@ def last_materialized_at(instance: dg.DagsterInstance, exchange: str) -> str | N
     return datetime.fromtimestamp(records[0].timestamp, UTC).isoformat()
 
 
-def _ids(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
-    ids = exchange_ids.from_redis(r)
-    if not ids:
-        try:
-            with database.engine() as engine:
-                ids = exchange_ids.from_database(engine)
-        except Exception:
-            ids = {}
-    return {name: i for name, i in ids.items() if name in EXCHANGE_NAMES}
-
-
 def live_events(health: LiveHealth) -> list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation]:
     events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
         dg.AssetObservation(LIVE_CANDLES, partition=health.exchange, metadata=health.metadata())]
@@ -120,7 +110,7 @@ def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
     events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
     summary: list[str] = []
     with redis.client() as r:
-        ids = _ids(r, database)
+        ids = {n: i for n, i in exchange_ids_of(r, database).items() if n in EXCHANGE_NAMES}
         workers = control.live_workers(r)
         for name in sorted(ids):
             health = exchange_health(r, name, cursor.readings.get(name, {}), cursor.last_close.get(name), now,

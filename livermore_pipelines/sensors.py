@@ -21,7 +21,7 @@ from streaming import exchange_ids, keys
 RESTART_COOLDOWN_S = 120.0
 
 
-def _exchange_ids(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
+def exchange_ids_of(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
     """name -> id from the HASH the `exchanges` asset writes, else from the database."""
     ids = exchange_ids.from_redis(r)
     if ids:
@@ -47,7 +47,7 @@ def _load_cursor(raw: str | None) -> dict[str, float]:
 def worker_health_sensor(context: SensorEvaluationContext, redis: RedisResource,
                          database: DatabaseResource) -> Iterator[dg.RunRequest | dg.SkipReason]:
     with redis.client() as r:
-        ids = _exchange_ids(r, database)
+        ids = exchange_ids_of(r, database)
         statuses = {name: control.connection_state(r, exchange_id) for name, exchange_id in ids.items()}
         workers = control.live_workers(r)
     orphans = orphaned_exchanges(statuses, workers)

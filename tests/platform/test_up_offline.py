@@ -15,11 +15,15 @@ import signal
 import subprocess
 import time
 import urllib.request
+from datetime import UTC, datetime
 
+import msgspec
 import pytest
 import redis
 
 from streaming import keys
+from streaming.contracts.stats import ExchangeStats
+from streaming.control.heartbeat import heartbeat_record
 from streaming.redis_server import free_port
 from streaming.sim.faults import FAULT_KINDS
 from tests.helpers.commands import LIVERMORE, clean_env
@@ -99,6 +103,43 @@ def _wait_observation(gql: DagsterApi, tmp_path, accept) -> dict:
         raise AssertionError(f"{exc}; last one: {seen[0]}\n{_logs(tmp_path)}") from None
 
 
+def _probe_freshness_and_stale_streams(gql: DagsterApi, r: redis.Redis, tmp_path) -> None:
+    """A second worker's stats, written by hand with the shared contract: its closes make the
+    asset fresh in Dagster's eyes, then its one stale stream turns the check to WARN."""
+    probe = "e2e-probe"
+    closes = [0]
+
+    def report(stale: list[str]) -> None:
+        now = datetime.now(UTC).isoformat()
+        r.hset(keys.WORKERS, probe, json.dumps(heartbeat_record(probe, now, {PARTITION: "connected"}, None, None)))
+        closes[0] += 1
+        stats = ExchangeStats(worker_id=probe, since="2026-01-01T00:00:00+00:00", written_at=now, streams=1,
+                              stale=stale, closes={"5m": closes[0]}, close_lag_ms_p50=5.0, close_lag_ms_p99=9.0)
+        r.hset(keys.exchange_stats(1), probe, msgspec.json.encode(stats))
+
+    try:
+        def fresh():
+            report([])
+            return gql.freshness("live_candles") == "HEALTHY"
+
+        wait_for(fresh, timeout=150, interval=2.0, message="Dagster's freshness to call live_candles fresh")
+        observation = gql.latest_observation("live_candles", PARTITION)
+        assert observation["closes_5m"] >= 1 and observation["close_lag_ms_p99"] >= 9.0, observation
+        assert gql.latest_check("live_candles", f"{PARTITION}_fresh")["status"] == "SUCCEEDED"
+
+        def warned():
+            report(["PROBE-USD:5m"])
+            check = gql.latest_check("live_candles", f"{PARTITION}_streams_live")
+            return check if check and check["status"] == "FAILED" else None
+
+        warn = wait_for(warned, timeout=90, interval=2.0, message="the streams_live check to fail")
+        assert warn["evaluation"]["severity"] == "WARN" and "PROBE-USD:5m" in warn["evaluation"]["description"]
+        assert "PROBE-USD:5m" in gql.latest_observation("live_candles", PARTITION)["stale"]
+    finally:
+        r.hdel(keys.WORKERS, probe)
+        r.hdel(keys.exchange_stats(1), probe)
+
+
 def test_up_offline_materialize_start_stream_stop(platform):
     gql, r, tmp_path = platform
     ex_id = 1
@@ -128,6 +169,7 @@ def test_up_offline_materialize_start_stream_stop(platform):
     alive = gql.latest_check("live_candles", f"{PARTITION}_worker_alive")
     assert alive is not None and alive["status"] == "SUCCEEDED", alive
     assert alive["evaluation"]["severity"] == "ERROR"  # how bad it would be: no worker for a running exchange
+    _probe_freshness_and_stale_streams(gql, r, tmp_path)
 
     stop = {"ops": {"stop_exchange_streaming": {"config": {"exchange": PARTITION}}}}
     status = gql.run("stop_streaming", run_config=stop)
