@@ -151,12 +151,15 @@ def assess(exchange: str, status_state: str | None, live_worker_ids: Sequence[st
     else:
         state = LIVE
     last = parse_utc_iso(last_close_at)
+    starts = [t for t in (parse_utc_iso(stats[w].since) for w in serving) if t is not None]
+    # before the first close a worker gets one window to produce it (a 5m bar may be 5 min away)
+    fresh = (now - last <= FRESH_WINDOW) if last is not None else bool(starts) and now - min(starts) <= FRESH_WINDOW
     return LiveHealth(
         exchange=exchange, state=state, should_run=should_run, workers=sorted(live_worker_ids), streams=streams,
         stale=sorted(set(stale)), closes=closes, counters=counters,
         # the worst worker decides: an operator looks for the slowest path
         close_lag_ms_p50=max(lags50) if lags50 else None, close_lag_ms_p99=max(lags99) if lags99 else None,
-        last_close_at=last_close_at, fresh=last is not None and now - last <= FRESH_WINDOW, readings=readings,
+        last_close_at=last_close_at, fresh=fresh, readings=readings,
     )
 
 
@@ -192,7 +195,8 @@ def checks(health: LiveHealth) -> list[CheckOutcome]:
         fresh = CheckOutcome(
             "fresh", passed=health.fresh, severity="WARN",
             description=(f"closes published within the last {window_min} min (last seen {health.last_close_at})"
-                         if health.fresh else
+                         if health.fresh and health.last_close_at else
+                         f"no close yet; the worker started less than {window_min} min ago" if health.fresh else
                          f"no close published within the last {window_min} min "
                          f"(last seen {health.last_close_at or 'never'})"))
     return [streams, alive, fresh]

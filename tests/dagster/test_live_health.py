@@ -91,3 +91,13 @@ def test_freshness_follows_the_last_close_not_the_tick():
     assert not h.fresh and not fresh.passed and fresh.severity == "WARN" and old in fresh.description
     never = assess("coinbase", "connected", ["w1"], {"w1": quiet}, previous, None, NOW)
     assert not never.fresh and "never" in {c.name: c for c in checks(never)}["fresh"].description
+
+
+def test_a_worker_just_started_gets_one_window_for_its_first_close():
+    started = (NOW - FRESH_WINDOW + timedelta(minutes=1)).isoformat()
+    h = assess("coinbase", "connected", ["w1"], {"w1": stats(since=started)}, {}, None, NOW)
+    fresh = {c.name: c for c in checks(h)}["fresh"]
+    assert h.fresh and fresh.passed and "no close yet" in fresh.description
+    long_ago = (NOW - FRESH_WINDOW - timedelta(minutes=1)).isoformat()
+    h = assess("coinbase", "connected", ["w1"], {"w1": stats(since=long_ago)}, {}, None, NOW)
+    assert not h.fresh
