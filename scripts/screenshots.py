@@ -2,8 +2,8 @@
 
 Starts `livermore up --offline` in a throwaway home, materializes the coinbase universe, starts
 streaming it, waits until live_candles_sensor has observed it, then photographs the asset graph,
-the live_candles page (observations, checks) with Debian's chromium driven by playwright, and
-stops the platform with SIGINT.
+the live_candles page (observations, checks) with Debian's chromium driven by playwright, checks
+that the words README's first session names show in the UI, and stops the platform with SIGINT.
 """
 
 from __future__ import annotations
@@ -130,7 +130,32 @@ PAGES = [
 ]
 
 
-def shoot(url: str, chromium: str, out: Path) -> None:
+# What README's "first session" tells a reader to look for, page by page (path, words that must show)
+WALKTHROUGH = [
+    ("/", ["Lineage", "Catalog", "Jobs", "Automation"]),
+    ("/automation", ["refresh_symbols_schedule", "worker_health_sensor", "live_candles_sensor",
+                     "alert_archive_sensor"]),
+    ("/assets/symbol_universe?view=checks", ["not_empty", "no_duplicates", "within_stream_limits", "blocking"]),
+]
+
+
+def check_walkthrough(page: Any, url: str) -> list[str]:
+    """The README's words the UI does not show (empty when it shows them all)."""
+    missing = []
+    for path, words in WALKTHROUGH:
+        page.goto(url + path, wait_until="networkidle")
+        page.wait_for_timeout(2000)
+        text = page.inner_text("body")
+        missing += [f"{path}: {word!r}" for word in words if word not in text]
+    page.goto(url + "/jobs", wait_until="networkidle")
+    page.get_by_text("start_streaming", exact=True).first.click()
+    page.wait_for_timeout(2000)
+    if "Launchpad" not in page.inner_text("body"):
+        missing.append("the start_streaming job page: 'Launchpad'")
+    return missing
+
+
+def shoot(url: str, chromium: str, out: Path) -> list[str]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +175,9 @@ def shoot(url: str, chromium: str, out: Path) -> None:
             page.wait_for_timeout(1500)  # the graph lays itself out after the data arrives
             page.screenshot(path=str(out / name))
             say(f"{out / name}")
+        missing = check_walkthrough(page, url)
         browser.close()
+    return missing
 
 
 def main() -> int:
@@ -167,9 +194,13 @@ def main() -> int:
         platform = Platform(free_port(), Path(tmp) / "home")
         try:
             prepare(platform, args.settle)
-            shoot(platform.url, args.chromium, args.out)
+            missing = shoot(platform.url, args.chromium, args.out)
         finally:
             platform.stop()
+    if missing:
+        say("README's first session names what the UI does not show: " + "; ".join(missing))
+        return 1
+    say("README's first session: every word it names shows in the UI")
     return 0
 
 
