@@ -21,6 +21,7 @@ import msgspec.inspect as mi
 from streaming import keys
 from streaming.contracts.commands import Command, CommandResponse
 from streaming.contracts.market import AlertEvent, CloseEvent, IndicatorValue
+from streaming.contracts.stats import ExchangeStats
 from streaming.contracts.universe import Universe, UniverseEntry
 from streaming.contracts.workers import ExchangeStatus, Heartbeat, LifecycleEvent, WarmUpProgress
 from streaming.pipeline.config import PipelineConfig
@@ -108,6 +109,9 @@ CONTROL = [
     Key(keys.exchange_worker_status(ID, WORKER), f"hash, TTL {_days(keys.WORKER_STATUS_TTL_S)}",
         "one worker's own status of the exchange (the same fields but `worker_states`); removed on shutdown; "
         "ignored once the worker's heartbeat is stale"),
+    Key(keys.exchange_stats(ID), "hash",
+        "worker_id -> [exchange stats](#exchange-stats) JSON, rewritten every few seconds by each worker "
+        "that streams the exchange; its field is removed on shutdown"),
     Key(keys.lifecycle_channel(ID), "pub/sub", "[lifecycle events](#lifecycle-event)"),
     Key(keys.LIFECYCLE_STREAM, f"stream, ~{_n(keys.LIFECYCLE_MAXLEN)}", "the same events, field `json`"),
 ]
@@ -151,6 +155,9 @@ MESSAGES = [
             f"The fields of the hashes `{keys.exchange_status(ID)}` and `{keys.exchange_worker_status(ID, WORKER)}`.",
             "A merged field comes from the live workers' own hashes: a worker counts while its heartbeat is fresh "
             "and its status was written after it started. An unknown state counts as `error`.", as_hash=True),
+    Message("Exchange stats", ExchangeStats, f"JSON values of the hash `{keys.exchange_stats(ID)}`.",
+            "Counters are cumulative since `since` (the worker's start): a reader takes differences between "
+            "two readings with the same `since`; a new `since` means the worker restarted."),
     Message("Lifecycle event", LifecycleEvent, f"JSON on `{keys.lifecycle_channel(ID)}` and in "
             f"`{keys.LIFECYCLE_STREAM}` (field `json`)."),
 ]

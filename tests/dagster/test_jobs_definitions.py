@@ -20,7 +20,7 @@ def defs(monkeypatch, tmp_path):
 
 
 def test_definitions_load(defs):
-    for job in ("start_streaming", "stop_streaming", "refresh_symbols"):
+    for job in ("start_streaming", "stop_streaming", "refresh_symbols", "audit_candles"):
         assert defs.resolve_job_def(job).name == job
     for sensor in ("worker_health_sensor", "live_candles_sensor", "alert_archive_sensor"):
         assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
@@ -28,10 +28,10 @@ def test_definitions_load(defs):
     assert schedule.cron_schedule == "0 * * * *"
     keys_ = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe", "live_candles",
-                     "alert_history", "alert_destinations"}
+                     "alert_history", "alert_destinations", "candle_audit"}
     checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {("symbol_universe", "not_empty"), ("symbol_universe", "no_duplicates"),
-                      ("symbol_universe", "within_stream_limits")} | {
+                      ("symbol_universe", "within_stream_limits"), ("candle_audit", "candles_match_exchange")} | {
         ("live_candles", f"{exchange}_{check}") for exchange in ("coinbase", "binance", "binance_us")
         for check in ("streams_live", "worker_alive", "fresh")}
 
