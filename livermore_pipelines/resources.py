@@ -111,7 +111,11 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def resources_for_deployment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The resources of the code location; `env` (default: this process's) decides which."""
+    """The resources of the code location; `env` (default: this process's) decides which.
+
+    A URL `env` sets becomes dg.EnvVar(name), which Dagster reads from the environment of the
+    process that runs the op: the code location's own, as `livermore up` starts it.
+    """
     settings = load_settings(env)  # LIVERMORE_DEPLOYMENT is checked there
     if settings.deployment == "production":
         settings.require_servers()
