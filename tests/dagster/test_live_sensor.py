@@ -1,4 +1,5 @@
-"""live_candles_sensor on a real instance, real Redis and both databases: healthy, some streams stale, worker dead.
+"""live_candles_sensor with real Redis, and Livermore's database and the Dagster instance storage both on
+SQLite and on PostgreSQL: healthy, some streams stale, worker dead, stopped.
 
 The workers' side is written here by hand with the shared contracts (ExchangeStats, heartbeats,
 the status hash), as a worker writes it. The sensor's events are recorded the way the daemon
@@ -72,7 +73,8 @@ def materializations(instance, partition: str) -> list:
         dg.AssetRecordsFilter(asset_key=LIVE_CANDLES, asset_partitions=[partition]), limit=10).records
 
 
-def test_healthy_exchange_observed_with_interval_figures(resources, redis_client, instance):
+def test_healthy_exchange_observed_with_interval_figures(resources, redis_client, stored_instance):
+    instance = stored_instance
     r = redis_client
     by_name(r)
     status(r, 1, "connected")
@@ -105,7 +107,8 @@ def test_healthy_exchange_observed_with_interval_figures(resources, redis_client
     assert Cursor(third.cursor).last_close["coinbase"] == Cursor(second.cursor).last_close["coinbase"]
 
 
-def test_some_streams_stale_warn(resources, redis_client, instance):
+def test_some_streams_stale_warn(resources, redis_client, stored_instance):
+    instance = stored_instance
     r = redis_client
     by_name(r)
     status(r, 2, "connected")
@@ -118,7 +121,8 @@ def test_some_streams_stale_warn(resources, redis_client, instance):
                                                   "fresh": (True, "WARN")}
 
 
-def test_worker_dead_is_an_error_and_stale(resources, redis_client, instance):
+def test_worker_dead_is_an_error_and_stale(resources, redis_client, stored_instance):
+    instance = stored_instance
     r = redis_client
     by_name(r)
     status(r, 1, "connected")  # a worker killed hard leaves its last state and stats behind
@@ -134,7 +138,8 @@ def test_worker_dead_is_an_error_and_stale(resources, redis_client, instance):
     assert materializations(instance, "coinbase") == []
 
 
-def test_a_stopped_exchange_is_reported_once_then_skipped(resources, redis_client, instance):
+def test_a_stopped_exchange_is_reported_once_then_skipped(resources, redis_client, stored_instance):
+    instance = stored_instance
     r = redis_client
     by_name(r)
     status(r, 1, "connected")
@@ -149,7 +154,8 @@ def test_a_stopped_exchange_is_reported_once_then_skipped(resources, redis_clien
     assert quiet.asset_events == [] and "nothing streams" in quiet.skip_reason.skip_message
 
 
-def test_checks_run_on_demand(resources, redis_client, instance):
+def test_checks_run_on_demand(resources, redis_client, stored_instance):
+    instance = stored_instance
     r = redis_client
     by_name(r)
     status(r, 3, "connecting")
