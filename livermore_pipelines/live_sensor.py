@@ -3,15 +3,16 @@
 Every tick (15 s) it reads, per exchange, the stats the live workers write (HASH
 `exchange:{id}:stats`), the merged status and the heartbeats, and reports as runless events: an
 observation (what happened since the last tick), a materialization when new closes arrived
-(Dagster's freshness counts materializations) and the three live checks. The cursor keeps each
-worker's last counters and when each exchange last saw a close.
+(Dagster's freshness counts materializations) and the three live checks when their outcome
+changed or five minutes after their last report. The cursor keeps each worker's last counters,
+when each exchange last saw a close, its state and its checks' last report.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -20,13 +21,18 @@ from dagster import SensorEvaluationContext
 
 from livermore_pipelines import control
 from livermore_pipelines.assets.live import LIVE_CANDLES, check_evaluations
-from livermore_pipelines.live_health import RUNNING_STATES, STOPPED, LiveHealth, Reading, assess
+from livermore_pipelines.live_health import RUNNING_STATES, STOPPED, LiveHealth, Reading, assess, checks
 from livermore_pipelines.partitions import EXCHANGE_NAMES
 from livermore_pipelines.resources import DatabaseResource, RedisResource
 from livermore_pipelines.sensors import exchange_ids_of
 from streaming import exchange_ids, keys
 from streaming.contracts.stats import stats_from_hash
 from streaming.contracts.workers import status_from_hash
+from streaming.timestamps import parse_utc_iso
+
+LiveEvent = dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation
+# an unchanged check outcome is said again this often: the UI shows the checks are still being run
+CHECKS_EVERY = timedelta(minutes=5)
 
 
 class Cursor:
@@ -46,11 +52,23 @@ class Cursor:
                                                 if (r := Reading.from_json(raw_r)) is not None}
         self.last_close = _strings(data.get("last_close"))
         self.state = _strings(data.get("state"))
+        # exchange -> "outcome@when": the live checks' last reported outcome and the time of that report
+        self.checks = _strings(data.get("checks"))
+
+    def checks_due(self, exchange: str, outcome: str, now: datetime) -> bool:
+        """Report the checks when their outcome changed, else once every CHECKS_EVERY."""
+        last_outcome, _, at = self.checks.get(exchange, "").partition("@")
+        when = parse_utc_iso(at)
+        if last_outcome == outcome and when is not None and now - when < CHECKS_EVERY:
+            return False
+        self.checks[exchange] = f"{outcome}@{now.isoformat()}"
+        return True
 
     def dump(self) -> str:
         return json.dumps({"readings": {ex: {w: r.to_json() for w, r in ws.items()}
                                         for ex, ws in self.readings.items()},
-                           "last_close": self.last_close, "state": self.state}, sort_keys=True)
+                           "last_close": self.last_close, "state": self.state, "checks": self.checks},
+                          sort_keys=True)
 
 
 def _strings(value: Any) -> dict[str, str]:
@@ -86,15 +104,21 @@ def last_materialized_at(instance: dg.DagsterInstance, exchange: str) -> str | N
     return datetime.fromtimestamp(records[0].timestamp, UTC).isoformat()
 
 
-def live_events(health: LiveHealth) -> list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation]:
-    events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
+def outcome_of(health: LiveHealth) -> str:
+    """The checks' pass/fail as one word, e.g. `PFP`: what decides whether they are reported again."""
+    return "".join("P" if o.passed else "F" for o in checks(health))
+
+
+def live_events(health: LiveHealth, with_checks: bool = True) -> list[LiveEvent]:
+    events: list[LiveEvent] = [
         dg.AssetObservation(LIVE_CANDLES, partition=health.exchange, metadata=health.metadata())]
     if health.new_closes:
         events.append(dg.AssetMaterialization(
             LIVE_CANDLES, partition=health.exchange, description=f"{health.new_closes} new closed candles",
             metadata={"closes": health.new_closes, **{f"closes_{tf}": n for tf, n in sorted(health.closes.items())},
                       "streams": health.streams, "streams_stale": len(health.stale)}))
-    events += check_evaluations(health)
+    if with_checks:
+        events += check_evaluations(health)
     return events
 
 
@@ -107,7 +131,7 @@ def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
                         database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
     cursor = Cursor(context.cursor)
     now = datetime.now(UTC)
-    events: list[dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation] = []
+    events: list[LiveEvent] = []
     summary: list[str] = []
     with redis.client() as r:
         ids = {n: i for n, i in exchange_ids_of(r, database).items() if n in EXCHANGE_NAMES}
@@ -122,11 +146,12 @@ def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
             cursor.readings[name] = health.readings
             if health.last_close_at:
                 cursor.last_close[name] = health.last_close_at
+            due = cursor.checks_due(name, outcome_of(health), now)
             if health.state == STOPPED:
                 if was != STOPPED:  # once, so the checks say "stopped" instead of their last failure
                     events += check_evaluations(health)
                 continue
-            events += live_events(health)
+            events += live_events(health, with_checks=due)
             summary.append(f"{name} {health.state} ({health.streams} streams, {len(health.stale)} stale, "
                            f"{health.new_closes} closes)")
     if summary:

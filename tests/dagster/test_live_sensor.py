@@ -14,7 +14,7 @@ import msgspec
 
 from livermore_pipelines.assets.live import LIVE_CANDLES, live_candles, live_candles_checks
 from livermore_pipelines.live_health import FRESH_WINDOW
-from livermore_pipelines.live_sensor import Cursor, live_candles_sensor
+from livermore_pipelines.live_sensor import CHECKS_EVERY, Cursor, live_candles_sensor
 from streaming import keys
 from streaming.contracts.stats import ExchangeStats
 from streaming.control.heartbeat import heartbeat_record
@@ -168,3 +168,30 @@ def test_checks_run_on_demand(resources, redis_client, stored_instance):
     assert len(outcome) == 9
     assert outcome["binance_us_worker_alive"] == (True, "ERROR") and outcome["binance_us_fresh"] == (False, "WARN")
     assert outcome["coinbase_worker_alive"] == (False, "ERROR") and outcome["binance_worker_alive"] == (True, "ERROR")
+
+
+def test_checks_are_reported_on_change_and_every_five_minutes(resources, redis_client, instance):
+    r = redis_client
+    by_name(r)
+    status(r, 2, "connected")
+    beat(r, "w1", {"binance": "connected"})
+    write_stats(r, 2, "w1", streams=10, closes={"5m": 8})
+
+    def check_events(result):  # of binance (the stopped exchanges are reported once, on the first tick)
+        return [e for e in result.asset_events
+                if isinstance(e, dg.AssetCheckEvaluation)
+                and e.check_name in ("binance_streams_live", "binance_worker_alive", "binance_fresh")]
+
+    first = tick(instance, resources)
+    assert len(check_events(first)) == 3
+    same = tick(instance, resources, cursor=first.cursor)
+    assert check_events(same) == [] and [e for e in same.asset_events if isinstance(e, dg.AssetObservation)]
+    write_stats(r, 2, "w1", streams=10, stale=["BTCUSDT:5m"], closes={"5m": 9})
+    changed = tick(instance, resources, cursor=same.cursor)
+    assert {e.check_name: e.passed for e in check_events(changed)}["binance_streams_live"] is False
+    # an unchanged outcome is said again once its last report is five minutes old
+    data = json.loads(changed.cursor)
+    outcome = data["checks"]["binance"].split("@")[0]
+    data["checks"]["binance"] = f"{outcome}@{(datetime.now(UTC) - CHECKS_EVERY).isoformat()}"
+    again = tick(instance, resources, cursor=json.dumps(data))
+    assert len(check_events(again)) == 3
