@@ -61,3 +61,20 @@ def test_refresh_cron():
     assert refresh_cron({"LIVERMORE_SYMBOL_REFRESH_CRON": "*/15 * * * *"}) == "*/15 * * * *"
     with pytest.raises(UsageError, match="cron"):
         refresh_cron({"LIVERMORE_SYMBOL_REFRESH_CRON": "hourly"})
+
+
+def test_what_the_ui_gets_holds_variable_names_not_passwords(tmp_path, monkeypatch):
+    """The repository snapshot is all the webserver knows of the code location: no password in it."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    from livermore_pipelines.definitions import defs
+
+    monkeypatch.setenv("LIVERMORE_HOME", str(tmp_path))
+    monkeypatch.setenv("LIVERMORE_DATABASE_URL", "postgresql://u:s3cret@db:5432/x")
+    monkeypatch.setenv("LIVERMORE_REDIS_URL", "redis://u:s3cret@cache:6379/1")
+    snap = RepositorySnap.from_def(defs().get_repository_def())
+    assert "s3cret" not in serialize_value(snap)
+    urls = {r.name: r.configured_values["url"] for r in snap.resources if r.name in ("database", "redis")}
+    assert {name: getattr(value, "name", None) for name, value in urls.items()} == {
+        "database": "LIVERMORE_DATABASE_URL", "redis": "LIVERMORE_REDIS_URL"}
