@@ -33,6 +33,9 @@ class ProgressTenths:
         eta = progress.get("eta_s")
         if isinstance(eta, int | float) and done < total:
             text += f", about {eta:.0f} s left"
+        requests = progress.get("requests")  # newer workers say it once the warm-up is done
+        if isinstance(requests, int) and not isinstance(requests, bool):
+            text += f", {requests:,} REST requests"
         self.say(text)
 
 

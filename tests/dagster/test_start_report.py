@@ -38,3 +38,10 @@ def test_several_workers_and_a_request_count_when_the_answer_has_one():
 def test_an_answer_without_warm_up_says_zero():
     assert warm_up({"already_running": True}) == {"streams": 0, "candles": 0, "seconds": 0.0}
     assert refused({"refused": "not a mapping"}) == {}
+
+
+def test_the_last_tenth_says_the_rest_requests_when_the_worker_counts_them():
+    lines: list[str] = []
+    tenths = ProgressTenths("binance", lines.append)
+    tenths({"streams_done": 10, "streams_total": 10, "candles": 3000, "requests": 20})
+    assert lines == ["binance warm-up 100%: 10/10 streams, 3,000 candles, 20 REST requests"]
