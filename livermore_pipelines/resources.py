@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from streaming.db.engine import make_engine
 from streaming.settings import Settings, check_database_url, default_home, load_settings, redis_client
-from streaming.timeframes import TIMEFRAME_MS
 
 T = TypeVar("T")
 DEPLOYMENTS = ("local", "production")
@@ -80,24 +79,11 @@ class ExchangeClientsResource(dg.ConfigurableResource):
     async def adapter(self, row: Mapping[str, Any]) -> AsyncIterator[Any]:
         from streaming.adapters.factory import build_adapter
 
-        adapter = build_adapter(_known_timeframes(row))
+        adapter = build_adapter(row)
         try:
             yield adapter
         finally:
             await adapter.aclose()
-
-
-def _known_timeframes(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The row with ws_timeframes cut to those Livermore knows.
-
-    The seed lists every Binance interval (1s, 3m, 1w...), which the factory refuses; ranking
-    and balances do not stream, so the unknown ones are simply not asked for.
-    """
-    out = dict(row)
-    tfs = out.get("ws_timeframes")
-    if isinstance(tfs, list):
-        out["ws_timeframes"] = [tf for tf in tfs if tf in TIMEFRAME_MS] or None
-    return out
 
 
 def platform_settings(database: DatabaseResource, redis_res: RedisResource) -> Settings:
