@@ -71,6 +71,11 @@ def _exchange_url(which: str, name: str) -> Any:
                  json_schema_extra=_doc("the `exchanges` row"))
 
 
+def _stale_after(name: str) -> Any:
+    return Field(default=None, description=f"`LIVERMORE_STALE_AFTER_S` for {name} only",
+                 json_schema_extra=_doc("`LIVERMORE_STALE_AFTER_S`"))
+
+
 class LivermoreSettings(BaseSettings):
     """Every setting of Livermore; the environment variable is LIVERMORE_ + the field name, upper case."""
 
@@ -121,6 +126,17 @@ class LivermoreSettings(BaseSettings):
     sim_recordings: Path | None = Field(
         default=None, json_schema_extra=_doc("the recordings shipped in `streaming/sim/data/`"),
         description="folder of recordings the exchange simulator serves")
+    stale_after_s: float = Field(
+        default=60.0, json_schema_extra=_doc("`60`"),
+        description="seconds (0.1 to 86400) a live stream (symbol, timeframe) may go without a frame past its "
+                    "exchange's frame cadence before it is reported stale, resubscribed and its gap filled")
+    coinbase_stale_after_s: float | None = _stale_after("Coinbase")
+    binance_stale_after_s: float | None = _stale_after("Binance")
+    binance_us_stale_after_s: float | None = _stale_after("Binance.US")
+    metrics_port: int | None = Field(
+        default=None, json_schema_extra=_doc("unset (no /metrics)"),
+        description="port of the worker's Prometheus `/metrics` on 127.0.0.1 (docs/metrics.md); unset or 0: "
+                    "not served. `livermore up` serves it on 9464 unless this is set")
     coinbase_ws_url: str | None = _exchange_url("ws", "Coinbase")
     coinbase_rest_url: str | None = _exchange_url("rest", "Coinbase")
     binance_ws_url: str | None = _exchange_url("ws", "Binance")
@@ -205,6 +221,35 @@ class LivermoreSettings(BaseSettings):
                              "to 86400 (default 30)")
         return seconds
 
+    @field_validator("stale_after_s", "coinbase_stale_after_s", "binance_stale_after_s",
+                     "binance_us_stale_after_s", mode="before")
+    @classmethod
+    def _stale_after_s(cls, value: Any, info: Any) -> float | None:
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and 0.1 <= seconds <= 86400):
+            raise ValueError(f"{ENV_PREFIX}{info.field_name.upper()}={shown(value)} must be a number of seconds "
+                             "from 0.1 to 86400 (default 60)")
+        return seconds
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        try:
+            port = int(str(value).strip())
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            raise ValueError(f"LIVERMORE_METRICS_PORT={shown(value)} must be a port number from 1 to 65535, or 0 "
+                             "(or unset) for no /metrics")
+        return port or None
+
     @field_validator("sim_clock", mode="before")
     @classmethod
     def _sim_clock(cls, value: Any) -> SimClock | None:
@@ -262,6 +307,11 @@ class LivermoreSettings(BaseSettings):
         if exchange not in EXCHANGE_NAMES:
             return None, None
         return getattr(self, f"{exchange}_ws_url"), getattr(self, f"{exchange}_rest_url")
+
+    def stale_after(self, exchange: str) -> float:
+        """Seconds past its cadence a stream of `exchange` may stay quiet before it is stale."""
+        own = getattr(self, f"{exchange}_stale_after_s", None) if exchange in EXCHANGE_NAMES else None
+        return float(own if own is not None else self.stale_after_s)
 
     def for_offline(self) -> LivermoreSettings:
         """The settings of `up --offline`: its own home inside this one, and its own SQLite file there."""

@@ -138,3 +138,12 @@ class StaleTracker:
 def stream_label(key: Key) -> str:
     """`SYMBOL:timeframe`, as the stats snapshot lists stale streams."""
     return f"{key[0]}:{key[1]}"
+
+
+def report(changes: StaleChanges, tracker: StaleTracker, hook: Callable[[str, str, bool, str], None]) -> None:
+    """Hand what a `check` found to `hook(symbol, timeframe, stale, detail)`."""
+    for key in changes.stale:
+        hook(key[0], key[1], True, f"no frame of {key[0]} {key[1]} for over {tracker.limit_s:g}s "
+                                   f"({tracker.threshold_s:g}s past its {tracker.cadence_s:g}s cadence); resubscribing")
+    for key in changes.recovered:
+        hook(key[0], key[1], False, f"frames of {key[0]} {key[1]} arrive again")

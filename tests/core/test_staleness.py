@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from streaming.adapters.staleness import MAX_RESUBSCRIBE_S, StaleChanges, StaleTracker, stream_label
@@ -64,7 +66,7 @@ def test_resubscribes_back_off_while_the_stream_stays_stale():
         clock.now += 1
         if t.check().resubscribe:
             times.append(clock.now)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert times[0] - 1012 == 10  # threshold after the first
     assert gaps[:4] == [20, 40, 80, 160]
     assert all(g <= MAX_RESUBSCRIBE_S + 1 for g in gaps)
