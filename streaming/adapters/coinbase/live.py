@@ -91,6 +91,7 @@ class CoinbaseLiveStream(LiveStream):
         self.staleness = (StaleTracker(stale_after_s, FRAME_INTERVAL_S) if stale_clock is None
                           else StaleTracker(stale_after_s, FRAME_INTERVAL_S, stale_clock))
         self._next_stale_check = 0.0
+        self._clock_closed: dict[str, int] = {}  # symbol -> open time of its last bar closed by the clock
 
     # -- LiveStream API
     @property
@@ -185,7 +186,10 @@ class CoinbaseLiveStream(LiveStream):
             await asyncio.sleep(self.tick_s)
             if self.socket.connected:
                 ready = self._symbols - self._resync - self.fills.held.keys()
-                self._emit(self.book.on_clock(self.clock.now_ms(), ready, self._grace_ms()))
+                closed = self.book.on_clock(self.clock.now_ms(), ready, self._grace_ms())
+                for u in closed:
+                    self._clock_closed[u.symbol] = u.candle.timestamp
+                self._emit(closed)
             self._check_stale()
 
     def _check_stale(self) -> None:
@@ -204,7 +208,13 @@ class CoinbaseLiveStream(LiveStream):
             report(changes, tracker, lambda sym, tf, stale, detail: report_stream_health(
                 self.listener, sym, tf, stale, detail))
             if changes.resubscribe:
-                self._resubscribe([sym for sym, _ in changes.resubscribe])
+                symbols = [sym for sym, _ in changes.resubscribe]
+                for sym in symbols:
+                    # a bar the clock closed since its last frame was closed on a guess: fill it too
+                    guessed = self._clock_closed.pop(sym, None)
+                    if guessed is not None:
+                        self.book.reopen(sym, guessed)
+                self._resubscribe(symbols)
 
     def _grace_ms(self) -> int:
         """The configured grace, or by default 5 s of exchange time but never less than
