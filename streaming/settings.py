@@ -136,7 +136,8 @@ class LivermoreSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, json_schema_extra=_doc("unset (no /metrics)"),
         description="port of the worker's Prometheus `/metrics` on 127.0.0.1 (docs/metrics.md); unset or 0: "
-                    "not served. `livermore up` serves it on 9464 unless this is set")
+                    "not served by `livermore worker`; `livermore up` serves it on 9464 (a free port if 9464 is "
+                    "taken) unless this or `up --metrics-port` says otherwise (0: none)")
     coinbase_ws_url: str | None = _exchange_url("ws", "Coinbase")
     coinbase_rest_url: str | None = _exchange_url("rest", "Coinbase")
     binance_ws_url: str | None = _exchange_url("ws", "Binance")
@@ -248,7 +249,7 @@ class LivermoreSettings(BaseSettings):
         if not 0 <= port <= 65535:
             raise ValueError(f"LIVERMORE_METRICS_PORT={shown(value)} must be a port number from 1 to 65535, or 0 "
                              "(or unset) for no /metrics")
-        return port or None
+        return port
 
     @field_validator("sim_clock", mode="before")
     @classmethod

@@ -94,5 +94,5 @@ def build_config(*, settings: LivermoreSettings, worker_id: str | None = None, a
         user=parse_user(user) if user is not None else settings.system_user,
         symbols=parse_symbols(symbols), shard=parsed_shard, warm_up=warm_up,
         universe_check_s=universe_check_s if universe_check_s is not None else settings.universe_check_s,
-        connect_timeout_s=connect_timeout_s, metrics_port=settings.metrics_port,
+        connect_timeout_s=connect_timeout_s, metrics_port=settings.metrics_port or None,
     )
