@@ -22,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from streaming.errors import UsageError
 from streaming.worker.measure import ExchangeMeasure, Reading
@@ -86,7 +87,7 @@ def families(readings: Sequence[Reading]) -> list[Metric]:
         for tf, n in sorted(r.closes.closes.items()):
             closes.add_metric([ex, tf], n)
         for tf, hist in sorted(r.closes.lags.items()):
-            buckets = [("+Inf" if bound == float("inf") else f"{bound / 1000:g}", n) for bound, n in hist.cumulative()]
+            buckets = [(floatToGoString(bound / 1000), n) for bound, n in hist.cumulative()]
             lag.add_metric([ex, tf], buckets, hist.sum_ms / 1000)
         streams.add_metric([ex], r.streams)
         stale.add_metric([ex], len(r.stale))
