@@ -94,7 +94,7 @@ def test_the_stats_snapshot_is_made_from_the_same_reading():
 def test_docs_list_exactly_the_exported_metrics():
     text = (ROOT / "docs" / "metrics.md").read_text()
     rows = re.findall(r"^\| `(livermore_[a-z_]+)` \| (\w+) \| ([a-z, ]+) \| (.+) \|$", text, re.M)
-    assert [(n, k, tuple(l.split(", ")), h) for n, k, l, h in rows] == list(METRICS)
+    assert [(n, k, tuple(labels.split(", ")), h) for n, k, labels, h in rows] == list(METRICS)
 
 
 def test_the_dashboard_loads_and_queries_only_exported_documented_metrics():
