@@ -62,7 +62,8 @@ async def test_a_stalled_symbol_is_reported_resubscribed_filled_and_recovers(ex)
                                  {(stalled, tf) for tf in TIMEFRAMES[ex]}, 20, "every stream recovered")
                 assert stream.stale_streams() == []
                 stats = stream.stats()
-                assert stats["streams_stale"] == len(TIMEFRAMES[ex]) and stats["streams_recovered"] == len(TIMEFRAMES[ex])
+                n = len(TIMEFRAMES[ex])
+                assert stats["streams_stale"] == n and stats["streams_recovered"] == n
                 assert stats["streams_resubscribes"] >= len(TIMEFRAMES[ex]) and stats["backfill_requests"] >= 1
                 assert sim.stats(ex)["connections"] == opened  # resubscribed on the open connection
                 assert not [h for h in rec.health if h[0] == other]
