@@ -4,6 +4,8 @@ resubscribed on the open connection and its gap filled over REST; the other symb
 
 from __future__ import annotations
 
+import socket
+import time
 import urllib.request
 
 import msgspec
@@ -129,3 +131,27 @@ def test_one_stalled_symbol_is_detected_resubscribed_filled_and_recovers(start_w
 
     assert worker.terminate() == 0
     assert not redis_client.hexists(keys.exchange_stats(1), worker.worker_id)  # removed on a clean shutdown
+
+
+def test_a_metrics_port_another_program_holds_fails_the_worker_at_once_with_the_port(start_worker, env):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        worker = start_worker(env={**env, "LIVERMORE_METRICS_PORT": str(port)}, wait=False)
+        assert worker.proc is not None
+        assert worker.proc.wait(timeout=30) == 2
+        assert time.monotonic() - started < 15
+    assert f"LIVERMORE_METRICS_PORT={port}: cannot serve /metrics on 127.0.0.1:{port}" in worker.log()
+    assert "Traceback" not in worker.log()
+
+
+def test_without_a_metrics_port_nothing_is_served_but_the_snapshot_is_written(start_worker, env, redis_client):
+    port = int(env["LIVERMORE_METRICS_PORT"])
+    worker = start_worker("--autostart", "coinbase", "--symbols", "coinbase=SIM1-USD", "--no-warmup",
+                          env={**env, "LIVERMORE_METRICS_PORT": "0"})
+    stats = wait_for(lambda: snapshot(redis_client, worker.worker_id), timeout=60, message="a stats snapshot")
+    assert stats.streams == 5 and stats.since == worker.heartbeat()["started_at"]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
