@@ -313,9 +313,11 @@ class ExchangeSession(SessionHealth):
 
     def describe(self) -> dict[str, Any]:
         stats: dict[str, Any] = {}
+        stale: list[str] = []
         if self.stream is not None:
             with contextlib.suppress(Exception):
                 stats = self.stream.stats()
+                stale = sorted(f"{sym}:{tf}" for sym, tf in self.stream.stale_streams())
         warm_up: dict[str, Any] = {**self.warm_up_report, **self.warm_up.summary()}
         return {
             "exchange": self.name, "exchange_id": self.exchange_id, "state": self.state,
@@ -326,6 +328,7 @@ class ExchangeSession(SessionHealth):
             "rejected": sorted(self.refused),
             "warm_up": warm_up,
             "stream": stats,
+            "stale": stale,
         }
 
 
