@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ExchangeConfig, LiveStream, StreamListener
-from streaming.adapters.binance.live import BinanceLiveStream
+from streaming.adapters.binance.live import FRAME_INTERVAL_S, BinanceLiveStream
 from streaming.adapters.binance.parse import INTERVAL_MS
 from streaming.adapters.binance.rest import BinanceRest
 from streaming.adapters.rest_backed import RestBackedAdapter
@@ -25,7 +25,7 @@ class BinanceAdapter(RestBackedAdapter):
     exchange_intervals: ClassVar[frozenset[str]] = frozenset(INTERVAL_MS)
     max_streams_per_connection: ClassVar[int | None] = STREAMS_PER_CONNECTION
     connection_lifetime_s: ClassVar[float | None] = LIFETIME_S
-    frame_interval_s: ClassVar[float] = 2.0  # kline streams push every 2 s
+    frame_interval_s: ClassVar[float] = FRAME_INTERVAL_S
     # public documentation: REST weight per minute, 300 new connections per 5 minutes per IP,
     # 1024 streams per connection, 5 incoming messages per second, 24 h per connection
     default_limits: ClassVar[Mapping[str, float]] = {

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ExchangeConfig, LiveStream, StreamListener
-from streaming.adapters.coinbase.live import CoinbaseLiveStream
+from streaming.adapters.coinbase.live import FRAME_INTERVAL_S, CoinbaseLiveStream
 from streaming.adapters.coinbase.rest import GRANULARITY, CoinbaseRest
 from streaming.adapters.rest_backed import RestBackedAdapter
 from streaming.timeframes import TIMEFRAME_MS
@@ -32,7 +32,7 @@ class CoinbaseAdapter(RestBackedAdapter):
         "rest_private_per_second": 30}
     max_streams_per_connection: ClassVar[int | None] = None
     connection_lifetime_s: ClassVar[float | None] = None
-    frame_interval_s: ClassVar[float] = 1.0  # the candles channel sends an update a second
+    frame_interval_s: ClassVar[float] = FRAME_INTERVAL_S
 
     def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None,
                  grace_ms: int | None = None, watchdog_s: float = 30.0, backoff: Backoff | None = None,
