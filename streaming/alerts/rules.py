@@ -1,7 +1,7 @@
 """MACD-V alert rules (docs macd-v.md "Alert rules") as a pure function over a small state.
 
-One AlertState per (exchange, symbol, timeframe); the caller keys it, stores it (a Redis HASH
-via to_dict/from_dict) and passes `now_ms` = the CLOSE time of the candle being evaluated
+One AlertState per (exchange, symbol, timeframe); the caller keys it, stores it (the store's
+business: streaming.store.alert_state) and passes `now_ms` = the CLOSE time of the candle being evaluated
 (open time + timeframe), never the wall clock, so replays and backfills fire identically.
 """
 
@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import msgspec
-import orjson
 
 from streaming.indicators.macd_v_state import MacdVValue
-from streaming.redis_text import str_hash
 
 DEFAULT_COOLDOWN_MS = 300_000
 REVERSAL_OVERSOLD = "reversal_oversold"
 REVERSAL_OVERBOUGHT = "reversal_overbought"
-_STATE_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -88,52 +85,6 @@ class AlertState:
     cooldowns: Mapping[str, int] = field(default_factory=dict)
     oversold_latched: bool = False
     overbought_latched: bool = False
-
-    def to_dict(self) -> dict[str, str]:
-        """Flat str -> str for a Redis HASH. Always the same five fields, so one HSET replaces
-        the whole state without leaving stale fields behind."""
-        return {
-            "v": _STATE_VERSION,
-            "prev_macd_v": "" if self.prev_macd_v is None else repr(self.prev_macd_v),
-            "cooldowns": orjson.dumps(dict(sorted(self.cooldowns.items()))).decode(),
-            "oversold_latched": "1" if self.oversold_latched else "0",
-            "overbought_latched": "1" if self.overbought_latched else "0",
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str | bytes, str | bytes]) -> AlertState:
-        """Inverse of to_dict; accepts bytes (redis-py without decode_responses). An empty mapping
-        (HGETALL of a missing key) is a fresh state. Raises ValueError naming a bad field."""
-        if not data:
-            return cls()
-        d = str_hash(data)
-        if d.get("v") != _STATE_VERSION:
-            raise ValueError(f"alert state version {d.get('v')!r} not supported (expected {_STATE_VERSION})")
-        raw_prev = d.get("prev_macd_v", "")
-        prev: float | None = None
-        if raw_prev:
-            try:
-                prev = float(raw_prev)
-            except ValueError:
-                raise ValueError(f"alert state field 'prev_macd_v' is not a number: {raw_prev!r}") from None
-            if not math.isfinite(prev):
-                raise ValueError(f"alert state field 'prev_macd_v' is not finite: {raw_prev!r}")
-        try:
-            cooldowns = orjson.loads(d.get("cooldowns", "{}"))
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"alert state field 'cooldowns' is not JSON: {exc}") from None
-        if not isinstance(cooldowns, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in cooldowns.items()
-        ):
-            raise ValueError("alert state field 'cooldowns' must map labels to integer epoch ms")
-        return cls(prev, cooldowns, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
-
-
-def _flag(d: Mapping[str, str], name: str) -> bool:
-    v = d.get(name, "0")
-    if v not in ("0", "1"):
-        raise ValueError(f"alert state field {name!r} must be '0' or '1', got {v!r}")
-    return v == "1"
 
 
 def _cooling(cooldowns: Mapping[str, int], label: str, now_ms: int) -> bool:

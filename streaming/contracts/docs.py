@@ -162,9 +162,10 @@ MESSAGES = [
             "how long), then it is resubscribed on the open connection and its gap filled over REST; "
             "`stream:recovered` once its frames arrive again."),
     Message("Exchange stats", ExchangeStats, f"JSON values of the hash `{keys.exchange_stats(ID)}`.",
-            "Counters are cumulative since `since`: take differences between two readings with the same `since`. "
-            "Close lag is measured on the exchange's clock (the simulator's when offline) over the last 1024 "
-            "closes, including those filled over REST. Prometheus gets the same counters from the worker's "
+            "Counters are cumulative since `since` (the worker's start): a reader takes differences between two "
+            "readings with the same `since`; a new `since` means the worker restarted. Close lag is measured on "
+            "the exchange's clock (the simulator's when offline) over the last 1024 closes, including those "
+            "filled over REST. Prometheus gets the same counters from the worker's "
             "`/metrics` ([metrics](metrics.md))."),
 ]
 

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -31,6 +31,10 @@ from streaming.worker.measure import ExchangeMeasure
 from streaming.worker.progress import WarmUpReporter, refusals, warm_up_problem
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
+
+if TYPE_CHECKING:
+    from streaming.pipeline import CandlePipeline
+    from streaming.pipeline.config import SymbolPool
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +123,7 @@ class ExchangeSession(SessionHealth):
         self._restarts = 0
         self._restart_at: dict[str, float] = {}  # task name -> when to start it again
         self.adapter: Any = None
-        self.pipeline: Any = None
+        self.pipeline: CandlePipeline | None = None
         self.stream: Any = None
         self._tasks: list[asyncio.Task] = []
         self._stream_task: asyncio.Task | None = None
@@ -161,13 +165,14 @@ class ExchangeSession(SessionHealth):
         return self.describe()
 
     def _start_pipeline(self) -> None:
+        assert self.pipeline is not None, "the pipeline is built before it starts"
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline")
         self._tasks.append(self._pipeline_task)
 
     async def _open_stream(self, symbols: list[str]) -> None:
         if self.stream is not None:  # a restart: the counts of the stream it replaces are kept
             self.measure.retire(stream=self.stream)
-        bridge = _Bridge(self, getattr(self.pipeline, "listener", None))
+        bridge = _Bridge(self, self.pipeline.listener if self.pipeline is not None else None)
         self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
         self._stream_task = asyncio.create_task(self.stream.run(), name=f"{self.name}-live")
 
@@ -261,7 +266,7 @@ class ExchangeSession(SessionHealth):
         """Subscribe/unsubscribe the difference on the open connection(s); never reconnects."""
         diff = diff_pools(self.pools, pools)
         self.pools = dict(pools)
-        if self.pipeline is not None and hasattr(self.pipeline, "set_pools"):
+        if self.pipeline is not None:
             self.pipeline.set_pools(symbol_pools(pools))
         if self.stream is None and pools:
             await self._open_stream(sorted(pools))
@@ -273,12 +278,12 @@ class ExchangeSession(SessionHealth):
         if diff.added and self.warm_up_enabled and self.pipeline is not None:
             # history for the new symbols, without holding up the command's answer
             self.warm_up.begin(len(diff.added) * len(TIMEFRAMES))
-            self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added))))
+            self._tasks.append(asyncio.create_task(self._reload_warm_up(self.pipeline, list(diff.added))))
         return {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
                 "symbols": len(self.pools)}
 
-    async def _reload_warm_up(self, symbols: list[str]) -> None:
-        report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
+    async def _reload_warm_up(self, pipeline: CandlePipeline, symbols: list[str]) -> None:
+        report = await pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
         self.warm_up.end(report.candles)
 
     async def stop(self, reason: str, final: ConnectionState = ConnectionState.IDLE) -> None:
@@ -332,8 +337,8 @@ class ExchangeSession(SessionHealth):
         }
 
 
-def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools, adapter: Any,
-                   measure: ExchangeMeasure) -> Any:
+def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools,
+                   adapter: ExchangeAdapter, measure: ExchangeMeasure) -> CandlePipeline:
     from streaming.pipeline import CandlePipeline
 
     # with the adapter, aggregated closes are reconciled against the exchange's own REST candles
@@ -341,7 +346,7 @@ def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Po
                           adapter=adapter, native_timeframes=adapter.native_timeframes, meter=measure.closes)
 
 
-def symbol_pools(pools: Pools) -> dict[str, Any]:
+def symbol_pools(pools: Pools) -> dict[str, SymbolPool]:
     """Our symbol -> users mapping in the pipeline's terms (SymbolPool)."""
     from streaming.pipeline.config import SymbolPool
 

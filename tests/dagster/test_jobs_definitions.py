@@ -20,16 +20,17 @@ def defs(monkeypatch, tmp_path):
 
 
 def test_definitions_load(defs):
-    for job in ("start_streaming", "stop_streaming", "refresh_symbols"):
+    for job in ("start_streaming", "stop_streaming", "refresh_symbols", "audit_candles"):
         assert defs.resolve_job_def(job).name == job
     for sensor in ("worker_health_sensor", "connection_status_sensor", "alert_archive_sensor"):
         assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
     schedule = defs.resolve_schedule_def("refresh_symbols_schedule")
     assert schedule.cron_schedule == "0 * * * *"
     keys_ = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe", "alert_destinations"}
+    assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe", "alert_destinations",
+                     "candle_audit"}
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"not_empty", "no_duplicates", "within_stream_limits"}
+    assert checks == {"not_empty", "no_duplicates", "within_stream_limits", "candles_match_exchange"}
 
 
 def test_schedule_requests_one_run_per_active_exchange(defs, resources, engine, instance):
