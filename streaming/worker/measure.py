@@ -110,18 +110,24 @@ class ExchangeMeasure:
         self.exchange_id = exchange_id
         self.closes = CloseMeter()  # handed to each pipeline of the exchange
         self.carry: Counter[CounterKey] = Counter()
+        self.session: Any = None  # the exchange's session while it runs (its parts count live)
 
-    def retire(self, *, stream: Any = None, adapter: Any = None, pipeline: Any = None) -> None:
-        """Keep what these parts counted: they are about to be replaced or dropped."""
+    def retire(self, *, stream: Any = None, adapter: Any = None, pipeline: Any = None, session: Any = None) -> None:
+        """Keep what these parts counted: they are about to be replaced or dropped. With `session`
+        (the session ends) its parts are no longer read live, in the same step: no reading counts
+        them twice or not at all."""
         self.carry.update(stream_counts(stream))
         self.carry.update(adapter_counts(adapter))
         self.carry.update(pipeline_counts(pipeline))
+        if session is not None and self.session is session:
+            self.session = None
 
-    def read(self, session: Any) -> Reading:
-        """The counters now: what was carried plus the session's live parts (None: none live)."""
+    def read(self) -> Reading:
+        """The counters now: what was carried plus the live parts of the running session."""
         counts = Counter(self.carry)
         reading = Reading(self.exchange, self.exchange_id, counts=counts, closes=self.closes)
-        if session is None or getattr(session, "retired", False):
+        session = self.session
+        if session is None:
             return reading
         counts.update(stream_counts(session.stream))
         counts.update(adapter_counts(session.adapter))

@@ -9,8 +9,7 @@ counter while another thread changes it. Imported only when LIVERMORE_METRICS_PO
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -109,21 +108,20 @@ def families(readings: Sequence[Reading]) -> list[Metric]:
 
 
 class LivermoreCollector(Collector):
-    def __init__(self, measures: Mapping[str, ExchangeMeasure], sessions: Callable[[], Mapping[str, Any]]) -> None:
+    """Every exchange the worker has streamed since it started (counters do not vanish with a stop)."""
+
+    def __init__(self, measures: Mapping[str, ExchangeMeasure]) -> None:
         self.measures = measures
-        self.sessions = sessions
 
     def collect(self) -> Iterator[Metric]:
-        live = self.sessions()
-        yield from families([m.read(live.get(name)) for name, m in sorted(self.measures.items())])
+        yield from families([m.read() for _, m in sorted(self.measures.items())])
 
 
 class MetricsServer:
-    def __init__(self, port: int, measures: Mapping[str, ExchangeMeasure],
-                 sessions: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(self, port: int, measures: Mapping[str, ExchangeMeasure]) -> None:
         self.port = port
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(LivermoreCollector(measures, sessions))
+        self.registry.register(LivermoreCollector(measures))
         self._runner: web.AppRunner | None = None
 
     async def _metrics(self, request: web.Request) -> web.Response:

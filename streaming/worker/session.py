@@ -108,7 +108,7 @@ class ExchangeSession(SessionHealth):
         # (symbol, timeframe, stale, detail) as the live stream reports them
         self.stream_events: asyncio.Queue[tuple[str, str, bool, str]] = asyncio.Queue()
         self.measure = measure or ExchangeMeasure(self.name, self.exchange_id)
-        self.retired = False  # stopped: what it counted is in measure.carry
+        self.measure.session = self  # its parts are read live until it stops
         self.refused: dict[str, str] = {}  # symbol -> the exchange's reason
         self.last_frame: float | None = None
         self.settling: set[str] | None = None  # while a start waits for answers: symbols that streamed
@@ -312,8 +312,7 @@ class ExchangeSession(SessionHealth):
         if self.adapter is not None:
             with contextlib.suppress(Exception):
                 await self.adapter.aclose()
-        self.measure.retire(stream=self.stream, adapter=self.adapter, pipeline=self.pipeline)
-        self.retired = True
+        self.measure.retire(stream=self.stream, adapter=self.adapter, pipeline=self.pipeline, session=self)
         await self.publisher.set_state(final, reason, final=True)
 
     def describe(self) -> dict[str, Any]:

@@ -43,11 +43,11 @@ class StatsWriter:
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in sorted(set(self.written) - set(live)):
                 pipe.hdel(keys.exchange_stats(self.written.pop(name)), self.worker_id)
-            for name, session in sorted(live.items()):
+            for name in sorted(live):
                 measure = self.measures.get(name)
                 if measure is None:
                     continue
-                stats = exchange_stats(measure.read(session), self.worker_id, self.since, now)
+                stats = exchange_stats(measure.read(), self.worker_id, self.since, now)
                 key = keys.exchange_stats(measure.exchange_id)
                 pipe.hset(key, self.worker_id, msgspec.json.encode(stats))
                 pipe.expire(key, STATS_TTL_S)

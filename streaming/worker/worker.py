@@ -64,8 +64,7 @@ class Worker(CommandHandlers):
         if self.config.metrics_port:  # before anything else: a busy port fails the start at once
             from streaming.worker.metrics import MetricsServer
 
-            self._metrics = await MetricsServer(self.config.metrics_port, self.measures,
-                                                lambda: self.sessions).start()
+            self._metrics = await MetricsServer(self.config.metrics_port, self.measures).start()
         await self._announce_exchanges()  # before the first heartbeat: a live worker's exchanges are listed
         await self.write_heartbeat()
         log.info("worker %s up (shard %s, user %s); %s", self.config.worker_id, self.config.shard_label or "all",

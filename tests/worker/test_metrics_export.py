@@ -47,7 +47,7 @@ def exported(readings: list[Reading]) -> dict[tuple[str, tuple], float]:
 
 def test_a_worker_with_no_exchange_yet_exports_valid_empty_families():
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LivermoreCollector({}, dict))
+    registry.register(LivermoreCollector({}))
     names = {fam.name for fam in text_string_to_metric_families(generate_latest(registry).decode())}
     assert {"livermore_streams", "livermore_close_lag_seconds", "livermore_frames_received"} <= names
 
