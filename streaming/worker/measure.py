@@ -16,16 +16,23 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from streaming.adapters.skips import BAD_TIMESTAMP, EXCHANGE_ERROR, UNKNOWN_INTERVAL, UNKNOWN_SYMBOL
-from streaming.adapters.staleness import stream_label
 from streaming.contracts.stats import ExchangeStats
-from streaming.pipeline.close_meter import CloseMeter
 from streaming.timeframes import TIMEFRAMES
 
-# frames that parsed but were not for us or out of bounds; every other skip kind is a malformed frame
-SKIPPED_KINDS = frozenset({UNKNOWN_SYMBOL, UNKNOWN_INTERVAL, BAD_TIMESTAMP, EXCHANGE_ERROR})
+if TYPE_CHECKING:  # the idle worker does not import the pipeline: only a started exchange does
+    from streaming.pipeline.close_meter import CloseMeter
+
+# frames that parsed but were not for us or out of bounds (streaming.adapters.skips: UNKNOWN_SYMBOL,
+# UNKNOWN_INTERVAL, BAD_TIMESTAMP, EXCHANGE_ERROR; a test keeps them equal); every other kind is malformed
+SKIPPED_KINDS = frozenset({"unknown_symbol", "unknown_interval", "bad_timestamp", "exchange_error"})
+
+
+def _close_meter() -> CloseMeter:
+    from streaming.pipeline.close_meter import CloseMeter
+
+    return CloseMeter()
 
 CounterKey = tuple[str, ...]  # ("frames",), ("rest_requests", endpoint), ("malformed", kind), ...
 
@@ -37,7 +44,7 @@ class Reading:
     streams: int = 0
     stale: list[str] = field(default_factory=list)
     counts: Counter[CounterKey] = field(default_factory=Counter)
-    closes: CloseMeter = field(default_factory=CloseMeter)
+    closes: CloseMeter = field(default_factory=_close_meter)
 
     def total(self, name: str) -> int:
         return sum(v for k, v in self.counts.items() if k[0] == name)
@@ -108,7 +115,7 @@ class ExchangeMeasure:
     def __init__(self, exchange: str, exchange_id: int) -> None:
         self.exchange = exchange
         self.exchange_id = exchange_id
-        self.closes = CloseMeter()  # handed to each pipeline of the exchange
+        self.closes = _close_meter()  # handed to each pipeline of the exchange
         self.carry: Counter[CounterKey] = Counter()
         self.session: Any = None  # the exchange's session while it runs (its parts count live)
 
@@ -136,7 +143,7 @@ class ExchangeMeasure:
         reading.streams = len(accepted) * len(TIMEFRAMES)
         if session.stream is not None:
             try:
-                reading.stale = sorted(stream_label(k) for k in session.stream.stale_streams())
+                reading.stale = sorted(f"{sym}:{tf}" for sym, tf in session.stream.stale_streams())
             except Exception:
                 reading.stale = []
         return reading

@@ -26,3 +26,17 @@ def test_batch_macd_v_is_still_importable_from_its_own_module():
     from streaming.indicators.macd_v_batch import macd_v_frame, macd_v_series
 
     assert callable(macd_v_frame) and callable(macd_v_series)
+
+
+IDLE = """
+import sys
+import streaming.worker.worker
+print(",".join(sorted(m for m in ("streaming.pipeline.core", "streaming.worker.metrics", "prometheus_client")
+                      if m in sys.modules)))
+"""
+
+
+def test_an_idle_worker_imports_neither_the_pipeline_nor_the_metrics_server():
+    # the pipeline comes with the first exchange started, /metrics with LIVERMORE_METRICS_PORT
+    out = subprocess.run([sys.executable, "-c", IDLE], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "", out.stdout

@@ -52,3 +52,11 @@ async def test_counts_of_real_parts_and_what_is_kept_when_they_go():
             assert after.streams == 0 and measure.session is None
         finally:
             await adapter.aclose()
+
+
+def test_the_skip_kinds_counted_as_skipped_are_those_of_the_adapters():
+    from streaming.adapters import skips
+    from streaming.worker.measure import SKIPPED_KINDS
+
+    assert {skips.UNKNOWN_SYMBOL, skips.UNKNOWN_INTERVAL, skips.BAD_TIMESTAMP, skips.EXCHANGE_ERROR} == SKIPPED_KINDS
+    assert set(skips.KINDS) > SKIPPED_KINDS
