@@ -5,13 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("drop", "stall", "malformed", "duplicate", "out_of_order", "sequence_gap", "rate_limit",
-               "server_shutdown")
+FAULT_KINDS = ("drop", "stall", "stall_symbol", "malformed", "duplicate", "out_of_order", "sequence_gap",
+               "rate_limit", "server_shutdown")
 MALFORMED_KINDS = ("invalid_json", "missing_fields", "wrong_types", "nan", "negative_price", "high_below_low",
                    "absurd_timestamp", "oversized")
+
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
 
 class FaultError(ValueError):
@@ -46,7 +50,8 @@ def validate(kind: str, exchange: str, params: dict[str, Any]) -> dict[str, Any]
     """Normalised parameters of a fault, or FaultError."""
     if kind not in FAULT_KINDS:
         raise FaultError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-    allowed = {"drop": set(), "stall": {"seconds"}, "malformed": {"kind", "count"}, "duplicate": {"count"},
+    allowed = {"drop": set(), "stall": {"seconds"}, "stall_symbol": {"symbol", "seconds"},
+               "malformed": {"kind", "count"}, "duplicate": {"count"},
                "out_of_order": {"count"}, "sequence_gap": {"count"}, "rate_limit": {"count", "retry_after"},
                "server_shutdown": {"close"}}[kind]
     extra = set(params) - allowed
@@ -57,8 +62,13 @@ def validate(kind: str, exchange: str, params: dict[str, Any]) -> dict[str, Any]
     if kind == "server_shutdown" and exchange == "coinbase":
         raise FaultError("server_shutdown is a Binance event; use drop on coinbase")
     out: dict[str, Any] = {}
-    if kind == "stall":
+    if kind in ("stall", "stall_symbol"):
         out["seconds"] = _number(params, "seconds", 5.0, 0.0, 3600.0)
+    if kind == "stall_symbol":
+        symbol = params.get("symbol")
+        if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
+            raise FaultError(f"stall_symbol needs a symbol like BTC-USD or BTCUSDT, got {str(symbol)[:40]!r}")
+        out["symbol"] = symbol.upper()
     if kind in ("malformed", "duplicate", "out_of_order", "sequence_gap", "rate_limit"):
         out["count"] = int(_number(params, "count", 1, 1, 10_000))
     if kind == "malformed":

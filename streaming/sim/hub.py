@@ -74,6 +74,10 @@ class SimConnection:
         """Real seconds until the next tick is due."""
         raise NotImplementedError
 
+    def streams_symbol(self, symbol: str) -> bool:
+        """Whether the connection is subscribed to any stream of SYMBOL."""
+        raise NotImplementedError
+
     async def on_ping_due(self) -> None:  # Binance overrides
         return None
 
@@ -114,6 +118,7 @@ class Hub:
         self.connections: set[SimConnection] = set()
         self.rest_429_left = 0
         self.rest_retry_after = 1
+        self.stalled: dict[str, float] = {}  # SYMBOL -> until (monotonic): no frame of it on any connection
         self.stats: dict[str, int] = {"connections": 0, "bad_client_messages": 0, "rest_requests": 0}
         self._last_warn = 0.0
 
@@ -141,9 +146,21 @@ class Hub:
             except asyncio.CancelledError:
                 pass
 
+    def is_stalled(self, symbol: str) -> bool:
+        until = self.stalled.get(symbol)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self.stalled[symbol]
+        return False
+
     def apply(self, kind: str, params: dict[str, Any]) -> int:
         """Aim a WebSocket fault at the open connections; returns how many it reached."""
         conns = [c for c in self.connections if not c.closed]
+        if kind == "stall_symbol":  # every connection, also those opened while it lasts
+            self.stalled[params["symbol"]] = time.monotonic() + params["seconds"]
+            return sum(1 for c in conns if c.streams_symbol(params["symbol"]))
         for c in conns:
             if kind == "drop":
                 c.abort()
