@@ -152,6 +152,17 @@ def window(cs: list[Close], clock: Clock, frames: dict[tuple[str, str, int], int
     return Window(np.array(lags), np.array(worker), expected, expected - len(first))
 
 
+def by_bar_end(cs: list[Close], clock: Clock, frames: dict[tuple[str, str, int], int], symbols: Iterable[str],
+               after_ms: int, until_ms: int) -> list[tuple[int, int, float, float]]:
+    """(bar end, closes, max bar end->event ms, max frame->event ms) per bar end in the window."""
+    out = []
+    for end in sorted({c.end_ms for c in cs if after_ms < c.end_ms <= until_ms}):
+        w = window([c for c in cs if c.end_ms == end], clock, frames, symbols, end - 1, end)
+        if len(w.lags_ms):
+            out.append((end, len(w.lags_ms), Window.pct(w.lags_ms, 100), Window.pct(w.worker_ms, 100)))
+    return out
+
+
 @dataclass
 class Fill:
     """The bars withheld at `end_ms` (one per stream of the fill symbols) and their close events."""
@@ -374,6 +385,9 @@ def measure(cfg: Config, platform: Platform) -> Measured:
                  during=window(cs, clock, frames, live, MIDNIGHT_MS - 1, clock.sim(done_ns)),
                  fill=f, fill_seconds=(done_ns - clock.mono(MIDNIGHT_MS)) / 1e9, repeated=repeated_events(cs),
                  rest_requests=stats["rest_requests"], withheld=stats["closes_withheld"])
+    for end, count, worst, worker in by_bar_end(cs, clock, frames, live, MIDNIGHT_MS - 1, clock.sim(done_ns)):
+        log(f"  bars ending {(end - MIDNIGHT_MS) / 60_000:+5.0f} min from midnight: {count:3d} live closes, "
+            f"bar end->event max {worst:4.0f} ms, frame->event max {worker:4.0f} ms")
     if f.done_ns is None or f.missing:
         m.notes.append(f"the fill did not finish within {cfg.timeout_s:g} s: {f.missing} filled bars had no event")
     return m

@@ -13,6 +13,7 @@ from bench.bench_gapfill import (
     Clock,
     Measured,
     bar_ends,
+    by_bar_end,
     closes,
     fill,
     repeated_events,
@@ -90,3 +91,14 @@ def test_closing_key_only_for_closed_klines():
     assert closing_key(orjson.dumps(frame)) is None
     assert closing_key(b'{"x":true') is None
     assert streams_of(["SIM1USDT"]) == [f"sim1usdt@kline_{tf}" for tf in STEP_MS]
+
+
+def test_by_bar_end_splits_a_window_by_the_bars_end():
+    t0 = CLOCK.mono(MIDNIGHT_MS)
+    events = [event(t0 + 100_000_000, "SIM1USDT", "5m", MIDNIGHT_MS - 300_000),
+              event(t0 + 300_000_000, "SIM1USDT", "1d", MIDNIGHT_MS - 86_400_000),
+              event(CLOCK.mono(MIDNIGHT_MS + 300_000) + 50_000_000, "SIM1USDT", "5m", MIDNIGHT_MS)]
+    frames = {("SIM1USDT", "1d", MIDNIGHT_MS - 86_400_000): t0 + 280_000_000}
+    rows = by_bar_end(closes(events), CLOCK, frames, ["SIM1USDT"], MIDNIGHT_MS - 1, MIDNIGHT_MS + 300_000)
+    assert [(e, n, round(w), round(k)) for e, n, w, k in rows[:1]] == [(MIDNIGHT_MS, 2, 300, 20)]
+    assert rows[1][:3] == (MIDNIGHT_MS + 300_000, 1, 50.0)
