@@ -60,7 +60,8 @@ class Config:
     rest_latency: float = 0.5   # seconds before every REST answer
     speed: float = 60.0         # simulated seconds per real second: a 5m bar every 5 s
     update_interval: float = 0.2  # real seconds between the simulator's ticks (a close waits for one)
-    lead_s: float = 45.0        # real seconds from the simulator's start to midnight
+    lead_s: float = 70.0        # real seconds from the simulator's start to midnight: 22:50, so the
+                                # baseline has the 23:00 burst (5m, 15m and 1h close at once)
     fault_lead_ms: int = 90_000  # simulated ms before midnight when the closes are withheld
     timeout_s: float = 240.0    # for the whole fill
 
@@ -125,10 +126,10 @@ def bar_ends(timeframes: Iterable[str], after_ms: int, until_ms: int) -> list[tu
 
 @dataclass
 class Window:
-    """The live symbols' closes of the bars that ended in one window: lag from the bar's end and
-    from the closing frame's arrival at a plain client beside the worker (the worker's own part)."""
+    """The live symbols' closes of the bars that ended in one window: lag from the bar's end to the
+    close event, and to the closing frame's arrival at a plain client (the simulator's delivery)."""
     lags_ms: np.ndarray
-    worker_ms: np.ndarray
+    delivery_ms: np.ndarray
     expected: int
     lost: int
 
@@ -147,19 +148,19 @@ def window(cs: list[Close], clock: Clock, frames: dict[tuple[str, str, int], int
             key = (c.symbol, c.timeframe, c.open_ms)
             first[key] = min(first.get(key, c.arrived_ns), c.arrived_ns)
     lags = [(t - clock.mono(o + STEP_MS[tf])) / 1e6 for (_, tf, o), t in first.items()]
-    worker = [(t - frames[k]) / 1e6 for k, t in first.items() if k in frames]
+    delivery = [(frames[k] - clock.mono(k[2] + STEP_MS[k[1]])) / 1e6 for k in first if k in frames]
     expected = len(syms) * len(bar_ends(STEP_MS, after_ms, until_ms))
-    return Window(np.array(lags), np.array(worker), expected, expected - len(first))
+    return Window(np.array(lags), np.array(delivery), expected, expected - len(first))
 
 
 def by_bar_end(cs: list[Close], clock: Clock, frames: dict[tuple[str, str, int], int], symbols: Iterable[str],
                after_ms: int, until_ms: int) -> list[tuple[int, int, float, float]]:
-    """(bar end, closes, max bar end->event ms, max frame->event ms) per bar end in the window."""
+    """(bar end, closes, max bar end->event ms, max bar end->frame ms) per bar end in the window."""
     out = []
     for end in sorted({c.end_ms for c in cs if after_ms < c.end_ms <= until_ms}):
         w = window([c for c in cs if c.end_ms == end], clock, frames, symbols, end - 1, end)
         if len(w.lags_ms):
-            out.append((end, len(w.lags_ms), Window.pct(w.lags_ms, 100), Window.pct(w.worker_ms, 100)))
+            out.append((end, len(w.lags_ms), Window.pct(w.lags_ms, 100), Window.pct(w.delivery_ms, 100)))
     return out
 
 
@@ -218,11 +219,11 @@ def table(cfg: Config, m: Measured) -> list[Row]:
                                                                    ", none lost") +
             f". bar end->event: the close event at the subscriber - the bar's end; the simulator sends a "
             f"close on its next tick, up to {cfg.update_interval:g} s after the end"),
-        Row("frame->event p50, filling", pct(d.worker_ms, 50), "ms", pct(b.worker_ms, 50), base),
-        Row("frame->event p99, filling", pct(d.worker_ms, 99), "ms", pct(b.worker_ms, 99), base),
-        Row("frame->event max, filling", pct(d.worker_ms, 100), "ms", pct(b.worker_ms, 100), base, "",
-            "frame->event: the close event at the subscriber - the closing frame's arrival at a plain "
-            "WebSocket client on the same streams: the worker's own part"),
+        Row("bar end->frame p50, filling", pct(d.delivery_ms, 50), "ms", pct(b.delivery_ms, 50), base),
+        Row("bar end->frame max, filling", pct(d.delivery_ms, 100), "ms", pct(b.delivery_ms, 100), base, "",
+            "bar end->frame: the closing frame's arrival at a plain WebSocket client on the live symbols' "
+            "streams (a connection of its own): what the simulator's delivery alone costs. Each connection "
+            "ticks on its own schedule, so it tells the simulator's share only roughly"),
         Row(f"fill of {streams} streams", m.fill_seconds, "s", floor, "REST floor", "",
             f"fill: the bars' end (midnight) -> the last filled bar's close event. REST floor: {streams} "
             f"requests x {cfg.rest_latency:g} s / {CONCURRENCY} at once"),
@@ -314,8 +315,12 @@ class Simulator:
 class SimWorker(Worker):
     """`python -m streaming --autostart binance --no-warmup --symbols binance=...` on the simulator's clock."""
 
-    def __init__(self, platform: Platform, sim: Simulator, symbols: list[str]) -> None:
+    def __init__(self, platform: Platform, sim: Simulator, symbols: list[str], src: Path | None = None) -> None:
         super().__init__(platform, 0, sim.ws_url, sim.rest_url)
+        if src is not None:  # `python -m streaming` from another source tree (its own dependencies are ours)
+            run = (f"import sys; sys.path.insert(0, {str(src)!r}); from streaming.cli import main; "
+                   "sys.exit(main(['worker', *sys.argv[1:]]))")
+            self.args = [PYTHON, "-c", run, *self.args[3:]]
         self.args += ["--autostart", "binance", "--no-warmup", "--symbols", "binance=" + ",".join(symbols)]
         self.env[SIM_CLOCK_ENV] = sim.clock_setting
 
@@ -331,21 +336,23 @@ def streams_of(symbols: Iterable[str]) -> list[str]:
     return [f"{s.lower()}@kline_{tf}" for s in symbols for tf in STEP_MS]
 
 
-def measure(cfg: Config, platform: Platform) -> Measured:
+def measure(cfg: Config, platform: Platform, worker_src: Path | None = None) -> Measured:
     n = cfg.fill_symbols + cfg.live_symbols
     start_ms = MIDNIGHT_MS - int(cfg.lead_s * cfg.speed * 1000)
     with Simulator(platform, cfg, n, start_ms) as sim:
         clock = sim.clock()
         names = sim.symbols()
-        # the worker's connection carries its streams in name order, and so does the simulator's every
-        # tick: the live symbols go first, so their closing frames reach the worker and the plain
-        # client after the same few frames, and frame->event is the worker's own time
+        # the live symbols spread evenly over the worker's streams (name order, as the connection and
+        # the simulator's ticks carry them), so their frames are not all first or last in a tick
         order = sorted(names, key=str.lower)
-        live, to_fill = order[:cfg.live_symbols], order[cfg.live_symbols:]
+        every = len(order) / cfg.live_symbols if cfg.live_symbols else 0
+        picked = {int(i * every) for i in range(cfg.live_symbols)}
+        live = [s for i, s in enumerate(order) if i in picked]
+        to_fill = [s for i, s in enumerate(order) if i not in picked]
         sim.inject("slow_rest", seconds=cfg.rest_latency)
         cs: list[Close] = []
         with Subscriber(platform.redis_url, CLOSE_PATTERN) as sub, CloseWatch(sim.ws_url, streams_of(live)) as watch, \
-                SimWorker(platform, sim, names) as worker:
+                SimWorker(platform, sim, names, worker_src) as worker:
             log(f"worker: {n} symbols x 5 timeframes on the simulator, REST answers {cfg.rest_latency:g} s late")
             deadline = time.monotonic() + 90
             while True:  # live: every symbol closed a 5m bar through the worker
@@ -385,9 +392,9 @@ def measure(cfg: Config, platform: Platform) -> Measured:
                  during=window(cs, clock, frames, live, MIDNIGHT_MS - 1, clock.sim(done_ns)),
                  fill=f, fill_seconds=(done_ns - clock.mono(MIDNIGHT_MS)) / 1e9, repeated=repeated_events(cs),
                  rest_requests=stats["rest_requests"], withheld=stats["closes_withheld"])
-    for end, count, worst, worker in by_bar_end(cs, clock, frames, live, MIDNIGHT_MS - 1, clock.sim(done_ns)):
+    for end, count, worst, frame in by_bar_end(cs, clock, frames, live, MIDNIGHT_MS - 1, clock.sim(done_ns)):
         log(f"  bars ending {(end - MIDNIGHT_MS) / 60_000:+5.0f} min from midnight: {count:3d} live closes, "
-            f"bar end->event max {worst:4.0f} ms, frame->event max {worker:4.0f} ms")
+            f"bar end->event max {worst:4.0f} ms, bar end->frame max {frame:4.0f} ms")
     if f.done_ns is None or f.missing:
         m.notes.append(f"the fill did not finish within {cfg.timeout_s:g} s: {f.missing} filled bars had no event")
     return m
@@ -399,6 +406,8 @@ def main() -> None:
     ap.add_argument("--fill-symbols", type=int, metavar="N", help="symbols whose 5 streams need a fill (100)")
     ap.add_argument("--live-symbols", type=int, metavar="N", help="symbols that keep closing live (50)")
     ap.add_argument("--rest-latency", type=float, metavar="S", help="seconds before every REST answer (0.5)")
+    ap.add_argument("--worker-src", type=Path, metavar="DIR", help="run the worker from this source tree "
+                    "(a folder holding streaming/, e.g. an older commit's `git archive`), to compare")
     args = ap.parse_args()
     cfg = QUICK if args.quick else Config()
     for name in ("fill_symbols", "live_symbols", "rest_latency"):
@@ -408,10 +417,11 @@ def main() -> None:
         ap.error("at most 1024 streams: the bench keeps them on one connection")
     load_start, started = os.getloadavg()[0], time.monotonic()
     with tempfile.TemporaryDirectory(prefix="livermore-bench-") as d, Platform(Path(d)) as platform:
-        m = measure(cfg, platform)
+        m = measure(cfg, platform, args.worker_src)
     title = (f"livermore gap fills{' (--quick: smoke figures)' if args.quick else ''}: "
              f"{cfg.fill_symbols * 5} streams filled behind a {cfg.rest_latency:g} s REST, "
-             f"{cfg.live_symbols * 5} live; {os.cpu_count()} cores, load {load_start:.1f} -> "
+             f"{cfg.live_symbols * 5} live{f'; worker from {args.worker_src}' if args.worker_src else ''}; "
+             f"{os.cpu_count()} cores, load {load_start:.1f} -> "
              f"{os.getloadavg()[0]:.1f}, {time.monotonic() - started:.0f} s")
     sys.stderr.flush()
     print("\n" + render(table(cfg, m), title))

@@ -1,6 +1,6 @@
 """A plain WebSocket client beside the worker: it stamps the arrival of every closing kline
-(`"x":true`) on the same simulator streams, so a close event's lag can be split into the
-exchange's delivery (bar end -> closing frame) and the worker's own part (closing frame -> event).
+(`"x":true`) on some of the same simulator streams, on a connection of its own, so a close
+event's lag from the bar's end can be set beside what the exchange's delivery alone takes.
 
 It runs in a process of its own and does nothing else: frames are only checked for the closed
 marker, and a closing frame is parsed once. Times are time.monotonic_ns() (CLOCK_MONOTONIC, the

@@ -50,7 +50,7 @@ def test_bar_ends_are_epoch_aligned_and_midnight_ends_every_timeframe():
     assert bar_ends(["15m"], MIDNIGHT_MS, MIDNIGHT_MS + 899_999) == []
 
 
-def test_window_lags_from_bar_end_and_from_frame_and_counts_lost_closes():
+def test_window_lags_from_bar_end_to_event_and_to_frame_and_counts_lost_closes():
     end = MIDNIGHT_MS - 300_000  # one 5m bar of each live symbol ends in the window
     t_end = CLOCK.mono(end)
     events = [event(t_end + 150_000_000, "SIM1USDT", "5m", end - 300_000),
@@ -58,7 +58,7 @@ def test_window_lags_from_bar_end_and_from_frame_and_counts_lost_closes():
               event(t_end + 900_000_000, "SIM9USDT", "5m", end - 300_000)]  # not a live symbol here
     frames = {("SIM1USDT", "5m", end - 300_000): t_end + 100_000_000}
     w = window(closes(events), CLOCK, frames, ["SIM1USDT", "SIM2USDT"], end - 1, end)
-    assert w.lags_ms.tolist() == [150.0] and w.worker_ms.tolist() == [50.0]
+    assert w.lags_ms.tolist() == [150.0] and w.delivery_ms.tolist() == [100.0]
     assert (w.expected, w.lost) == (2, 1)  # SIM2's close never came
 
 
@@ -100,5 +100,5 @@ def test_by_bar_end_splits_a_window_by_the_bars_end():
               event(CLOCK.mono(MIDNIGHT_MS + 300_000) + 50_000_000, "SIM1USDT", "5m", MIDNIGHT_MS)]
     frames = {("SIM1USDT", "1d", MIDNIGHT_MS - 86_400_000): t0 + 280_000_000}
     rows = by_bar_end(closes(events), CLOCK, frames, ["SIM1USDT"], MIDNIGHT_MS - 1, MIDNIGHT_MS + 300_000)
-    assert [(e, n, round(w), round(k)) for e, n, w, k in rows[:1]] == [(MIDNIGHT_MS, 2, 300, 20)]
+    assert [(e, n, round(w), round(k)) for e, n, w, k in rows[:1]] == [(MIDNIGHT_MS, 2, 300, 280)]
     assert rows[1][:3] == (MIDNIGHT_MS + 300_000, 1, 50.0)
