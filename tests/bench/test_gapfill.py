@@ -23,6 +23,7 @@ from bench.bench_gapfill import (
 )
 from bench.close_watch import closing_key
 from bench.report import render
+from bench.subscriber import parse_complete
 
 CLOCK = Clock(sim_ms=MIDNIGHT_MS - 600_000, mono_ns=1_000_000_000, speed=60.0)
 
@@ -102,3 +103,14 @@ def test_by_bar_end_splits_a_window_by_the_bars_end():
     rows = by_bar_end(closes(events), CLOCK, frames, ["SIM1USDT"], MIDNIGHT_MS - 1, MIDNIGHT_MS + 300_000)
     assert [(e, n, round(w), round(k)) for e, n, w, k in rows[:1]] == [(MIDNIGHT_MS, 2, 300, 280)]
     assert rows[1][:3] == (MIDNIGHT_MS + 300_000, 1, 50.0)
+
+
+def test_a_reply_cut_by_the_last_read_waits_for_the_next_take():
+    """The gap-fill bench takes events while closes flow: a pmessage cut by the read is not
+    parsed (nor lost) until the read that completes it."""
+    msg = b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$2\r\nch\r\n$5\r\nhello\r\n"
+    for cut in range(1, len(msg)):
+        events, done = parse_complete([(1, msg + msg[:cut])])
+        assert events == [(1, b"ch", b"hello")] and done == len(msg)
+        rest = (msg + msg[:cut])[done:]
+        assert parse_complete([(1, rest), (2, msg[cut:])]) == ([(2, b"ch", b"hello")], len(msg))
