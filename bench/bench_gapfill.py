@@ -66,7 +66,7 @@ class Config:
     timeout_s: float = 240.0    # for the whole fill
 
 
-QUICK = Config(fill_symbols=20, live_symbols=10, lead_s=16.0, timeout_s=60.0)
+QUICK = Config(fill_symbols=20, live_symbols=10, lead_s=20.0, timeout_s=60.0)
 
 
 def log(msg: str) -> None:
