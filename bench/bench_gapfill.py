@@ -3,7 +3,7 @@ simulator, where hundreds of streams need a REST gap fill behind a slow REST whi
 symbols on the same connection keep closing live. Closes are counted at a Redis subscriber.
 
     .venv/bin/python bench/bench_gapfill.py [--quick] [--fill-symbols N] [--live-symbols N]
-                                            [--rest-latency S]
+                                            [--rest-latency S] [--worker-src DIR]
 
 The simulated clock runs 60x and starts shortly before midnight UTC, when every timeframe (5m,
 15m, 1h, 4h, 1d) closes at once. Just before midnight the simulator is told to withhold the next
@@ -11,9 +11,10 @@ closing frame of every stream of the fill symbols (fault `lose_closes`), so each
 streams finds one bar missing at midnight and fills it over REST, every answer 0.5 s late (fault
 `slow_rest`). The live symbols share the WebSocket connection and keep closing. The lag of a
 close is its event's arrival at the subscriber minus the bar's end (the simulated end mapped to
-CLOCK_MONOTONIC); the baseline is the same symbols' lag before the fault, in the same run.
---quick is a smoke run (100 streams to fill, under a minute); its figures are not the table's.
-Only 127.0.0.1 is used; Redis and the database are private to the run.
+CLOCK_MONOTONIC); the baseline is the same symbols' lag before the fault, in the same run
+(docs/benchmarks.md says what each row means; bench/fill_lags.py computes them). --quick is a
+smoke run (100 streams to fill, under a minute); its figures are not the table's. Only 127.0.0.1
+is used; Redis and the database are private to the run.
 """
 
 from __future__ import annotations
@@ -27,17 +28,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.close_watch import CloseWatch
+from bench.fill_lags import STEP_MS, Clock, Close, Fill, Window, by_bar_end, closes, fill, repeated_events, window
 from bench.processes import LIVERMORE, PYTHON, Platform, Worker
 from bench.report import Row, render, wrap
 from bench.subscriber import Subscriber
@@ -45,12 +43,8 @@ from streaming.clock import ENV as SIM_CLOCK_ENV
 from streaming.clock import encode_sim_clock
 
 CLOSE_PATTERN = "channel:exchange:2:candle:close:*"
-STEP_MS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 MIDNIGHT_MS = 1_786_320_000_000  # 2026-08-10T00:00:00Z: a bar of every timeframe ends here
 CONCURRENCY = 8  # the worker's default backfill_concurrency (GapFills)
-GOAL_MS = 1000.0
-
-Event = tuple[int, bytes, bytes]  # (arrival monotonic ns, channel, payload), as Subscriber.take() gives
 
 
 @dataclass(frozen=True)
@@ -71,124 +65,6 @@ QUICK = Config(fill_symbols=20, live_symbols=10, lead_s=20.0, timeout_s=60.0)
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class Clock:
-    """The simulated clock in CLOCK_MONOTONIC: one reading of both, and the speed."""
-    sim_ms: int
-    mono_ns: int
-    speed: float
-
-    def mono(self, sim_ms: int) -> int:
-        return self.mono_ns + int((sim_ms - self.sim_ms) / self.speed * 1e6)
-
-    def sim(self, mono_ns: int) -> int:
-        return self.sim_ms + int((mono_ns - self.mono_ns) * self.speed / 1e6)
-
-
-@dataclass(frozen=True)
-class Close:
-    arrived_ns: int
-    symbol: str
-    timeframe: str
-    open_ms: int
-    source: str
-
-    @property
-    def end_ms(self) -> int:
-        return self.open_ms + STEP_MS[self.timeframe]
-
-
-def closes(events: Iterable[Event]) -> list[Close]:
-    """The close events among the subscriber's messages (anything unreadable is left out)."""
-    out = []
-    for arrived, _channel, data in events:
-        try:
-            e = orjson.loads(data)
-            out.append(Close(arrived, e["symbol"], e["timeframe"], int(e["timestamp"]), e.get("source", "")))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue
-    return out
-
-
-def bar_ends(timeframes: Iterable[str], after_ms: int, until_ms: int) -> list[tuple[str, int]]:
-    """(timeframe, end) of every bar ending in (after_ms, until_ms]; bars are epoch-aligned."""
-    out = []
-    for tf in timeframes:
-        step = STEP_MS[tf]
-        end = (after_ms // step + 1) * step
-        while end <= until_ms:
-            out.append((tf, end))
-            end += step
-    return out
-
-
-@dataclass
-class Window:
-    """The live symbols' closes of the bars that ended in one window: lag from the bar's end to the
-    close event, and to the closing frame's arrival at a plain client (the simulator's delivery)."""
-    lags_ms: np.ndarray
-    delivery_ms: np.ndarray
-    expected: int
-    lost: int
-
-    @staticmethod
-    def pct(xs: np.ndarray, q: float) -> float:
-        return float(np.percentile(xs, q)) if len(xs) else float("nan")
-
-
-def window(cs: list[Close], clock: Clock, frames: dict[tuple[str, str, int], int], symbols: Iterable[str],
-           after_ms: int, until_ms: int) -> Window:
-    """`frames`: (symbol, timeframe, open) -> arrival ns of its closing frame at the plain client."""
-    syms = set(symbols)
-    first: dict[tuple[str, str, int], int] = {}
-    for c in cs:
-        if c.symbol in syms and after_ms < c.end_ms <= until_ms:
-            key = (c.symbol, c.timeframe, c.open_ms)
-            first[key] = min(first.get(key, c.arrived_ns), c.arrived_ns)
-    lags = [(t - clock.mono(o + STEP_MS[tf])) / 1e6 for (_, tf, o), t in first.items()]
-    delivery = [(frames[k] - clock.mono(k[2] + STEP_MS[k[1]])) / 1e6 for k in first if k in frames]
-    expected = len(syms) * len(bar_ends(STEP_MS, after_ms, until_ms))
-    return Window(np.array(lags), np.array(delivery), expected, expected - len(first))
-
-
-def by_bar_end(cs: list[Close], clock: Clock, frames: dict[tuple[str, str, int], int], symbols: Iterable[str],
-               after_ms: int, until_ms: int) -> list[tuple[int, int, float, float]]:
-    """(bar end, closes, max bar end->event ms, max bar end->frame ms) per bar end in the window."""
-    out = []
-    for end in sorted({c.end_ms for c in cs if after_ms < c.end_ms <= until_ms}):
-        w = window([c for c in cs if c.end_ms == end], clock, frames, symbols, end - 1, end)
-        if len(w.lags_ms):
-            out.append((end, len(w.lags_ms), Window.pct(w.lags_ms, 100), Window.pct(w.delivery_ms, 100)))
-    return out
-
-
-@dataclass
-class Fill:
-    """The bars withheld at `end_ms` (one per stream of the fill symbols) and their close events."""
-    streams: int
-    once: int           # streams whose filled bar got exactly one close event
-    missing: int        # ... none
-    repeated: int       # ... more than one
-    from_rest: int      # close events of filled bars whose source is "rest"
-    done_ns: int | None  # arrival of the last filled bar's event
-
-
-def fill(cs: list[Close], symbols: Iterable[str], end_ms: int) -> Fill:
-    syms = set(symbols)
-    keys = {(s, tf, end_ms - step) for s in syms for tf, step in STEP_MS.items()}
-    got = [c for c in cs if (c.symbol, c.timeframe, c.open_ms) in keys]
-    n = Counter((c.symbol, c.timeframe, c.open_ms) for c in got)
-    return Fill(len(keys), sum(1 for k in keys if n[k] == 1), sum(1 for k in keys if n[k] == 0),
-                sum(1 for k in keys if n[k] > 1), sum(1 for c in got if c.source == "rest"),
-                max((c.arrived_ns for c in got), default=None))
-
-
-def repeated_events(cs: list[Close]) -> int:
-    """Close events beyond the first for any (symbol, timeframe, open time)."""
-    n = Counter((c.symbol, c.timeframe, c.open_ms) for c in cs)
-    return sum(v - 1 for v in n.values() if v > 1)
 
 
 @dataclass

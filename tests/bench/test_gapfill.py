@@ -1,27 +1,14 @@
 """The gap-fill bench's pure parts (not a timed test: no rates, no thresholds): reading close
 events, the simulated clock in monotonic time, which bars a window owes, lags from the bar's end
-and from the closing frame, the exactly-once count of the filled bars, and the table."""
+and to the closing frame, the exactly-once count of the filled bars, and the table."""
 
 from __future__ import annotations
 
 import orjson
 
-from bench.bench_gapfill import (
-    MIDNIGHT_MS,
-    QUICK,
-    STEP_MS,
-    Clock,
-    Measured,
-    bar_ends,
-    by_bar_end,
-    closes,
-    fill,
-    repeated_events,
-    streams_of,
-    table,
-    window,
-)
+from bench.bench_gapfill import MIDNIGHT_MS, QUICK, Measured, streams_of, table
 from bench.close_watch import closing_key
+from bench.fill_lags import STEP_MS, Clock, bar_ends, by_bar_end, closes, fill, repeated_events, window
 from bench.report import render
 from bench.subscriber import parse_complete
 
