@@ -39,6 +39,7 @@ class BinanceConnection(SimConnection):
         self.pings = 0
         self.pongs = 0
         self.close_at: float | None = None
+        self.lose: set[str] = set()  # streams whose next closing frame is withheld (lose_closes)
 
     def streams_symbol(self, symbol: str) -> bool:
         return any(s[0] == symbol for s in self.streams.values())
@@ -46,6 +47,9 @@ class BinanceConnection(SimConnection):
     def _emit(self, stream: str, payload: dict[str, Any]) -> None:
         body = {"stream": stream, "data": payload} if self.combined else payload
         self.push(orjson.dumps(body).decode())
+
+    def lose_next_closes(self, symbols: set[str]) -> None:
+        self.lose.update(n for n, s in self.streams.items() if s[0] in symbols and s[1] not in REPLAY_ONLY_INTERVALS)
 
     def add(self, names: list[str]) -> None:
         for name in names:
@@ -80,7 +84,10 @@ class BinanceConnection(SimConnection):
             if last is not None and last < bucket:
                 for b in range(max(last, bucket - cap * step), bucket, step):
                     bar = market.closed(ex, symbol, step, b)
-                    if bar is not None:
+                    if bar is not None and name in self.lose:
+                        self.lose.discard(name)  # never sent; REST still has the bar
+                        self.hub.stats["closes_withheld"] += 1
+                    elif bar is not None:
                         payload = fm.bn_kline(symbol, interval, bar, step, True, now_ms)
                         self._emit(name, payload)
                         self.last_final[name] = payload

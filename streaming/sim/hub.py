@@ -39,6 +39,9 @@ class SimConnection:
         self.out_of_order = 0
         self.sequence_gaps = 0
 
+    def lose_next_closes(self, symbols: set[str]) -> None:  # Binance overrides (validate refuses Coinbase)
+        raise NotImplementedError
+
     def push(self, frame: str | bytes) -> None:
         self.outbox.append(frame)
         self.wake.set()
@@ -119,7 +122,9 @@ class Hub:
         self.rest_429_left = 0
         self.rest_retry_after = 1
         self.stalled: dict[str, float] = {}  # SYMBOL -> until (monotonic): no frame of it on any connection
-        self.stats: dict[str, int] = {"connections": 0, "bad_client_messages": 0, "rest_requests": 0}
+        self.rest_delay = 0.0  # real seconds before every REST answer (the slow_rest fault)
+        self.stats: dict[str, int] = {"connections": 0, "bad_client_messages": 0, "rest_requests": 0,
+                                      "closes_withheld": 0}
         self._last_warn = 0.0
 
     def warn(self, msg: str, *args: Any) -> None:
@@ -176,10 +181,14 @@ class Hub:
                 c.sequence_gaps += params["count"]
             elif kind == "server_shutdown":
                 self.shutdown(c, params.get("close", True))
+            elif kind == "lose_closes":
+                c.lose_next_closes(set(params["symbols"]))
             c.wake.set()
         if kind == "rate_limit":
             self.rest_429_left = params["count"]
             self.rest_retry_after = params["retry_after"]
+        if kind == "slow_rest":
+            self.rest_delay = params["seconds"]
         return len(conns)
 
     def shutdown(self, conn: SimConnection, close: bool) -> None:  # Binance overrides

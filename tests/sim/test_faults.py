@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 import websockets
 
-from streaming.sim import SimConfig
+from streaming.sim import FaultError, SimConfig
 from streaming.sim.testing import running_simulator
 from tests.helpers.sim import TEST_START_MS
 from tests.sim.clients import connect, recv_json, recv_until, run
@@ -191,3 +192,52 @@ def test_stall_symbol_refuses_unknown_symbols_and_bad_parameters(sim):
                        ({"fault": "stall_symbol", "symbol": "SIM1-USD", "count": 1}, "takes")):
         status, answer = _post_fault(sim, body)
         assert status == 400 and text in answer["error"], answer
+def test_slow_rest_delays_every_answer_until_reset(sim):
+    url = sim.urls["binance"].rest_url + "/api/v3/time"
+    sim.inject("slow_rest", exchange="binance", seconds=0.3)
+    try:
+        t = time.monotonic()
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert r.status == 200
+        assert time.monotonic() - t >= 0.3  # a lower bound: asyncio.sleep never wakes early
+    finally:
+        sim.inject("slow_rest", exchange="binance", seconds=0)
+    assert sim.sim.hubs["binance"].rest_delay == 0
+    with pytest.raises(FaultError, match="seconds must be in"):
+        sim.inject("slow_rest", exchange="binance", seconds=-1)
+
+
+def test_lose_closes_withholds_one_close_per_stream_of_those_symbols(sim):
+    step = 300_000
+
+    async def go():
+        url = sim.urls["binance"].ws_url + "/stream?streams=sim1usdt@kline_5m/sim2usdt@kline_5m"
+        async with connect(url) as ws:
+            closes: dict[str, list[int]] = {"SIM1USDT": [], "SIM2USDT": []}
+
+            def closed(f):
+                k = f["data"]["k"]
+                if k["x"]:
+                    closes[k["s"]].append(k["t"])
+                return k["x"]
+
+            await recv_until(ws, closed)  # live: a bucket closed (the other stream's close may follow)
+            before = sim.stats("binance")["closes_withheld"]
+            await inject(sim, "lose_closes", exchange="binance", symbols=["sim1usdt"])
+            await recv_until(ws, lambda f: closed(f) and len(closes["SIM1USDT"]) >= 3
+                             and len(closes["SIM2USDT"]) >= 4)
+            # both streams' closes of a bucket go out in the same tick, so the one bucket SIM2
+            # closed and SIM1 did not is the withheld close; everything else arrives
+            sim1, sim2 = closes["SIM1USDT"], closes["SIM2USDT"]
+            lost = {t for t in sim2 if sim1[0] <= t <= sim1[-1]} - set(sim1)
+            assert len(lost) == 1
+            assert all(b - a == step for a, b in itertools.pairwise(sim2))
+            assert all(b - a == step for a, b in itertools.pairwise(sorted({*sim1, *lost})))
+            assert sim.stats("binance")["closes_withheld"] == before + 1
+            truth = {c.timestamp for c in sim.truth("binance", "SIM1USDT", "5m")}
+            assert lost <= truth
+    run(go())
+    with pytest.raises(FaultError, match="binance and binance_us only"):
+        sim.inject("lose_closes", exchange="coinbase", symbols=["SIM1-USD"])
+    with pytest.raises(FaultError, match="non-empty list"):
+        sim.inject("lose_closes", exchange="binance", symbols=[])
