@@ -1,8 +1,9 @@
-"""The checks of single setting values (URLs, user ids), each failing with one line that says
+"""The checks of single setting values (URLs, user ids, durations, ports), each failing with one line that says
 what is wrong and what to use instead, and never shows a password. streaming.settings applies them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,3 +86,25 @@ def parse_user_id(value: Any, what: str) -> int:
     if not (text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_USER_ID):
         raise ValueError(f"{what}={shown(value, 30)} is not a user id; use a positive integer up to {MAX_USER_ID}")
     return int(text)
+
+
+def check_seconds(value: Any, variable: str, low: float, high: float, default: str) -> float:
+    """A number of seconds in [low, high]."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise ValueError(f"{variable}={shown(value)} must be a number of seconds from {low:g} to {high:g} "
+                         f"(default {default})")
+    return seconds
+
+
+def check_port(value: Any, variable: str, zero_means: str) -> int:
+    """A TCP port number, or 0 (`zero_means` says for what)."""
+    text = str(value).strip()
+    port = int(text) if text.isdigit() and len(text) <= 5 else -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{variable}={shown(value)} must be a port number from 1 to 65535, or 0 (or unset) "
+                         f"{zero_means}")
+    return port

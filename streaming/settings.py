@@ -27,7 +27,9 @@ from streaming.errors import UsageError, shown
 from streaming.setting_checks import (
     check_database_url,
     check_endpoint,
+    check_port,
     check_redis_url,
+    check_seconds,
     mask_url,
     parse_user_id,
 )
@@ -59,6 +61,11 @@ def _exchange_url(which: str, name: str) -> Any:
     kind = "WebSocket" if which == "ws" else "REST"
     return Field(default=None, description=f"override the {kind} endpoint of {name}",
                  json_schema_extra=_doc("the `exchanges` row"))
+
+
+def _stale_after(name: str) -> Any:
+    return Field(default=None, description=f"`LIVERMORE_STALE_AFTER_S` for {name} only",
+                 json_schema_extra=_doc("`LIVERMORE_STALE_AFTER_S`"))
 
 
 class LivermoreSettings(BaseSettings):
@@ -111,6 +118,18 @@ class LivermoreSettings(BaseSettings):
     sim_recordings: Path | None = Field(
         default=None, json_schema_extra=_doc("the recordings shipped in `streaming/sim/data/`"),
         description="folder of recordings the exchange simulator serves")
+    stale_after_s: float = Field(
+        default=60.0, json_schema_extra=_doc("`60`"),
+        description="seconds (0.1 to 86400) a live stream (symbol, timeframe) may go without a frame past its "
+                    "exchange's frame cadence before it is reported stale, resubscribed and its gap filled")
+    coinbase_stale_after_s: float | None = _stale_after("Coinbase")
+    binance_stale_after_s: float | None = _stale_after("Binance")
+    binance_us_stale_after_s: float | None = _stale_after("Binance.US")
+    metrics_port: int | None = Field(
+        default=None, json_schema_extra=_doc("unset (no /metrics)"),
+        description="port of the worker's Prometheus `/metrics` on 127.0.0.1 (docs/metrics.md); unset or 0: "
+                    "not served by `livermore worker`; `livermore up` serves it on 9464 (a free port if 9464 is "
+                    "taken) unless this or `up --metrics-port` says otherwise (0: none)")
     coinbase_ws_url: str | None = _exchange_url("ws", "Coinbase")
     coinbase_rest_url: str | None = _exchange_url("rest", "Coinbase")
     binance_ws_url: str | None = _exchange_url("ws", "Binance")
@@ -195,6 +214,18 @@ class LivermoreSettings(BaseSettings):
                              "to 86400 (default 30)")
         return seconds
 
+    @field_validator("stale_after_s", "coinbase_stale_after_s", "binance_stale_after_s",
+                     "binance_us_stale_after_s", mode="before")
+    @classmethod
+    def _stale_after_s(cls, value: Any, info: Any) -> float | None:
+        return None if value is None else check_seconds(value, f"{ENV_PREFIX}{info.field_name.upper()}", 0.1,
+                                                         86400, "60")
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> int | None:
+        return None if value is None else check_port(value, "LIVERMORE_METRICS_PORT", "for no /metrics")
+
     @field_validator("sim_clock", mode="before")
     @classmethod
     def _sim_clock(cls, value: Any) -> SimClock | None:
@@ -252,6 +283,11 @@ class LivermoreSettings(BaseSettings):
         if exchange not in EXCHANGE_NAMES:
             return None, None
         return getattr(self, f"{exchange}_ws_url"), getattr(self, f"{exchange}_rest_url")
+
+    def stale_after(self, exchange: str) -> float:
+        """Seconds past its cadence a stream of `exchange` may stay quiet before it is stale."""
+        own = getattr(self, f"{exchange}_stale_after_s", None) if exchange in EXCHANGE_NAMES else None
+        return float(own if own is not None else self.stale_after_s)
 
     def for_offline(self) -> LivermoreSettings:
         """The settings of `up --offline`: its own home inside this one, and its own SQLite file there."""

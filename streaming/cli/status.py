@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             "last_error": state.get("last_error") or row["last_error"],
             "warm_up": status_progress(state),
             "warmup_requests": _number(state.get("warmup_requests")),
+            "stale_streams": int(state["stale_streams"]) if str(state.get("stale_streams", "")).isdigit() else 0,
             "workers": workers,
         })
     workers = (live or {}).get("workers", [])

@@ -27,6 +27,7 @@ from streaming.models import CandleUpdate
 from streaming.ratelog import RateLimitedLog
 from streaming.timeframes import TIMEFRAMES
 from streaming.worker.health import SessionHealth
+from streaming.worker.measure import ExchangeMeasure
 from streaming.worker.progress import WarmUpReporter, refusals, warm_up_problem
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
@@ -70,6 +71,9 @@ class _Bridge:
                 self.downstream.on_state(state, detail)
         self.session.states.put_nowait((state, detail))
 
+    def on_stream_health(self, symbol: str, timeframe: str, stale: bool, detail: str) -> None:
+        self.session.stream_events.put_nowait((symbol, timeframe, stale, detail))
+
     def on_rejected(self, symbols: list[str], reason: str) -> None:
         for sym in symbols:
             self.session.refused[sym] = reason[:200]
@@ -91,7 +95,7 @@ def live_timeframes(adapter: ExchangeAdapter) -> list[str]:
 class ExchangeSession(SessionHealth):
     def __init__(self, row: Mapping[str, Any], redis: aioredis.Redis, publisher: StatusPublisher, *,
                  warm_up: bool = True, connect_timeout_s: float = 60.0,
-                 on_progress: Callable[[], None] | None = None) -> None:
+                 on_progress: Callable[[], None] | None = None, measure: ExchangeMeasure | None = None) -> None:
         self.row = dict(row)
         self.name: str = row["name"]
         self.exchange_id: int = row["id"]
@@ -101,6 +105,10 @@ class ExchangeSession(SessionHealth):
         self.connect_timeout_s = connect_timeout_s
         self.pools: Pools = {}
         self.states: asyncio.Queue[tuple[ConnectionState, str | None]] = asyncio.Queue()
+        # (symbol, timeframe, stale, detail) as the live stream reports them
+        self.stream_events: asyncio.Queue[tuple[str, str, bool, str]] = asyncio.Queue()
+        self.measure = measure or ExchangeMeasure(self.name, self.exchange_id)
+        self.measure.session = self  # its parts are read live until it stops
         self.refused: dict[str, str] = {}  # symbol -> the exchange's reason
         self.last_frame: float | None = None
         self.settling: set[str] | None = None  # while a start waits for answers: symbols that streamed
@@ -135,9 +143,11 @@ class ExchangeSession(SessionHealth):
         await self.publisher.set_state(ConnectionState.CONNECTING, "warming up" if self.warm_up_enabled else None,
                                        {"symbols": len(self.pools)})
         self._tasks.append(asyncio.create_task(self._publish_states(), name=f"{self.name}-states"))
+        self._tasks.append(asyncio.create_task(self._publish_stream_events(), name=f"{self.name}-stream-events"))
         try:
             self.adapter = build_adapter(self.row)
-            self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter)
+            self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter,
+                                           self.measure)
             self._start_pipeline()
             symbols = sorted(self.pools)
             warm = self.warm_up_enabled and bool(symbols)
@@ -172,6 +182,8 @@ class ExchangeSession(SessionHealth):
 
     async def _open_stream(self, symbols: list[str], hold: list[str] | tuple[str, ...] = ()) -> None:
         """Start the live stream of `symbols`; the frames of those in `hold` wait for their warm-up."""
+        if self.stream is not None:  # a restart: the counts of the stream it replaces are kept
+            self.measure.retire(stream=self.stream)
         bridge = _Bridge(self, self.pipeline.listener if self.pipeline is not None else None)
         self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
         if self.pipeline is not None:
@@ -256,6 +268,18 @@ class ExchangeSession(SessionHealth):
             except Exception as exc:  # Redis hiccup: the next state change retries
                 log.warning("%s: could not publish state %s: %s", self.name, state.value, _reason(exc))
 
+    async def _publish_stream_events(self) -> None:
+        while True:
+            symbol, timeframe, stale, detail = await self.stream_events.get()
+            if self._stopping:
+                continue
+            count = len(self.stream.stale_streams()) if self.stream is not None else 0
+            try:
+                await self.publisher.stream_health(symbol, timeframe, stale, detail, count)
+            except Exception as exc:  # Redis hiccup: the next event (or beat) says it again
+                log.warning("%s: could not publish the health of %s %s: %s", self.name, symbol, timeframe,
+                            _reason(exc))
+
     async def reload(self, pools: Pools) -> dict[str, Any]:
         """Subscribe/unsubscribe the difference on the open connection(s); never reconnects."""
         diff = diff_pools(self.pools, pools)
@@ -316,13 +340,16 @@ class ExchangeSession(SessionHealth):
         if self.adapter is not None:
             with contextlib.suppress(Exception):
                 await self.adapter.aclose()
+        self.measure.retire(stream=self.stream, adapter=self.adapter, pipeline=self.pipeline, session=self)
         await self.publisher.set_state(final, reason, final=True)
 
     def describe(self) -> dict[str, Any]:
         stats: dict[str, Any] = {}
+        stale: list[str] = []
         if self.stream is not None:
             with contextlib.suppress(Exception):
                 stats = self.stream.stats()
+                stale = sorted(f"{sym}:{tf}" for sym, tf in self.stream.stale_streams())
         warm_up: dict[str, Any] = {**self.warm_up_report, **self.warm_up.summary()}
         return {
             "exchange": self.name, "exchange_id": self.exchange_id, "state": self.state,
@@ -335,16 +362,17 @@ class ExchangeSession(SessionHealth):
             "warmup_requests": self._warm_up_requests,
             "rest_requests": self._rest_requests,
             "stream": stats,
+            "stale": stale,
         }
 
 
 def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools,
-                   adapter: ExchangeAdapter) -> CandlePipeline:
+                   adapter: ExchangeAdapter, measure: ExchangeMeasure) -> CandlePipeline:
     from streaming.pipeline import CandlePipeline
 
     # with the adapter, aggregated closes are reconciled against the exchange's own REST candles
     return CandlePipeline(redis, exchange_id, name, symbol_pools=symbol_pools(pools), timeframes=list(TIMEFRAMES),
-                          adapter=adapter, native_timeframes=adapter.native_timeframes)
+                          adapter=adapter, native_timeframes=adapter.native_timeframes, meter=measure.closes)
 
 
 def symbol_pools(pools: Pools) -> dict[str, SymbolPool]:

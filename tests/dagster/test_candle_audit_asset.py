@@ -5,7 +5,6 @@ The store is filled the way the worker's warm-up fills it (the exchange's REST c
 CandleStore), with the closed marker on the newest bar; then bars are corrupted by hand."""
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -23,12 +22,9 @@ from streaming.db.engine import make_engine
 from streaming.db.queries import get_exchange
 from streaming.db.schema import exchanges
 from streaming.models import Candle
-from streaming.platform import prepare_dagster_home
-from streaming.settings import load_settings
 from streaming.sim.testing import running_simulator
 from streaming.store import CandleStore, decode_candle, encode_candle
 from streaming.timeframes import TIMEFRAMES, timeframe_ms
-from tests import servers
 from tests.helpers.sim import sim_clock_env, sim_config
 from tests.servers import free_port
 
@@ -51,21 +47,6 @@ def sim_env(sim, monkeypatch):
     for name, value in sim_clock_env(sim).items():
         monkeypatch.setenv(name, value)
     return sim
-
-
-@pytest.fixture
-def stored_instance(db_url, tmp_path, monkeypatch, request) -> Iterator[dg.DagsterInstance]:
-    """The Dagster instance `livermore up` would use, on the same kind of database as Livermore's."""
-    env = {"LIVERMORE_HOME": str(tmp_path / "home")}
-    if not db_url.startswith("sqlite"):
-        dagster_db = servers.create_database(request.getfixturevalue("postgres_admin_url"))
-        env["LIVERMORE_DAGSTER_DATABASE_URL"] = dagster_db
-        monkeypatch.setenv("LIVERMORE_DAGSTER_DATABASE_URL", dagster_db)
-    home = prepare_dagster_home(load_settings(env))
-    with dg.DagsterInstance.from_config(str(home)) as inst:
-        kind = type(inst.event_log_storage).__name__
-        assert ("Postgres" in kind) == (not db_url.startswith("sqlite")), kind
-        yield inst
 
 
 def _symbols(sim, exchange: str) -> list[str]:

@@ -10,9 +10,15 @@ from livermore_pipelines.assets.exchanges import exchanges
 from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
 from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
-from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
+from livermore_pipelines.resources import (
+    DatabaseResource,
+    DeploymentResource,
+    ExchangeClientsResource,
+    RedisResource,
+)
 from streaming import keys
 from streaming.control import spawn
+from streaming.db.migrate import upgrade
 from streaming.models import Candle
 from streaming.sim.testing import running_simulator
 from streaming.store import decode_candle, encode_candle
@@ -26,6 +32,7 @@ SPEED = 60  # a 5m bar closes every 5 s, a 15m bar every 15 s
 
 @pytest.fixture
 def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
+    upgrade(sqlite_url)  # `livermore db upgrade`: the exchanges asset does not migrate
     with running_simulator(sim_config(symbols=2, seed=3, speed=SPEED, include_recorded_products=False)) as sim:
         for name, urls in sim.urls.items():
             monkeypatch.setenv(f"LIVERMORE_{name.upper()}_REST_URL", urls.rest_url)
@@ -34,7 +41,7 @@ def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
             monkeypatch.setenv(name, value)
         resources = {"database": DatabaseResource(url=sqlite_url),
                      "redis": RedisResource(url=redis_url, home=str(tmp_path / "home")),
-                     "exchange_clients": ExchangeClientsResource()}
+                     "exchange_clients": ExchangeClientsResource(), "deployment": DeploymentResource()}
         with dg.DagsterInstance.ephemeral() as instance:
             try:
                 yield sim, resources, instance

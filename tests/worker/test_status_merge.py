@@ -187,3 +187,11 @@ async def test_refresh_drops_a_connected_peer_that_died(redis_url):
             await client.aclose()
 
     assert await main() == ["connected", "connected", "error"]
+
+
+def test_stale_streams_are_summed_over_the_workers_and_absent_when_none_reported():
+    assert "stale_streams" not in merge_statuses({"a": status("connected", 1), "b": status("connected", 2)}, NOW)
+    merged = merge_statuses({"a": {**status("connected", 1), "stale_streams": "2"},
+                             "b": {**status("connected", 2), "stale_streams": "0"},
+                             "c": {**status("connected", 3), "stale_streams": "junk"}}, NOW)
+    assert merged["stale_streams"] == "2"
