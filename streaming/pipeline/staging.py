@@ -28,7 +28,7 @@ from streaming.timeframes import TIMEFRAME_MS
 # (symbol, timeframe) of one exchange
 Stream = tuple[str, str]
 
-_encode_spec = msgspec.json.Encoder().encode
+_encode_spec = msgspec.msgpack.Encoder().encode
 
 
 class StreamHead(NamedTuple):
@@ -47,8 +47,9 @@ def stream_head(exchange_id: int, exchange: str, symbol: str, timeframe: str, us
                 user_ttl_s: int) -> StreamHead:
     ks = [keys.closed_marker(exchange_id, symbol, timeframe), keys.indicator(exchange_id, symbol, timeframe),
           keys.alert_state(exchange_id, symbol, timeframe), *candle_keys(exchange_id, symbol, timeframe, user_ids)]
-    spec_open = _encode_spec([ks, user_ttl_s if user_ids else 0,
-                              keys.candle_close_channel(exchange_id, symbol, timeframe)])[:-1] + b","
+    # a MessagePack array of the 9 parts: its header and the 3 constant ones
+    spec_open = b"\x99" + _encode_spec((ks, user_ttl_s if user_ids else 0,
+                                          keys.candle_close_channel(exchange_id, symbol, timeframe)))[1:]
     return StreamHead(exchange_id, exchange, symbol, timeframe, TIMEFRAME_MS[timeframe], spec_open,
                       close_event_open(exchange_id, exchange, symbol, timeframe))
 
