@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 import msgspec
@@ -22,6 +23,8 @@ DEFAULT_COOLDOWN_MS = 300_000
 REVERSAL_OVERSOLD = "reversal_oversold"
 REVERSAL_OVERBOUGHT = "reversal_overbought"
 _STATE_VERSION = "1"
+# the cooldowns of a state with none, shared by every such state (most of them): read-only
+_NO_COOLDOWNS: Mapping[str, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class AlertSignal(msgspec.Struct, frozen=True):
     histogram: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlertState:
     """What the rules remember between closed candles.
 
@@ -85,7 +88,7 @@ class AlertState:
     """
 
     prev_macd_v: float | None = None
-    cooldowns: Mapping[str, int] = field(default_factory=dict)
+    cooldowns: Mapping[str, int] = field(default_factory=lambda: _NO_COOLDOWNS)
     oversold_latched: bool = False
     overbought_latched: bool = False
 
@@ -95,7 +98,7 @@ class AlertState:
         return {
             "v": _STATE_VERSION,
             "prev_macd_v": "" if self.prev_macd_v is None else repr(self.prev_macd_v),
-            "cooldowns": orjson.dumps(dict(sorted(self.cooldowns.items()))).decode(),
+            "cooldowns": orjson.dumps(dict(sorted(self.cooldowns.items()))).decode() if self.cooldowns else "{}",
             "oversold_latched": "1" if self.oversold_latched else "0",
             "overbought_latched": "1" if self.overbought_latched else "0",
         }
@@ -126,7 +129,7 @@ class AlertState:
             isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in cooldowns.items()
         ):
             raise ValueError("alert state field 'cooldowns' must map labels to integer epoch ms")
-        return cls(prev, cooldowns, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
+        return cls(prev, cooldowns or _NO_COOLDOWNS, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
 
 
 def _flag(d: Mapping[str, str], name: str) -> bool:
@@ -164,9 +167,9 @@ def evaluate(
         raise ValueError(f"cooldown_ms must be a non-negative integer, got {cooldown_ms!r}")
     cur = value.macd_v
     # drop expired cooldowns so the stored state stays small
-    cooldowns = {k: v for k, v in state.cooldowns.items() if v > now_ms}
+    cooldowns = {k: v for k, v in state.cooldowns.items() if v > now_ms} if state.cooldowns else {}
     if cur is None or not math.isfinite(cur):
-        return AlertState(None, cooldowns, state.oversold_latched, state.overbought_latched), []
+        return AlertState(None, cooldowns or _NO_COOLDOWNS, state.oversold_latched, state.overbought_latched), []
 
     prev = state.prev_macd_v
     oversold_latched = state.oversold_latched and cur < config.oversold_zone
@@ -208,4 +211,4 @@ def evaluate(
                 cooldowns[REVERSAL_OVERBOUGHT] = now_ms + cooldown_ms
                 overbought_latched = True
 
-    return AlertState(cur, cooldowns, oversold_latched, overbought_latched), signals
+    return AlertState(cur, cooldowns or _NO_COOLDOWNS, oversold_latched, overbought_latched), signals
