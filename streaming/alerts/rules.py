@@ -95,13 +95,16 @@ class AlertState:
     def to_dict(self) -> dict[str, str]:
         """Flat str -> str for a Redis HASH. Always the same five fields, so one HSET replaces
         the whole state without leaving stale fields behind."""
-        return {
-            "v": _STATE_VERSION,
-            "prev_macd_v": "" if self.prev_macd_v is None else repr(self.prev_macd_v),
-            "cooldowns": orjson.dumps(dict(sorted(self.cooldowns.items()))).decode() if self.cooldowns else "{}",
-            "oversold_latched": "1" if self.oversold_latched else "0",
-            "overbought_latched": "1" if self.overbought_latched else "0",
-        }
+        f = self.fields()
+        return dict(zip(f[::2], f[1::2], strict=True))
+
+    def fields(self) -> list[str]:
+        """to_dict as HSET's arguments: field, value, field, value, ..."""
+        prev = self.prev_macd_v
+        return ["v", _STATE_VERSION, "prev_macd_v", "" if prev is None else repr(prev),
+                "cooldowns", orjson.dumps(dict(sorted(self.cooldowns.items()))).decode() if self.cooldowns else "{}",
+                "oversold_latched", "1" if self.oversold_latched else "0",
+                "overbought_latched", "1" if self.overbought_latched else "0"]
 
     @classmethod
     def from_dict(cls, data: Mapping[str | bytes, str | bytes]) -> AlertState:

@@ -79,7 +79,7 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
         value = state.advance(candle, head.timeframe)
         alerts_state, signals = evaluate(state.alerts, value, ts + head.timeframe_ms, cooldown_ms)
         state.alerts = alerts_state
-        fields = [x for kv in alerts_state.to_dict().items() for x in kv]
+        fields = alerts_state.fields()
         ind = indicator_json(ts, value).decode()
         alerts = [encode_alert(alert_event(head.exchange_id, head.exchange, head.symbol, head.timeframe, ts,
                                            candle.close, s)).decode() for s in signals] if signals else []
