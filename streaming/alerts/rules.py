@@ -37,6 +37,7 @@ class AlertConfig:
     overbought_zone: float = 150.0
     oversold_reversal_pct: float = 0.05  # histogram > pct * |MACD-V|
     overbought_reversal_pct: float = 0.03  # histogram < -pct * |MACD-V|
+    _inside: tuple[float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, levels, sign in (
@@ -59,6 +60,14 @@ class AlertConfig:
             raise ValueError("AlertConfig: oversold_zone must be negative and overbought_zone positive")
         if not (0 <= self.oversold_reversal_pct < 1 and 0 <= self.overbought_reversal_pct < 1):
             raise ValueError("AlertConfig: reversal percentages are fractions in [0, 1), e.g. 0.05 for 5%")
+        # between the shallowest levels no crossing can end: most closes skip the level scan
+        object.__setattr__(self, "_inside", (max(self.oversold_levels), min(self.overbought_levels)))
+
+    def inside_levels(self, value: float) -> bool:
+        """Whether `value` is above every oversold level and below every overbought one, so that
+        no crossing can end at it."""
+        low, high = self._inside
+        return low <= value <= high
 
 
 DEFAULT_CONFIG = AlertConfig()
@@ -146,6 +155,13 @@ def _cooling(cooldowns: Mapping[str, int], label: str, now_ms: int) -> bool:
     return now_ms < cooldowns.get(label, -1)
 
 
+def _crossed(config: AlertConfig, prev: float, cur: float) -> float | None:
+    """The deepest level crossed from `prev` to `cur`, or None."""
+    crossed_down = [lv for lv in config.oversold_levels if prev >= lv > cur]
+    crossed_up = [lv for lv in config.overbought_levels if prev <= lv < cur]
+    return min(crossed_down) if crossed_down else max(crossed_up) if crossed_up else None
+
+
 def evaluate(
     state: AlertState,
     value: MacdVValue,
@@ -182,9 +198,7 @@ def evaluate(
     sig = value.signal
 
     if prev is not None:
-        crossed_down = [lv for lv in config.oversold_levels if prev >= lv > cur]
-        crossed_up = [lv for lv in config.overbought_levels if prev <= lv < cur]
-        level = min(crossed_down) if crossed_down else max(crossed_up) if crossed_up else None
+        level = None if config.inside_levels(cur) else _crossed(config, prev, cur)
         if level is not None:
             label = level_label(level)
             if not _cooling(cooldowns, label, now_ms):
