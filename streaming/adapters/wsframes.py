@@ -11,9 +11,10 @@ pings, the closing handshake and every protocol error behave as before. Once web
 message (a fragment arrived) or the connection is no longer open, every byte goes to websockets
 and `recv()` delivers the rest.
 
-Frames read before a handler is attached wait in the buffer. A handler that raises stops the
-connection: `failure` holds the exception and the transport is aborted, so the reader's
-`recv()` ends and can re-raise it.
+Data frames read before a handler is attached (while the open hook still subscribes) wait, in
+order, for `attach`; pings and pongs read meanwhile are answered and seen at once. A handler
+that raises stops the connection: `failure` holds the exception and the transport is aborted,
+so the reader's `recv()` ends and can re-raise it.
 """
 
 from __future__ import annotations
@@ -38,14 +39,16 @@ class FrameHandlingConnection(ClientConnection):
         self._fast = False  # splitting frames here (after a clean handshake, with no extension)
         self._handshake = True  # still reading the HTTP response
         self._seen = b""  # the response read so far (only to find its end)
-        self._rest = b""  # the start of a frame not yet complete, or frames waiting for a handler
+        self._rest = b""  # the start of a frame not yet complete
+        self._early: list[bytes] = []  # data frames read before a handler was attached
 
     def attach(self, on_frame: Callable[[bytes], object]) -> None:
-        """Handle every later data frame with `on_frame`, starting with those already read."""
+        """Handle every later data frame with `on_frame`, starting with those already read (an
+        exception of `on_frame` on those propagates to the caller)."""
+        early, self._early = self._early, []
+        for raw in early:
+            on_frame(raw)
         self.on_frame = on_frame
-        if self._rest:
-            data, self._rest = self._rest, b""
-            self._split(data)
 
     def data_received(self, data: bytes) -> None:
         if self._fast:
@@ -75,8 +78,7 @@ class FrameHandlingConnection(ClientConnection):
     def _split(self, buf: bytes) -> None:
         handle = self.on_frame
         if handle is None:
-            self._rest = buf
-            return
+            handle = self._early.append
         size = len(buf)
         pos = 0
         max_size = self.protocol.max_message_size or size

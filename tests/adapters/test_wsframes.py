@@ -93,13 +93,16 @@ async def test_data_frames_cut_anywhere_reach_the_handler_whole_and_pings_are_an
             assert client_frames(bytes(received)) == [(0xA, b"ping-1"), (0xA, b"ping-2")]
 
 
-async def test_frames_sent_with_the_handshake_wait_for_the_handler():
-    early = frame(0x81, b"one") + frame(0x81, b"two")
-    async with raw_server(early) as (url, _), connection(url) as ws:
-        await asyncio.sleep(0.05)
+async def test_frames_sent_with_the_handshake_wait_for_the_handler_and_pings_do_not():
+    early = frame(0x81, b"one") + frame(0x89, b"early ping") + frame(0x81, b"two")
+    async with raw_server(early) as (url, received), connection(url) as ws:
+        await wait_until(lambda: bool(client_frames(bytes(received))), 5, "the pong before any handler")
+        assert client_frames(bytes(received)) == [(0xA, b"early ping")]
         got: list[bytes] = []
         ws.attach(got.append)
         assert got == [b"one", b"two"]
+        ws.data_received(frame(0x81, b"three"))
+        assert got == [b"one", b"two", b"three"]
 
 
 async def test_a_fragmented_message_and_everything_after_it_go_through_websockets():
