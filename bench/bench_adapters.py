@@ -5,7 +5,7 @@ candle updates, Binance combined-stream klines), pre-encoded, in big chunks as f
 reads (baseline.fast_serving_in_process), so the client is the limit. Printed per exchange:
   (a) the receive ceiling: a plain websockets client receiving without parsing (frames/s)
   (s) two such clients at once, together (frames/s): more than (a) shows (a) is client-bound
-  (b) receive + parse + normalise through the adapters' parser and book (frames/s)
+  (b) receive + parse + normalise through the adapters' parser, stale tracker and book (frames/s)
   (c) parse + normalise alone, as a fraction of the ceiling's receive time (target < 1/3)
 Each figure is the median of --repeats runs.
 
@@ -31,6 +31,7 @@ from streaming.adapters.binance.kline_book import KlineBook
 from streaming.adapters.binance.parse import parse_frame as binance_parse
 from streaming.adapters.coinbase.candle_book import CandleBook
 from streaming.adapters.coinbase.parse import parse_frame as coinbase_parse
+from streaming.adapters.staleness import StaleTracker
 
 T0 = 1786309500
 # the client's options: no compression (the fast server never compresses), frames up to 16 MiB
@@ -66,15 +67,22 @@ def binance_frames(n: int) -> list[str]:
 def _handlers():  # type: ignore[no-untyped-def]
     cb_book = CandleBook()
     bn_book = KlineBook("binance")
+    # the live streams note every frame of a stream for stale-stream detection: part of the hot path
+    cb_stale = StaleTracker(60, 1)
+    cb_stale.watch((f"P{i}-USD", "5m") for i in range(50))
+    bn_stale = StaleTracker(60, 2)
+    bn_stale.watch((f"S{i}USDT", "5m") for i in range(50))
 
     def coinbase(raw: bytes) -> None:
         msg = coinbase_parse(raw)
         for sym, candle in msg.updates:
+            cb_stale.frame((sym, "5m"))
             cb_book.update(sym, candle)
 
     def binance(raw: bytes) -> None:
         msg = binance_parse(raw)
         if msg.candle is not None:
+            bn_stale.frame((msg.symbol, msg.interval))
             bn_book.on_kline(msg.symbol, msg.interval, 300_000, msg.candle, msg.closed)
 
     return {"coinbase": coinbase, "binance": binance}

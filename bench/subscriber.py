@@ -24,13 +24,19 @@ def _command(*parts: bytes) -> bytes:
 
 def parse(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes, bytes]]:
     """(arrival ns, channel, payload) of every complete pmessage in the recorded chunks."""
+    return parse_complete(chunks)[0]
+
+
+def parse_complete(chunks: list[tuple[int, bytes]]) -> tuple[list[tuple[int, bytes, bytes]], int]:
+    """The pmessages as parse() gives them, and how many bytes the complete replies take: the rest
+    is a reply cut by the read, completed by the next one."""
     data = b"".join(c for _, c in chunks)
     ends, total = [], 0
     for t, c in chunks:
         total += len(c)
         ends.append((total, t))
     out: list[tuple[int, bytes, bytes]] = []
-    i, k = 0, 0
+    i, k, done = 0, 0, 0
     while i < len(data):
         if data[i:i + 1] != b"*":
             raise ValueError(f"unexpected RESP at byte {i}: {data[i:i + 20]!r}")
@@ -42,7 +48,7 @@ def parse(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes, bytes]]:
         for _ in range(n):
             eol = data.find(b"\r\n", i)
             if eol < 0:
-                return out
+                return out, done
             head = data[i:eol]
             if head[:1] == b"$":
                 size = int(head[1:])
@@ -53,11 +59,12 @@ def parse(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes, bytes]]:
                 i = eol + 2
         if i > len(data):
             break
+        done = i
         if items and items[0] == b"pmessage":
             while ends[k][0] < i:
                 k += 1
             out.append((ends[k][1], items[2], items[3]))
-    return out
+    return out, done
 
 
 def _run(url: str, pattern: str, pipe: Any) -> None:
@@ -87,9 +94,12 @@ def _run(url: str, pattern: str, pipe: Any) -> None:
             cmd = pipe.recv()
             if cmd == "count":
                 pipe.send(count)
-            elif cmd == "take":  # everything so far, parsed; then start afresh
-                pipe.send(parse(chunks))
-                chunks, count, tail = [], 0, b""
+            elif cmd == "take":  # everything complete so far, parsed; a reply cut by the last read stays
+                events, done = parse_complete(chunks)
+                pipe.send(events)
+                rest = b"".join(c for _, c in chunks)[done:]
+                chunks = [(chunks[-1][0], rest)] if rest else []
+                count, tail = rest.count(MARK), rest[-len(MARK) + 1:]
             elif cmd == "stop":
                 break
     sock.close()

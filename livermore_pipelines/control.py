@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
+from livermore_pipelines.live_health import RUNNING_STATES
 from streaming.control.status import read_status
-
-RUNNING_STATES = frozenset({"connected", "connecting"})
 
 
 def connection_state(r: redis.Redis, exchange_id: int) -> dict[str, str]:
@@ -22,10 +22,11 @@ def live_workers(r: redis.Redis, max_age_s: float = 15) -> list[dict[str, Any]]:
 
 
 def send(r: redis.Redis, command: str, *, exchange: str | None = None, user: int | None = None,
-         timeout: float = 30.0) -> dict[str, Any]:
+         timeout: float = 30.0, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Send a command and wait; with `on_progress`, a `start` reports the exchange's warm-up as it runs."""
     from streaming.control.client import ControlClient
 
-    return ControlClient(r).send(command, exchange=exchange, user=user, timeout=timeout)
+    return ControlClient(r).send(command, exchange=exchange, user=user, timeout=timeout, on_progress=on_progress)
 
 
 def reload_symbols_if_running(r: redis.Redis, exchange_id: int, exchange: str, timeout: float) -> str:

@@ -6,13 +6,13 @@ from datetime import datetime
 import dagster as dg
 from dagster import OpExecutionContext
 
-from livermore_pipelines import control
+from livermore_pipelines import control, start_report
 from livermore_pipelines.assets.common import exchange_row
 from livermore_pipelines.partitions import EXCHANGE_NAMES
-from livermore_pipelines.resources import DatabaseResource, RedisResource, platform_settings
+from livermore_pipelines.resources import DatabaseResource, DeploymentResource, RedisResource, platform_settings
+from livermore_pipelines.start_report import ProgressTenths
 from livermore_pipelines.store import read_universe
 from streaming.errors import UsageError
-from streaming.settings import current_settings
 
 POLL_S = 0.25
 # A status written this long before `start` was sent still counts: clocks of two hosts differ.
@@ -23,13 +23,11 @@ class StreamingConfig(dg.Config):
     exchange: str
     user: int | None = None
     timeout_s: float = 60.0
-    # None: spawn a worker when none runs on a local deployment; production runs it as a service
+    # None: the deployment resource decides (local spawns a worker, production runs it as a service)
     spawn_worker: bool | None = None
 
-    def should_spawn(self) -> bool:
-        if self.spawn_worker is not None:
-            return self.spawn_worker
-        return current_settings().deployment != "production"
+    def should_spawn(self, deployment: DeploymentResource) -> bool:
+        return deployment.spawns_workers if self.spawn_worker is None else self.spawn_worker
 
 
 def _check_exchange_name(name: str) -> None:
@@ -63,7 +61,7 @@ def _response_failure(verb: str, exchange: str, response: dict) -> dg.Failure:
 
 @dg.op(description="Make sure a worker runs, send it `start` for an exchange and wait until it is connected.")
 def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfig, database: DatabaseResource,
-                             redis: RedisResource) -> dg.Output[int]:
+                             redis: RedisResource, deployment: DeploymentResource) -> dg.Output[int]:
     _check_exchange_name(config.exchange)
     row = exchange_row(database, config.exchange)
     exchange_id = int(row["id"])
@@ -73,7 +71,7 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
         if not symbols:
             raise dg.Failure(description=f"no symbol universe for {config.exchange}: materialize the "
                                          f"symbol_universe asset for partition {config.exchange!r} first")
-        if config.should_spawn():
+        if config.should_spawn(deployment):
             try:
                 spawn = control.ensure_worker_running(platform_settings(database, redis), r)
             except UsageError as exc:
@@ -88,7 +86,8 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
         sent_at = time.time()
         try:
             response = control.send(r, "start", exchange=config.exchange, user=config.user,
-                                    timeout=config.timeout_s)
+                                    timeout=config.timeout_s,
+                                    on_progress=ProgressTenths(config.exchange, context.log.info))
         except ValueError as exc:  # CommandError: the worker protocol refused the arguments
             raise dg.Failure(description=f"cannot send `start`: {exc}") from None
         if response.get("status") != "success":
@@ -105,8 +104,14 @@ def start_exchange_streaming(context: OpExecutionContext, config: StreamingConfi
                     metadata={"status": dg.MetadataValue.json(status)})
             time.sleep(POLL_S)
             status = control.connection_state(r, exchange_id)
-    context.log.info("%s streaming %d symbols", config.exchange, symbols)
+    result = response.get("result") or {}
+    refusals, warm = start_report.refused(result), start_report.warm_up(result)
+    context.log.info("%s streaming %d symbols (warm-up %s)", config.exchange, symbols, warm)
+    if refusals:
+        context.log.warning("%s refused %d symbol(s): %s", config.exchange, len(refusals),
+                            "; ".join(f"{s}: {why}" for s, why in list(refusals.items())[:10]))
     return dg.Output(symbols, metadata={
+        "refused": dg.MetadataValue.json(refusals), "warm_up": dg.MetadataValue.json(warm),
         "outcome": "connected", "exchange": config.exchange, "symbols": symbols,
         "user": config.user if config.user is not None else "all",
         "worker": dg.MetadataValue.json(spawn if isinstance(spawn, dict) else {"result": str(spawn)}),

@@ -1,4 +1,7 @@
-"""Sensors: worker health (restart orphaned exchanges), connection status into the DB, alert archive."""
+"""Sensors: worker health (restart orphaned exchanges), alert archive (live_candles_sensor: live_sensor.py).
+
+The connection-status table has one writer, the worker (streaming.worker.publisher).
+"""
 
 import json
 import time
@@ -9,15 +12,16 @@ import redis as redis_lib
 from dagster import SensorEvaluationContext
 
 from livermore_pipelines import control
+from livermore_pipelines.assets.live import ALERT_HISTORY
 from livermore_pipelines.health import due_for_restart, orphaned_exchanges
 from livermore_pipelines.jobs import start_streaming
 from livermore_pipelines.resources import DatabaseResource, RedisResource
-from streaming import exchange_ids
+from streaming import exchange_ids, keys
 
 RESTART_COOLDOWN_S = 120.0
 
 
-def _exchange_ids(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
+def exchange_ids_of(r: redis_lib.Redis, database: DatabaseResource) -> dict[str, int]:
     """name -> id from the HASH the `exchanges` asset writes, else from the database."""
     ids = exchange_ids.from_redis(r)
     if ids:
@@ -43,7 +47,7 @@ def _load_cursor(raw: str | None) -> dict[str, float]:
 def worker_health_sensor(context: SensorEvaluationContext, redis: RedisResource,
                          database: DatabaseResource) -> Iterator[dg.RunRequest | dg.SkipReason]:
     with redis.client() as r:
-        ids = _exchange_ids(r, database)
+        ids = exchange_ids_of(r, database)
         statuses = {name: control.connection_state(r, exchange_id) for name, exchange_id in ids.items()}
         workers = control.live_workers(r)
     orphans = orphaned_exchanges(statuses, workers)
@@ -69,26 +73,23 @@ def worker_health_sensor(context: SensorEvaluationContext, redis: RedisResource,
     context.update_cursor(json.dumps(last, sort_keys=True))
 
 
-@dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Copies each exchange's live connection status from Redis into the database.")
-def connection_status_sensor(context: SensorEvaluationContext, redis: RedisResource,
-                             database: DatabaseResource) -> dg.SkipReason:
-    from streaming.control.status import sync_connection_status
-
-    with redis.client() as r, database.engine() as engine:
-        written = sync_connection_status(r, engine)
-    return dg.SkipReason(f"synced the connection status of {written} exchange(s)")
-
-
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Archives alerts from the Redis stream into alert_history; cursor = last stream id.")
+           asset_selection=dg.AssetSelection.assets(ALERT_HISTORY),
+           description="Archives alerts from the Redis stream into alert_history (cursor = last stream id) and "
+                       "reports each archive as a runless materialization of alert_history.")
 def alert_archive_sensor(context: SensorEvaluationContext, redis: RedisResource,
-                         database: DatabaseResource) -> dg.SkipReason:
+                         database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
     from streaming.alerts.publish import archive_alerts
 
     last_id = context.cursor or None
     with redis.client() as r, database.engine() as engine:
         new_last, archived = archive_alerts(r, engine, last_id)
-    if new_last and new_last != last_id:
-        context.update_cursor(new_last)
-    return dg.SkipReason(f"archived {archived} alert(s); cursor at {new_last or last_id or 'start'}")
+    cursor = new_last or last_id
+    if not archived:
+        if new_last and new_last != last_id:  # entries read but none new (re-read or malformed): move on
+            return dg.SensorResult(cursor=new_last, skip_reason=f"no new alert; cursor at {new_last}")
+        return dg.SkipReason(f"no new alert; cursor at {cursor or 'start'}")
+    context.log.info("archived %d alert(s) into alert_history; cursor at %s", archived, cursor)
+    return dg.SensorResult(cursor=cursor, asset_events=[dg.AssetMaterialization(
+        ALERT_HISTORY, description=f"archived {archived} alert(s)",
+        metadata={"archived": archived, "stream_cursor": str(cursor), "stream": keys.ALERTS_STREAM})])

@@ -95,6 +95,7 @@ class Platform:
     guard: SignalGuard = field(default_factory=SignalGuard)
     children: list[Child] = field(default_factory=list)
     started_redis: bool = False
+    metrics_port: int | None = None  # the worker's /metrics (None: not served)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def _spawn(self, name: str, cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> Child:
@@ -157,7 +158,8 @@ class Platform:
         # cwd = DAGSTER_HOME: the dev server then finds no other dagster.yaml to warn about
         self._spawn("dagster", _dagster_cmd(self.port), cwd=dagster_home, env=dagster_env)
         if self.with_worker:
-            self._spawn("worker", _livermore_cmd("worker"))
+            worker_env = {**self.env, "LIVERMORE_METRICS_PORT": str(self.metrics_port or 0)}
+            self._spawn("worker", _livermore_cmd("worker"), env=worker_env)
         if self.with_notify:
             self._spawn("notify", _livermore_cmd("notify"))
 

@@ -8,6 +8,8 @@ crash), TCP keepalive and a health check of connections idle for `health_check_s
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -24,25 +26,24 @@ def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(cap=2.0, base=0.05)
 
 
+def _options(decode: bool, timeout: float | None, connect_timeout: float, health_check_s: int) -> dict[str, Any]:
+    """What sync_client and async_client configure alike (all but the Retry class)."""
+    return {"decode_responses": decode, "socket_timeout": timeout,
+            "socket_connect_timeout": min(connect_timeout, timeout) if timeout else connect_timeout,
+            "socket_keepalive": True, "health_check_interval": health_check_s}
+
+
 def sync_client(url: str, *, decode: bool = True, timeout: float | None = None,
                 connect_timeout: float = CONNECT_TIMEOUT_S, retries: int = RETRIES,
                 health_check_s: int = HEALTH_CHECK_S) -> redis.Redis:
     """A redis-py client for `url` (which may carry a password: never log it, see settings.mask_url)."""
-    return redis.Redis.from_url(
-        url, decode_responses=decode, socket_timeout=timeout,
-        socket_connect_timeout=min(connect_timeout, timeout) if timeout else connect_timeout,
-        socket_keepalive=True, health_check_interval=health_check_s,
-        retry=Retry(_backoff(), retries, supported_errors=_RETRY_ON),
-    )
+    return redis.Redis.from_url(url, **_options(decode, timeout, connect_timeout, health_check_s),
+                                retry=Retry(_backoff(), retries, supported_errors=_RETRY_ON))
 
 
 def async_client(url: str, *, decode: bool = True, timeout: float | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT_S, retries: int = RETRIES,
                  health_check_s: int = HEALTH_CHECK_S) -> aioredis.Redis:
     """The asyncio counterpart of sync_client, configured the same way."""
-    return aioredis.Redis.from_url(
-        url, decode_responses=decode, socket_timeout=timeout,
-        socket_connect_timeout=min(connect_timeout, timeout) if timeout else connect_timeout,
-        socket_keepalive=True, health_check_interval=health_check_s,
-        retry=AsyncRetry(_backoff(), retries, supported_errors=_RETRY_ON),
-    )
+    return aioredis.Redis.from_url(url, **_options(decode, timeout, connect_timeout, health_check_s),
+                                   retry=AsyncRetry(_backoff(), retries, supported_errors=_RETRY_ON))

@@ -16,7 +16,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 import redis
@@ -25,27 +24,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streaming.clock import SimClock, parse_sim_clock
 from streaming.errors import UsageError, shown
+from streaming.setting_checks import (
+    check_database_url,
+    check_endpoint,
+    check_port,
+    check_redis_url,
+    check_seconds,
+    mask_url,
+    parse_user_id,
+)
 
 ENV_PREFIX = "LIVERMORE_"
-REDIS_SCHEMES = ("redis", "rediss", "unix")
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
 EXCHANGE_NAMES = ("coinbase", "binance", "binance_us")
 # `livermore up --offline` keeps its state here, inside the home: never mixed with online state
 OFFLINE_DIR = "offline"
-MAX_USER_ID = 2**31 - 1  # users.id is a 32-bit INTEGER column
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced: safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def default_home() -> Path:
@@ -69,6 +61,11 @@ def _exchange_url(which: str, name: str) -> Any:
     kind = "WebSocket" if which == "ws" else "REST"
     return Field(default=None, description=f"override the {kind} endpoint of {name}",
                  json_schema_extra=_doc("the `exchanges` row"))
+
+
+def _stale_after(name: str) -> Any:
+    return Field(default=None, description=f"`LIVERMORE_STALE_AFTER_S` for {name} only",
+                 json_schema_extra=_doc("`LIVERMORE_STALE_AFTER_S`"))
 
 
 class LivermoreSettings(BaseSettings):
@@ -121,6 +118,18 @@ class LivermoreSettings(BaseSettings):
     sim_recordings: Path | None = Field(
         default=None, json_schema_extra=_doc("the recordings shipped in `streaming/sim/data/`"),
         description="folder of recordings the exchange simulator serves")
+    stale_after_s: float = Field(
+        default=60.0, json_schema_extra=_doc("`60`"),
+        description="seconds (0.1 to 86400) a live stream (symbol, timeframe) may go without a frame past its "
+                    "exchange's frame cadence before it is reported stale, resubscribed and its gap filled")
+    coinbase_stale_after_s: float | None = _stale_after("Coinbase")
+    binance_stale_after_s: float | None = _stale_after("Binance")
+    binance_us_stale_after_s: float | None = _stale_after("Binance.US")
+    metrics_port: int | None = Field(
+        default=None, json_schema_extra=_doc("unset (no /metrics)"),
+        description="port of the worker's Prometheus `/metrics` on 127.0.0.1 (docs/metrics.md); unset or 0: "
+                    "not served by `livermore worker`; `livermore up` serves it on 9464 (a free port if 9464 is "
+                    "taken) unless this or `up --metrics-port` says otherwise (0: none)")
     coinbase_ws_url: str | None = _exchange_url("ws", "Coinbase")
     coinbase_rest_url: str | None = _exchange_url("rest", "Coinbase")
     binance_ws_url: str | None = _exchange_url("ws", "Binance")
@@ -205,6 +214,18 @@ class LivermoreSettings(BaseSettings):
                              "to 86400 (default 30)")
         return seconds
 
+    @field_validator("stale_after_s", "coinbase_stale_after_s", "binance_stale_after_s",
+                     "binance_us_stale_after_s", mode="before")
+    @classmethod
+    def _stale_after_s(cls, value: Any, info: Any) -> float | None:
+        return None if value is None else check_seconds(value, f"{ENV_PREFIX}{info.field_name.upper()}", 0.1,
+                                                         86400, "60")
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: Any) -> int | None:
+        return None if value is None else check_port(value, "LIVERMORE_METRICS_PORT", "for no /metrics")
+
     @field_validator("sim_clock", mode="before")
     @classmethod
     def _sim_clock(cls, value: Any) -> SimClock | None:
@@ -263,6 +284,11 @@ class LivermoreSettings(BaseSettings):
             return None, None
         return getattr(self, f"{exchange}_ws_url"), getattr(self, f"{exchange}_rest_url")
 
+    def stale_after(self, exchange: str) -> float:
+        """Seconds past its cadence a stream of `exchange` may stay quiet before it is stale."""
+        own = getattr(self, f"{exchange}_stale_after_s", None) if exchange in EXCHANGE_NAMES else None
+        return float(own if own is not None else self.stale_after_s)
+
     def for_offline(self) -> LivermoreSettings:
         """The settings of `up --offline`: its own home inside this one, and its own SQLite file there."""
         home = self.home / OFFLINE_DIR
@@ -284,67 +310,6 @@ class LivermoreSettings(BaseSettings):
 
 
 Settings = LivermoreSettings  # the name most of the code knows
-
-
-def check_database_url(url: str, variable: str = "LIVERMORE_DATABASE_URL") -> str:
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme not in DATABASE_SCHEMES:
-        raise ValueError(
-            f"{variable}={mask_url(url)[:80]} is not a supported database URL; use "
-            "sqlite:///path/to/file.db or postgresql+psycopg2://user:password@host:5432/dbname"
-        )
-    if scheme == "postgresql":
-        # dagster-postgres and Livermore both talk psycopg2; say so explicitly for SQLAlchemy 2.1
-        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-    if scheme.startswith("postgresql"):
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise ValueError(f"{variable} is not a valid URL ({exc}); "
-                             "use postgresql+psycopg2://user:password@host:5432/dbname") from None
-        if not parts.hostname or not parts.path.strip("/"):
-            raise ValueError(f"{variable}={mask_url(url)[:80]} names no host or database; "
-                             "use postgresql+psycopg2://user:password@host:5432/dbname")
-    return url
-
-
-def check_redis_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"LIVERMORE_REDIS_URL is not a valid URL ({exc}); use redis://host:6379/0") from None
-    if parts.scheme not in REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname):
-        raise ValueError(
-            f"LIVERMORE_REDIS_URL={mask_url(url)[:80]} is not a Redis URL; use redis://host:6379/0, "
-            "or unset it to let Livermore start its own Redis server"
-        )
-    db = parts.path.strip("/") if parts.scheme != "unix" else ""
-    if db and not (db.isdigit() and int(db) < 10_000):
-        raise ValueError(f"LIVERMORE_REDIS_URL: the database number {shown(db, 20)} is not a number; "
-                         "use redis://host:6379/0 (0 is the default database)")
-    return url
-
-
-def check_endpoint(url: str, variable: str, schemes: tuple[str, ...]) -> str:
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"{variable}={shown(url)} is not a valid URL ({exc}); "
-                         f"use e.g. {schemes[-1]}://host:port, or unset it to use the exchange's own") from None
-    if parts.scheme not in schemes or not parts.hostname:
-        raise ValueError(f"{variable}={shown(url)} is not a {'/'.join(schemes)} URL; "
-                         f"use e.g. {schemes[-1]}://host:port, or unset it to use the exchange's own")
-    return url.strip()
-
-
-def parse_user_id(value: Any, what: str) -> int:
-    text = str(value).strip()
-    if not (text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_USER_ID):
-        raise ValueError(f"{what}={shown(value, 30)} is not a user id; use a positive integer up to {MAX_USER_ID}")
-    return int(text)
 
 
 def _message(exc: ValidationError) -> str:

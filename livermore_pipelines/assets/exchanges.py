@@ -1,11 +1,15 @@
-"""`exchanges`: schema migrated and seeded, exchange metadata synced into Redis."""
+"""`exchanges`: exchange metadata from the database, synced into Redis.
+
+Migrations are not this asset's job (`livermore db upgrade`, and `livermore up` on start, run
+them): it refuses a schema that is behind rather than change it under a running worker.
+"""
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from livermore_pipelines.resources import DatabaseResource, RedisResource
 from livermore_pipelines.store import sync_exchange_meta
-from streaming.db.migrate import upgrade
+from streaming.db.migrate import current_revision, head_revision
 from streaming.db.queries import list_exchanges
 
 EXCHANGES_TABLE = dg.TableSchema(columns=[
@@ -16,16 +20,20 @@ EXCHANGES_TABLE = dg.TableSchema(columns=[
 
 
 @dg.asset(group_name="exchanges", kinds={"redis", "sql"},
-          description="Exchanges table (migrated + seeded) mirrored into Redis for the streaming worker.")
+          description="Exchanges table (migrated by `livermore db upgrade`) mirrored into Redis for the worker.")
 def exchanges(context: AssetExecutionContext, database: DatabaseResource,
               redis: RedisResource) -> dg.MaterializeResult:
-    # idempotent: a no-op on an up-to-date database, and it seeds only missing rows
-    inserted = upgrade(database.url)
-    with database.engine() as engine, engine.connect() as conn:
-        rows = list_exchanges(conn)
+    with database.engine() as engine:
+        current, head = current_revision(engine), head_revision()
+        if current != head:
+            raise dg.Failure(description=f"the database schema is at revision {current or 'none (empty database)'}, "
+                                         f"the code needs {head}: run `livermore db upgrade` (or `livermore up`, "
+                                         "which migrates on start), then materialize again")
+        with engine.connect() as conn:
+            rows = list_exchanges(conn)
     with redis.client() as r:
         sync_exchange_meta(r, rows)
-    context.log.info("synced %d exchanges to Redis (%d seeded now)", len(rows), inserted)
+    context.log.info("synced %d exchanges to Redis (schema at %s)", len(rows), current)
     records = [dg.TableRecord({
         "id": int(row["id"]), "name": row["name"], "display_name": row["display_name"],
         "is_active": bool(row["is_active"]), "ws_url": row["ws_url"], "rest_url": row["rest_url"],
@@ -34,6 +42,6 @@ def exchanges(context: AssetExecutionContext, database: DatabaseResource,
     return dg.MaterializeResult(metadata={
         "count": len(rows),
         "active": sum(1 for row in rows if row["is_active"]),
-        "seeded_now": inserted,
+        "schema_revision": current,
         "exchanges": dg.MetadataValue.table(records, schema=EXCHANGES_TABLE),
     })

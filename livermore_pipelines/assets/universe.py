@@ -1,4 +1,11 @@
-"""`symbol_universe`: Tier 1 + Tier 2 per exchange, checked, published for the worker."""
+"""`symbol_universe`: Tier 1 + Tier 2 per exchange, checked, published for the worker.
+
+The three checks are blocking: they are evaluated before anything is written, and when one fails
+the asset is not materialized, nothing is published (the worker keeps the last good universe) and
+the run fails naming the check; downstream assets do not run.
+"""
+
+from collections.abc import Iterator
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -33,14 +40,15 @@ class UniverseConfig(dg.Config):
     kinds={"redis", "sql"},
     description="Symbols the worker streams: Tier 1 (shared pool) plus Tier 2-only holdings (user pool).",
     check_specs=[
-        dg.AssetCheckSpec("not_empty", asset="symbol_universe", description="at least one symbol"),
-        dg.AssetCheckSpec("no_duplicates", asset="symbol_universe", description="every symbol once"),
-        dg.AssetCheckSpec("within_stream_limits", asset="symbol_universe",
+        dg.AssetCheckSpec("not_empty", asset="symbol_universe", description="at least one symbol", blocking=True),
+        dg.AssetCheckSpec("no_duplicates", asset="symbol_universe", description="every symbol once", blocking=True),
+        dg.AssetCheckSpec("within_stream_limits", asset="symbol_universe", blocking=True,
                           description="no more symbols than the exchange's WebSocket limits allow"),
     ],
+    output_required=False,
 )
 def symbol_universe(context: AssetExecutionContext, config: UniverseConfig, database: DatabaseResource,
-                    redis: RedisResource) -> dg.MaterializeResult:
+                    redis: RedisResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     row = exchange_row(database, context.partition_key)
     exchange_id, name = int(row["id"]), row["name"]
     with database.engine() as engine, engine.connect() as conn:
@@ -54,26 +62,25 @@ def symbol_universe(context: AssetExecutionContext, config: UniverseConfig, data
     }
     checks = [dg.AssetCheckResult(check_name=n, passed=o.passed, description=o.description,
                                   metadata=dict(o.metadata)) for n, o in outcomes.items()]
-    publish = all(o.passed for o in outcomes.values())
-    reload = "not sent: universe not published"
-    now = utcnow()
-    if publish:
-        with database.engine() as engine, engine.begin() as conn:
-            replace_tier2_symbols(conn, exchange_id, entries, tier2, now)
-        with redis.client() as r:
-            write_universe(r, exchange_id, universe_document(exchange_id, name, now.isoformat(), entries))
-            reload = reload_symbols_if_running(r, exchange_id, name, config.reload_timeout_s)
-        context.log.info("%s: universe of %d symbols published; reload-symbols %s", name, len(entries), reload)
-    else:
+    if not all(o.passed for o in outcomes.values()):
         failed = "; ".join(o.description for o in outcomes.values() if not o.passed)
         # the worker keeps streaming the last good universe rather than a broken one
         context.log.error("%s: universe NOT published (last good one kept): %s", name, failed)
-    return dg.MaterializeResult(
+        yield from checks  # a failed blocking check fails the step: no materialization, nothing published
+        return
+    now = utcnow()
+    with database.engine() as engine, engine.begin() as conn:
+        replace_tier2_symbols(conn, exchange_id, entries, tier2, now)
+    with redis.client() as r:
+        write_universe(r, exchange_id, universe_document(exchange_id, name, now.isoformat(), entries))
+        reload = reload_symbols_if_running(r, exchange_id, name, config.reload_timeout_s)
+    context.log.info("%s: universe of %d symbols published; reload-symbols %s", name, len(entries), reload)
+    yield dg.MaterializeResult(
         metadata={
             "count": len(entries),
             "tier1": sum(1 for e in entries if e.tier == 1),
             "user_pool": sum(1 for e in entries if e.pool == "user"),
-            "published": publish,
+            "published": True,
             "reload_symbols": reload,
             "symbols": dg.MetadataValue.table(
                 [dg.TableRecord({"symbol": e.symbol, "tier": e.tier, "pool": e.pool,

@@ -84,6 +84,14 @@ class StreamListener(Protocol):
         """Symbols the exchange (or the keyspace check) refused: reported, never silently lost."""
 
 
+def report_stream_health(listener: object, symbol: str, timeframe: str, stale: bool, detail: str) -> None:
+    """Tell the listener a stream went stale or recovered, if it listens for that
+    (`on_stream_health(symbol, timeframe, stale, detail)`; optional, unlike the StreamListener methods)."""
+    hook = getattr(listener, "on_stream_health", None)
+    if hook is not None:
+        hook(symbol, timeframe, stale, detail)
+
+
 class LiveStream(ABC):
     """A running market-data subscription; may hold several WebSocket connections."""
 
@@ -108,6 +116,10 @@ class LiveStream(ABC):
     @abstractmethod
     def stats(self) -> dict[str, Any]:
         """Counters: frames, skipped frames per kind, reconnects, gaps, backfilled candles..."""
+
+    def stale_streams(self) -> list[tuple[str, str]]:
+        """The (symbol, timeframe) streams with no frame past their threshold now, sorted."""
+        return []
 
 
 def _tf_order(tf: str) -> int:
@@ -146,6 +158,9 @@ class ExchangeAdapter(ABC):
     max_streams_per_connection: ClassVar[int | None] = None
     # seconds a WebSocket connection may live before the exchange closes it (None: no limit)
     connection_lifetime_s: ClassVar[float | None] = None
+    # seconds between two frames of one live stream while its market trades: a stream quiet for
+    # this plus the stale threshold is stale (streaming.adapters.staleness)
+    frame_interval_s: ClassVar[float] = 2.0
 
     def __init__(self, config: ExchangeConfig) -> None:
         self.config = config

@@ -132,9 +132,11 @@ def build_adapter(row: Mapping[str, Any], env: Mapping[str, str] | None = None, 
     if not row.get("is_active", True):
         raise InactiveExchangeError(f"exchange {name!r} is inactive (exchanges.is_active = false); "
                                     f"activate it or use one of: {', '.join(names)}")
-    sim_clock = (current_settings() if env is None else settings_from(env)).sim_clock
+    settings = current_settings() if env is None else settings_from(env)
+    sim_clock = settings.sim_clock
     if "clock_ms" not in options and sim_clock is not None:
         options["clock_ms"] = sim_clock.now_ms()  # offline mode: the simulator's faster clock
+    options.setdefault("stale_after_s", settings.stale_after(str(name)))
     return loader()(exchange_config(row, env), **options)
 
 

@@ -81,6 +81,8 @@ class HttpClient:
         self._clock = clock
         self._down: tuple[float, ExchangeUnavailable] | None = None  # (until, the error) while open
         self.counts: dict[str, int] = {"requests": 0, "retries": 0, "throttled": 0, "refused_fast": 0}
+        # endpoint (a path, ids left out) -> [requests sent, answers 429/418]
+        self.by_endpoint: dict[str, list[int]] = {}
 
     @property
     def unavailable(self) -> ExchangeUnavailable | None:
@@ -106,13 +108,17 @@ class HttpClient:
             self._session = None
 
     async def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
-                      cost: int = 1, sign: Signer | None = None) -> Response:
+                      cost: int = 1, sign: Signer | None = None, endpoint: str | None = None) -> Response:
+        """`endpoint`: how the request is counted (default `path`; give it when the path carries an id)."""
         down = self.unavailable
         if down is not None:
             self.counts["refused_fast"] += 1
             raise ExchangeUnavailable(self.name, down.failure)
         backoff = Backoff(0.2, 8.0) if self._backoff_proto is None else self._backoff_proto.fresh()
         session = await self._get_session()
+        tally = self.by_endpoint.get(endpoint or path)
+        if tally is None:
+            tally = self.by_endpoint[endpoint or path] = [0, 0]
         last: Failure | None = None
         rate_limited = ""
         for attempt in range(self._max_retries + 1):
@@ -127,6 +133,7 @@ class HttpClient:
             if isinstance(query, str):  # signed: send exactly the bytes that were signed
                 url, query = f"{url}?{query}", {}
             self.counts["requests"] += 1
+            tally[0] += 1
             try:
                 async with session.request(method, url, params=query or None, headers=headers) as resp:
                     body = await resp.read()
@@ -142,6 +149,7 @@ class HttpClient:
                 status = response.status
                 if status == 429 or status == 418:
                     self.counts["throttled"] += 1
+                    tally[1] += 1
                     # 418 = IP banned for repeated violations: never retry sooner than a minute
                     default = 60.0 if status == 418 else backoff.next_delay()
                     delay = _retry_after(response.headers, default)

@@ -38,6 +38,13 @@ class ClosedLedger:
                 out.append(u)
         return out
 
+    def reopen(self, symbol: str, timeframe: str, ts: int, step_ms: int) -> None:
+        """Let the bar at `ts`, the last closed, close again (from REST): it was closed on a guess."""
+        key = (symbol, timeframe)
+        if self.last_closed.get(key) == ts:
+            self.last_closed[key] = ts - step_ms
+            self.counts["reopened"] += 1
+
     def gap_start(self, symbol: str, timeframe: str, ts: int, step_ms: int) -> int | None:
         """Open time of the first bar missing before `ts`, or None if nothing is missing/known."""
         last = self.last_closed.get((symbol, timeframe))

@@ -1,7 +1,7 @@
 """MACD-V alert rules (docs macd-v.md "Alert rules") as a pure function over a small state.
 
-One AlertState per (exchange, symbol, timeframe); the caller keys it, stores it (a Redis HASH
-via to_dict/from_dict) and passes `now_ms` = the CLOSE time of the candle being evaluated
+One AlertState per (exchange, symbol, timeframe); the caller keys it, stores it (the store's
+business: streaming.store.alert_state) and passes `now_ms` = the CLOSE time of the candle being evaluated
 (open time + timeframe), never the wall clock, so replays and backfills fire identically.
 """
 
@@ -14,17 +14,14 @@ from types import MappingProxyType
 from typing import Literal
 
 import msgspec
-import orjson
 
 from streaming.indicators.macd_v_state import MacdVValue
-from streaming.redis_text import str_hash
 
 DEFAULT_COOLDOWN_MS = 300_000
 REVERSAL_OVERSOLD = "reversal_oversold"
 REVERSAL_OVERBOUGHT = "reversal_overbought"
-_STATE_VERSION = "1"
 # the cooldowns of a state with none, shared by every such state (most of them): read-only
-_NO_COOLDOWNS: Mapping[str, int] = MappingProxyType({})
+NO_COOLDOWNS: Mapping[str, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -97,58 +94,9 @@ class AlertState:
     """
 
     prev_macd_v: float | None = None
-    cooldowns: Mapping[str, int] = field(default_factory=lambda: _NO_COOLDOWNS)
+    cooldowns: Mapping[str, int] = field(default_factory=lambda: NO_COOLDOWNS)
     oversold_latched: bool = False
     overbought_latched: bool = False
-
-    def to_dict(self) -> dict[str, str]:
-        """Flat str -> str for a Redis HASH. Always the same five fields, so one HSET replaces
-        the whole state without leaving stale fields behind."""
-        f = self.fields()
-        return dict(zip(f[::2], f[1::2], strict=True))
-
-    def fields(self) -> list[str]:
-        """to_dict as HSET's arguments: field, value, field, value, ..."""
-        prev = self.prev_macd_v
-        return ["v", _STATE_VERSION, "prev_macd_v", "" if prev is None else repr(prev),
-                "cooldowns", orjson.dumps(dict(sorted(self.cooldowns.items()))).decode() if self.cooldowns else "{}",
-                "oversold_latched", "1" if self.oversold_latched else "0",
-                "overbought_latched", "1" if self.overbought_latched else "0"]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str | bytes, str | bytes]) -> AlertState:
-        """Inverse of to_dict; accepts bytes (redis-py without decode_responses). An empty mapping
-        (HGETALL of a missing key) is a fresh state. Raises ValueError naming a bad field."""
-        if not data:
-            return cls()
-        d = str_hash(data)
-        if d.get("v") != _STATE_VERSION:
-            raise ValueError(f"alert state version {d.get('v')!r} not supported (expected {_STATE_VERSION})")
-        raw_prev = d.get("prev_macd_v", "")
-        prev: float | None = None
-        if raw_prev:
-            try:
-                prev = float(raw_prev)
-            except ValueError:
-                raise ValueError(f"alert state field 'prev_macd_v' is not a number: {raw_prev!r}") from None
-            if not math.isfinite(prev):
-                raise ValueError(f"alert state field 'prev_macd_v' is not finite: {raw_prev!r}")
-        try:
-            cooldowns = orjson.loads(d.get("cooldowns", "{}"))
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"alert state field 'cooldowns' is not JSON: {exc}") from None
-        if not isinstance(cooldowns, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in cooldowns.items()
-        ):
-            raise ValueError("alert state field 'cooldowns' must map labels to integer epoch ms")
-        return cls(prev, cooldowns or _NO_COOLDOWNS, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
-
-
-def _flag(d: Mapping[str, str], name: str) -> bool:
-    v = d.get(name, "0")
-    if v not in ("0", "1"):
-        raise ValueError(f"alert state field {name!r} must be '0' or '1', got {v!r}")
-    return v == "1"
 
 
 def _cooling(cooldowns: Mapping[str, int], label: str, now_ms: int) -> bool:
@@ -188,7 +136,7 @@ def evaluate(
     # drop expired cooldowns so the stored state stays small
     cooldowns = {k: v for k, v in state.cooldowns.items() if v > now_ms} if state.cooldowns else {}
     if cur is None or not math.isfinite(cur):
-        return AlertState(None, cooldowns or _NO_COOLDOWNS, state.oversold_latched, state.overbought_latched), []
+        return AlertState(None, cooldowns or NO_COOLDOWNS, state.oversold_latched, state.overbought_latched), []
 
     prev = state.prev_macd_v
     oversold_latched = state.oversold_latched and cur < config.oversold_zone
@@ -228,4 +176,4 @@ def evaluate(
                 cooldowns[REVERSAL_OVERBOUGHT] = now_ms + cooldown_ms
                 overbought_latched = True
 
-    return AlertState(cur, cooldowns or _NO_COOLDOWNS, oversold_latched, overbought_latched), signals
+    return AlertState(cur, cooldowns or NO_COOLDOWNS, oversold_latched, overbought_latched), signals

@@ -97,7 +97,7 @@ def worker_lines(worker: Mapping[str, Any]) -> list[str]:
 
 
 def exchange_lines(row: Mapping[str, Any], now: datetime | None = None) -> list[str]:
-    """An exchange: its state in words, since when / why, and its warm-up while it runs."""
+    """An exchange: its state in words, since when / why, its warm-up while it runs, its stale streams."""
     state = str(row.get("connection_state") or "idle")
     name = f"{row['name']} ({row.get('display_name') or row['name']})"
     if not row.get("active", True):
@@ -112,6 +112,10 @@ def exchange_lines(row: Mapping[str, Any], now: datetime | None = None) -> list[
     progress = row.get("warm_up")
     if isinstance(progress, Mapping):
         lines += fit(progress_words(progress), "    ")
+    stale = row.get("stale_streams")
+    if isinstance(stale, int) and stale > 0 and state == "connected":
+        lines += fit(f"{stale} stale stream{'s' if stale > 1 else ''}: no frame past the threshold, resubscribed",
+                     "    ")
     error = row.get("last_error")
     if error and state != "idle":
         lines += fit(f"last error: {printable(str(error))[:400]}", "    ")

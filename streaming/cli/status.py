@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             "last_heartbeat": state.get("last_heartbeat") or _iso(row["last_heartbeat"]),
             "last_error": state.get("last_error") or row["last_error"],
             "warm_up": status_progress(state),
+            "stale_streams": int(state["stale_streams"]) if str(state.get("stale_streams", "")).isdigit() else 0,
             "workers": workers,
         })
     workers = (live or {}).get("workers", [])

@@ -7,12 +7,14 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from streaming.cli._common import add_command, count, number, port, settings_for
+from streaming.cli._common import add_command, count, number, port, port_or_any, settings_for
 from streaming.cli.exchange_sim import parse_start
 from streaming.errors import UsageError
 
 if TYPE_CHECKING:
     from streaming.settings import LivermoreSettings
+
+DEFAULT_METRICS_PORT = 9464  # the worker's /metrics under `up` unless told otherwise (docs/metrics.md)
 
 log = logging.getLogger("livermore.up")
 
@@ -26,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="point every exchange at the local exchange simulator (no internet needed); "
                          "state lives in $LIVERMORE_HOME/offline, apart from the online state")
     up.add_argument("--no-worker", action="store_true", help="do not start the streaming worker")
+    up.add_argument("--metrics-port", type=port_or_any, default=None, metavar="PORT",
+                    help=f"the worker's Prometheus /metrics on 127.0.0.1 (default LIVERMORE_METRICS_PORT, else "
+                         f"{DEFAULT_METRICS_PORT}; 0: none)")
     up.add_argument("--no-notify", action="store_true",
                     help="do not start the alert delivery service (livermore notify)")
     up.add_argument("--sim-speed", type=number(0, 10_000, low_open=True), default=1.0, metavar="X",
@@ -54,6 +59,18 @@ def _first_line(settings: LivermoreSettings, offline: bool) -> list[str]:
     return lines
 
 
+def _metrics_port(args: argparse.Namespace, settings: LivermoreSettings) -> tuple[int | None, bool]:
+    """The worker's /metrics port under `up` (None: none, also without a worker) and whether the
+    user chose it: --metrics-port, else LIVERMORE_METRICS_PORT, else DEFAULT_METRICS_PORT; 0 is none."""
+    if args.no_worker:
+        return None, False
+    if args.metrics_port is not None:
+        return args.metrics_port or None, True
+    if settings.metrics_port is not None:
+        return settings.metrics_port or None, True
+    return DEFAULT_METRICS_PORT, False
+
+
 def _up(args: argparse.Namespace) -> int:
     from streaming.supervision import SignalGuard, StopRequested, UpLock
 
@@ -71,15 +88,24 @@ def _up(args: argparse.Namespace) -> int:
             if not port_is_free(args.port):
                 raise UsageError(f"port {args.port} is in use by another program; pass --port {free_port()} "
                                  "(or another free port)")
+            metrics_port, chosen = _metrics_port(args, settings)
+            if metrics_port and not port_is_free(metrics_port):
+                if chosen:
+                    raise UsageError(f"port {metrics_port} (the worker's /metrics) is in use by another program; "
+                                     f"pass --metrics-port {free_port()} (or another free port), or 0 for none")
+                metrics_port = free_port()  # the default is taken: any free port, printed below
             sim_args = ["--speed", str(args.sim_speed), "--symbols", str(args.sim_symbols),
                         *(["--start", str(args.sim_start)] if args.sim_start is not None else [])]
             platform = Platform(settings, port=args.port, offline=offline, with_worker=not args.no_worker,
-                                with_notify=not args.no_notify, sim_args=sim_args, guard=guard)
+                                with_notify=not args.no_notify, sim_args=sim_args, guard=guard,
+                                metrics_port=metrics_port)
             try:
                 platform.start()
                 platform.wait_ready()
                 print(f"Livermore is up: Dagster UI at http://127.0.0.1:{args.port}  (logs in "
                       f"{settings.home / 'logs'}; Ctrl-C stops everything)", flush=True)
+                if metrics_port:
+                    print(f"  worker metrics at http://127.0.0.1:{metrics_port}/metrics", flush=True)
                 return platform.supervise()
             finally:
                 platform.stop()

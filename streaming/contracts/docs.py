@@ -21,6 +21,7 @@ import msgspec.inspect as mi
 from streaming import keys
 from streaming.contracts.commands import Command, CommandResponse
 from streaming.contracts.market import AlertEvent, CloseEvent, IndicatorValue
+from streaming.contracts.stats import ExchangeStats
 from streaming.contracts.universe import Universe, UniverseEntry
 from streaming.contracts.workers import ExchangeStatus, Heartbeat, LifecycleEvent, WarmUpProgress
 from streaming.pipeline.config import PipelineConfig
@@ -108,6 +109,9 @@ CONTROL = [
     Key(keys.exchange_worker_status(ID, WORKER), f"hash, TTL {_days(keys.WORKER_STATUS_TTL_S)}",
         "one worker's own status of the exchange (the same fields but `worker_states`); removed on shutdown; "
         "ignored once the worker's heartbeat is stale"),
+    Key(keys.exchange_stats(ID), f"hash, TTL {_days(keys.WORKER_STATUS_TTL_S)}",
+        "worker_id -> [exchange stats](#exchange-stats) JSON, rewritten every 5 s by each worker streaming the "
+        "exchange; its field is removed when the worker stops streaming it or shuts down cleanly"),
     Key(keys.lifecycle_channel(ID), "pub/sub", "[lifecycle events](#lifecycle-event)"),
     Key(keys.LIFECYCLE_STREAM, f"stream, ~{_n(keys.LIFECYCLE_MAXLEN)}", "the same events, field `json`"),
 ]
@@ -152,7 +156,17 @@ MESSAGES = [
             "A merged field comes from the live workers' own hashes: a worker counts while its heartbeat is fresh "
             "and its status was written after it started. An unknown state counts as `error`.", as_hash=True),
     Message("Lifecycle event", LifecycleEvent, f"JSON on `{keys.lifecycle_channel(ID)}` and in "
-            f"`{keys.LIFECYCLE_STREAM}` (field `json`)."),
+            f"`{keys.LIFECYCLE_STREAM}` (field `json`).",
+            "A live stream is stale when none of its frames came for its exchange's frame cadence (Coinbase 1 s, "
+            "Binance 2 s) plus `LIVERMORE_STALE_AFTER_S` while its connection is up: `stream:stale` (`reason` says "
+            "how long), then it is resubscribed on the open connection and its gap filled over REST; "
+            "`stream:recovered` once its frames arrive again."),
+    Message("Exchange stats", ExchangeStats, f"JSON values of the hash `{keys.exchange_stats(ID)}`.",
+            "Counters are cumulative since `since` (the worker's start): a reader takes differences between two "
+            "readings with the same `since`; a new `since` means the worker restarted. Close lag is measured on "
+            "the exchange's clock (the simulator's when offline) over the last 1024 closes, including those "
+            "filled over REST. Prometheus gets the same counters from the worker's "
+            "`/metrics` ([metrics](metrics.md))."),
 ]
 
 ANCHORS = {m.struct: m.title.lower().replace(" ", "-") for m in MESSAGES}

@@ -18,7 +18,8 @@ from streaming.redis_text import str_hash
 
 # the values of streaming.adapters.base.ConnectionState (a test keeps the two equal)
 ConnectionStateName = Literal["idle", "connecting", "connected", "disconnected", "error"]
-LifecycleEventName = Literal["exchange:connecting", "exchange:connected", "exchange:disconnected"]
+LifecycleEventName = Literal["exchange:connecting", "exchange:connected", "exchange:disconnected",
+                             "stream:stale", "stream:recovered"]
 ShardLabel = Annotated[str, Meta(pattern=r"^\d{1,4}/\d{1,4}$", description="`K/N`")]
 
 
@@ -81,6 +82,9 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
     warmup_eta_s: Annotated[str | None, Meta(description=(
         "seconds the warm-up still needs at its pace so far, empty when unknown or done (merged: the "
         "longest)"))] = None
+    stale_streams: Annotated[str | None, Meta(description=(
+        "live (symbol, timeframe) streams with no frame past their threshold now (merged: summed); "
+        "absent until a stream went stale"))] = None
 
     def fields(self) -> dict[Any, str]:
         """The HSET mapping: the fields that are set."""
@@ -88,7 +92,8 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LifecycleEvent(msgspec.Struct, frozen=True):
-    """A change of an exchange's connection on one worker."""
+    """A change of an exchange's connection on one worker (`exchange:*`), or of one of its live
+    streams (`stream:stale`: no frame past its threshold, resubscribed; `stream:recovered`)."""
 
     event: LifecycleEventName
     exchange_id: ExchangeId
@@ -100,6 +105,8 @@ class LifecycleEvent(msgspec.Struct, frozen=True):
     at: Annotated[IsoTime, Meta(description="when it happened")]
     symbols: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description=(
         "how many symbols the worker serves on the exchange; null until it knows"))]
+    symbol: Annotated[str | None, Meta(description="`stream:*` events: the stream's symbol, else null")] = None
+    timeframe: Annotated[str | None, Meta(description="`stream:*` events: the stream's timeframe, else null")] = None
 
 
 def status_from_hash(raw: Mapping[Any, Any]) -> ExchangeStatus:

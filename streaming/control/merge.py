@@ -89,7 +89,7 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
     the connected workers (when none is, the latest any had); last_heartbeat: the latest;
     last_error: from the most recently updated errored worker when the state is error, else the
     most recently updated non-empty one; updated_at: `now`; worker_states: JSON worker_id -> state;
-    the warm-up fields as merge_warm_up makes them. One worker's status comes out unchanged (apart
+    the warm-up fields as merge_warm_up makes them; stale_streams summed. One worker's status comes out unchanged (apart
     from updated_at and worker_states).
     """
     items = sorted(statuses.items(), key=_by_update)  # oldest update first
@@ -115,7 +115,14 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
         "updated_at": now,
         "worker_states": orjson.dumps({w: state_of(s) for w, s in sorted(items)}).decode(),
         **merge_warm_up([s for _, s in items]),
+        **_stale_streams([s for _, s in items]),
     }
+
+
+def _stale_streams(statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The stale streams of the workers, summed; nothing when no worker reported any."""
+    counts = [c for s in statuses if (c := _count(s.get("stale_streams"))) is not None]
+    return {"stale_streams": str(sum(counts))} if counts else {}
 
 
 def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:

@@ -15,6 +15,19 @@ from streaming.db.schema import exchange_connection_status, exchanges
 BINANCE_TIMEFRAMES = ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d",
                       "1w", "1M"]
 
+
+def _binance_limits(rest_weight_per_minute: int) -> dict[str, int]:
+    """Binance and Binance.US share their WebSocket limits; the REST weight budget differs."""
+    return {
+        "rest_weight_per_minute": rest_weight_per_minute,
+        "ws_connections_per_5m": 300,
+        "ws_streams_per_connection": 1024,
+        "ws_incoming_messages_per_second": 5,
+        "ws_connection_lifetime_hours": 24,
+        "rest_candles_per_request": 1000,
+    }
+
+
 EXCHANGES: list[dict[str, Any]] = [
     {
         "id": 1,
@@ -43,14 +56,7 @@ EXCHANGES: list[dict[str, Any]] = [
         "rest_url": "https://api.binance.com",
         "rest_timeframes": BINANCE_TIMEFRAMES,
         "ws_timeframes": BINANCE_TIMEFRAMES,
-        "api_limits": {
-            "rest_weight_per_minute": 6000,
-            "ws_connections_per_5m": 300,
-            "ws_streams_per_connection": 1024,
-            "ws_incoming_messages_per_second": 5,
-            "ws_connection_lifetime_hours": 24,
-            "rest_candles_per_request": 1000,
-        },
+        "api_limits": _binance_limits(rest_weight_per_minute=6000),
         "fee_schedule": {"maker": 0.001, "taker": 0.001},
         "geo_restrictions": {"blocked_countries": ["US"]},
         "is_active": True,
@@ -63,14 +69,7 @@ EXCHANGES: list[dict[str, Any]] = [
         "rest_url": "https://api.binance.us",
         "rest_timeframes": BINANCE_TIMEFRAMES,
         "ws_timeframes": BINANCE_TIMEFRAMES,
-        "api_limits": {
-            "rest_weight_per_minute": 1200,
-            "ws_connections_per_5m": 300,
-            "ws_streams_per_connection": 1024,
-            "ws_incoming_messages_per_second": 5,
-            "ws_connection_lifetime_hours": 24,
-            "rest_candles_per_request": 1000,
-        },
+        "api_limits": _binance_limits(rest_weight_per_minute=1200),
         "fee_schedule": {"maker": 0.001, "taker": 0.001},
         "geo_restrictions": {"allowed_countries": ["US"]},
         "is_active": True,

@@ -14,6 +14,7 @@ from streaming.models import Candle
 from streaming.pipeline.config import SymbolPool
 from streaming.pipeline.events import indicator_json
 from streaming.pipeline.state import StreamState, rebuild
+from streaming.store.alert_state import alert_state_fields, decode_alert_state
 from streaming.store.candles import CandleStore
 
 
@@ -26,7 +27,7 @@ async def install_backfill(redis: aioredis.Redis, store: CandleStore, exchange_i
     await store.advance_marker(ex, symbol, tf, candles[-1].timestamp)
     stored = await store.read(ex, symbol, tf, max_candles, pool.user_ids)
     try:
-        old = AlertState.from_dict(await redis.hgetall(keys.alert_state(ex, symbol, tf)))
+        old = decode_alert_state(await redis.hgetall(keys.alert_state(ex, symbol, tf)))
     except ValueError:
         old = AlertState()
     state = rebuild(stored, tf)
@@ -36,7 +37,7 @@ async def install_backfill(redis: aioredis.Redis, store: CandleStore, exchange_i
     pipe = redis.pipeline(transaction=False)
     if state.last is not None:
         pipe.set(keys.indicator(ex, symbol, tf), indicator_json(state.last.timestamp, value))
-    fields: dict[Any, Any] = state.alerts.to_dict()
+    fields: dict[Any, Any] = alert_state_fields(state.alerts)
     pipe.hset(keys.alert_state(ex, symbol, tf), mapping=fields)
     await pipe.execute()
     return written, state

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -23,6 +24,7 @@ from streaming.adapters.base import ConnectionState, ExchangeAdapter
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.aggregates import Aggregation
 from streaming.pipeline.backfill import install_backfill
+from streaming.pipeline.close_meter import CloseMeter
 from streaming.pipeline.close_script import CloseOutcome, CloseScript
 from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool, aggregated_timeframes, normalize_pools
 from streaming.pipeline.inflight import Entry, InFlight
@@ -64,6 +66,7 @@ class CandlePipeline:
         native_timeframes: Iterable[str] | None = None,
         on_state: Callable[[ConnectionState, str | None], None] | None = None,
         on_rejected: Callable[[list[str], str], None] | None = None,
+        meter: CloseMeter | None = None,
     ) -> None:
         if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
             raise ValueError(f"exchange_id must be an integer, got {exchange_id!r}")
@@ -79,6 +82,7 @@ class CandlePipeline:
         self.aggregated = aggregated_timeframes(self.timeframes, native_timeframes, config.aggregate)
         self.adapter = adapter
         self.counters: Counter[str] = Counter()
+        self.meter = meter if meter is not None else CloseMeter()
         self._log = RateLimitedLog(log)
         self.store = CandleStore(redis, config.store_limits)
         self.listener = QueueListener(on_state, on_rejected)
@@ -208,7 +212,7 @@ class CandlePipeline:
         if not batch.staged:
             return 0
         try:
-            outcomes = await self.script.run(batch.specs)
+            outcomes = await self._timed(self.script.run(batch.specs))
         except BaseException:
             self._lost(batch)
             raise
@@ -219,6 +223,9 @@ class CandlePipeline:
         self.states.check_outcomes(batch.staged, outcomes)
         published = outcomes.count(_PUBLISHED)
         self.counters["published"] += published
+        if published:
+            self.meter.published(((s.timeframe, s.candle.timestamp) for s, o in zip(batch.staged, outcomes, strict=True)
+                                  if o is _PUBLISHED), self.config.clock_ms())
         for name, outcome in (("duplicates", _DUPLICATE), ("corrections", _CORRECTION)):
             if n := outcomes.count(outcome):
                 self.counters[name] += n
@@ -227,6 +234,13 @@ class CandlePipeline:
                 if o is _PUBLISHED:
                     self.on_published(s.symbol, s.timeframe, s.candle)
         return published
+
+    async def _timed(self, call: Awaitable[list[CloseOutcome]]) -> list[CloseOutcome]:
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.meter.script_call(time.perf_counter() - start)
 
     def _lost(self, batch: Batch) -> None:
         # memory advanced by closes Redis may not have: rebuild exactly those streams
@@ -299,7 +313,7 @@ class CandlePipeline:
                 if self.aggregation is not None:
                     await self.aggregation.correct(batch.corrections)
                 return True
-            inflight.start(batch, entries, self.script.run(batch.specs), self.listener.ready.set)
+            inflight.start(batch, entries, self._timed(self.script.run(batch.specs)), self.listener.ready.set)
         await asyncio.sleep(0)  # let the call write its command before the next batch is prepared
         return True
 

@@ -21,6 +21,7 @@ from streaming.alerts.rules import evaluate
 from streaming.models import Candle
 from streaming.pipeline.events import close_event_from_member, close_event_open, indicator_json
 from streaming.pipeline.state import StreamState
+from streaming.store.alert_state import alert_state_args
 from streaming.store.candles import candle_keys
 from streaming.store.codec import encode_candle
 from streaming.timeframes import TIMEFRAME_MS
@@ -79,7 +80,7 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
         value = state.advance(candle, head.timeframe)
         alerts_state, signals = evaluate(state.alerts, value, ts + head.timeframe_ms, cooldown_ms)
         state.alerts = alerts_state
-        fields = alerts_state.fields()
+        fields = alert_state_args(alerts_state)
         ind = indicator_json(ts, value).decode()
         alerts = [encode_alert(alert_event(head.exchange_id, head.exchange, head.symbol, head.timeframe, ts,
                                            candle.close, s)).decode() for s in signals] if signals else []

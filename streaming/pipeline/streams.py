@@ -28,6 +28,7 @@ from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool
 from streaming.pipeline.staging import Staged, Stream, StreamHead, stream_head
 from streaming.pipeline.state import StreamState, rebuild
 from streaming.ratelog import RateLimitedLog
+from streaming.store.alert_state import decode_alert_state
 from streaming.store.candles import candle_keys
 from streaming.store.codec import decode_candle
 from streaming.timeframes import TIMEFRAME_MS, bucket_start
@@ -215,7 +216,7 @@ class StreamStates:
         for i, (sym, tf) in enumerate(need):
             raw, alert_raw = res[2 * i], res[2 * i + 1]
             try:
-                alerts = AlertState.from_dict(alert_raw)
+                alerts = decode_alert_state(alert_raw)
             except ValueError as exc:
                 self.counters["bad_alert_state"] += 1
                 self._log.warning("alertstate", "alert state of %s %s unreadable (%s); starting fresh", sym, tf, exc)

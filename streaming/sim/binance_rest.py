@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -62,6 +63,8 @@ class BinanceRest:
         if not request.path.startswith("/api/"):
             return await handler(request)
         self.hub.stats["rest_requests"] += 1
+        if self.hub.rest_delay:
+            await asyncio.sleep(self.hub.rest_delay)
         if self.hub.rest_429_left > 0:
             self.hub.rest_429_left -= 1
             resp = _error(429, -1003, "Too many requests; injected by the simulator.")

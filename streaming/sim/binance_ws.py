@@ -33,15 +33,23 @@ class BinanceConnection(SimConnection):
         self.streams: dict[str, tuple[str, str, int]] = {}  # name -> (SYMBOL, interval, step ms)
         self.sent_bucket: dict[str, int] = {}
         self.last_final: dict[str, dict[str, Any]] = {}
+        self.stalled: set[str] = set()  # streams whose frames a stall_symbol fault holds back
         self.next_update = 0.0
         self.next_ping = time.monotonic() + hub.ping_period
         self.pings = 0
         self.pongs = 0
         self.close_at: float | None = None
+        self.lose: set[str] = set()  # streams whose next closing frame is withheld (lose_closes)
+
+    def streams_symbol(self, symbol: str) -> bool:
+        return any(s[0] == symbol for s in self.streams.values())
 
     def _emit(self, stream: str, payload: dict[str, Any]) -> None:
         body = {"stream": stream, "data": payload} if self.combined else payload
         self.push(orjson.dumps(body).decode())
+
+    def lose_next_closes(self, symbols: set[str]) -> None:
+        self.lose.update(n for n, s in self.streams.items() if s[0] in symbols and s[1] not in REPLAY_ONLY_INTERVALS)
 
     def add(self, names: list[str]) -> None:
         for name in names:
@@ -66,11 +74,20 @@ class BinanceConnection(SimConnection):
             if interval in REPLAY_ONLY_INTERVALS:
                 continue
             bucket = now_ms - (now_ms - market.anchor_ms) % step
+            if self.hub.is_stalled(symbol):
+                self.stalled.add(name)
+                continue
+            if name in self.stalled:  # the stall is over: the latest state, not what was missed
+                self.stalled.discard(name)
+                self.sent_bucket[name] = bucket
             last = self.sent_bucket.get(name)
             if last is not None and last < bucket:
                 for b in range(max(last, bucket - cap * step), bucket, step):
                     bar = market.closed(ex, symbol, step, b)
-                    if bar is not None:
+                    if bar is not None and name in self.lose:
+                        self.lose.discard(name)  # never sent; REST still has the bar
+                        self.hub.stats["closes_withheld"] += 1
+                    elif bar is not None:
                         payload = fm.bn_kline(symbol, interval, bar, step, True, now_ms)
                         self._emit(name, payload)
                         self.last_final[name] = payload
@@ -170,6 +187,7 @@ class BinanceConnection(SimConnection):
             for p in params:
                 self.streams.pop(p, None)
                 self.sent_bucket.pop(p, None)
+                self.stalled.discard(p)
             self._reply({"result": None, "id": req_id})
             return
         try:

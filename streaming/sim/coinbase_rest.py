@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -49,6 +50,8 @@ class CoinbaseRest:
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith("/api/"):
             self.hub.stats["rest_requests"] += 1
+            if self.hub.rest_delay:
+                await asyncio.sleep(self.hub.rest_delay)
             if self.hub.rest_429_left > 0:
                 self.hub.rest_429_left -= 1
                 resp = _error(429, "RATE_LIMIT_EXCEEDED", "Too many requests", "injected by the simulator")

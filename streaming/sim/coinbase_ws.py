@@ -29,6 +29,7 @@ class CoinbaseConnection(SimConnection):
         self.heartbeats = False
         self.sent_bucket: dict[str, int] = {}  # product -> bucket of the last update sent
         self.last_final: dict[str, Bar] = {}
+        self.stalled: set[str] = set()  # products whose frames a stall_symbol fault holds back
         self.hb_counter = int((hub.clock.now_ms() - hub.clock.start_ms) // 1000) + 1
         self.next_hb = 0.0
         self.next_update = 0.0
@@ -99,9 +100,18 @@ class CoinbaseConnection(SimConnection):
                 self._product_tick(product, now_ms)
             self._faults(now_ms)
 
+    def streams_symbol(self, symbol: str) -> bool:
+        return symbol in self.candles
+
     def _product_tick(self, product: str, now_ms: int) -> None:
         market = self.hub.market
         bucket = now_ms - now_ms % FIVE_MIN_MS
+        if self.hub.is_stalled(product):
+            self.stalled.add(product)
+            return
+        if product in self.stalled:  # the stall is over: the latest state, not what was missed
+            self.stalled.discard(product)
+            self.sent_bucket[product] = bucket
         last = self.sent_bucket.get(product)
         if last is not None and last < bucket:
             first = max(last, bucket - self.hub.config.max_catch_up_bars * FIVE_MIN_MS)
@@ -189,12 +199,15 @@ class CoinbaseConnection(SimConnection):
                 # unknown products are silently left out of the ack, like Coinbase does
                 if p not in self.candles and self.hub.market.known("coinbase", p):
                     self.candles[p] = None
-                    if self.hub.config.synthetic_live:
+                    if self.hub.is_stalled(p):
+                        self.stalled.add(p)  # no snapshot while it stalls
+                    elif self.hub.config.synthetic_live:
                         self.snapshot(p, now_ms)
         else:
             for p in products:
                 self.candles.pop(p, None)
                 self.sent_bucket.pop(p, None)
+                self.stalled.discard(p)
         self.ack()
 
 

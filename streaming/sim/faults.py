@@ -5,13 +5,18 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("drop", "stall", "malformed", "duplicate", "out_of_order", "sequence_gap", "rate_limit",
-               "server_shutdown")
+FAULT_KINDS = ("drop", "stall", "stall_symbol", "malformed", "duplicate", "out_of_order", "sequence_gap",
+               "rate_limit", "server_shutdown", "slow_rest", "lose_closes")
+MAX_LOSE_SYMBOLS = 5000
 MALFORMED_KINDS = ("invalid_json", "missing_fields", "wrong_types", "nan", "negative_price", "high_below_low",
                    "absurd_timestamp", "oversized")
+
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
 
 class FaultError(ValueError):
@@ -46,9 +51,10 @@ def validate(kind: str, exchange: str, params: dict[str, Any]) -> dict[str, Any]
     """Normalised parameters of a fault, or FaultError."""
     if kind not in FAULT_KINDS:
         raise FaultError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-    allowed = {"drop": set(), "stall": {"seconds"}, "malformed": {"kind", "count"}, "duplicate": {"count"},
+    allowed = {"drop": set(), "stall": {"seconds"}, "stall_symbol": {"symbol", "seconds"},
+               "malformed": {"kind", "count"}, "duplicate": {"count"},
                "out_of_order": {"count"}, "sequence_gap": {"count"}, "rate_limit": {"count", "retry_after"},
-               "server_shutdown": {"close"}}[kind]
+               "server_shutdown": {"close"}, "slow_rest": {"seconds"}, "lose_closes": {"symbols"}}[kind]
     extra = set(params) - allowed
     if extra:
         raise FaultError(f"fault {kind!r} takes {sorted(allowed) or 'no parameters'}, not {sorted(extra)}")
@@ -56,9 +62,16 @@ def validate(kind: str, exchange: str, params: dict[str, Any]) -> dict[str, Any]
         raise FaultError("sequence_gap only exists on coinbase (Binance frames carry no sequence number)")
     if kind == "server_shutdown" and exchange == "coinbase":
         raise FaultError("server_shutdown is a Binance event; use drop on coinbase")
+    if kind == "lose_closes" and exchange == "coinbase":
+        raise FaultError("lose_closes is simulated on binance and binance_us only")
     out: dict[str, Any] = {}
-    if kind == "stall":
+    if kind in ("stall", "stall_symbol"):
         out["seconds"] = _number(params, "seconds", 5.0, 0.0, 3600.0)
+    if kind == "stall_symbol":
+        symbol = params.get("symbol")
+        if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
+            raise FaultError(f"stall_symbol needs a symbol like BTC-USD or BTCUSDT, got {str(symbol)[:40]!r}")
+        out["symbol"] = symbol.upper()
     if kind in ("malformed", "duplicate", "out_of_order", "sequence_gap", "rate_limit"):
         out["count"] = int(_number(params, "count", 1, 1, 10_000))
     if kind == "malformed":
@@ -70,7 +83,19 @@ def validate(kind: str, exchange: str, params: dict[str, Any]) -> dict[str, Any]
         out["retry_after"] = int(_number(params, "retry_after", 1, 0, 3600))
     if kind == "server_shutdown":
         out["close"] = bool(params.get("close", True))
+    if kind == "slow_rest":
+        out["seconds"] = _number(params, "seconds", 0.5, 0.0, 60.0)
+    if kind == "lose_closes":
+        out["symbols"] = _symbols(params.get("symbols"))
     return out
+
+
+def _symbols(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(s, str) and s for s in value):
+        raise FaultError(f"symbols must be a non-empty list of symbol names, got {str(value)[:80]}")
+    if len(value) > MAX_LOSE_SYMBOLS:
+        raise FaultError(f"symbols: at most {MAX_LOSE_SYMBOLS}, got {len(value)}")
+    return sorted({s.upper() for s in value})
 
 
 def malformed_kinds(kind: str, count: int) -> list[str]:

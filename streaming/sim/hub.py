@@ -39,6 +39,9 @@ class SimConnection:
         self.out_of_order = 0
         self.sequence_gaps = 0
 
+    def lose_next_closes(self, symbols: set[str]) -> None:  # Binance overrides (validate refuses Coinbase)
+        raise NotImplementedError
+
     def push(self, frame: str | bytes) -> None:
         self.outbox.append(frame)
         self.wake.set()
@@ -72,6 +75,10 @@ class SimConnection:
 
     def next_wakeup(self) -> float:
         """Real seconds until the next tick is due."""
+        raise NotImplementedError
+
+    def streams_symbol(self, symbol: str) -> bool:
+        """Whether the connection is subscribed to any stream of SYMBOL."""
         raise NotImplementedError
 
     async def on_ping_due(self) -> None:  # Binance overrides
@@ -114,7 +121,10 @@ class Hub:
         self.connections: set[SimConnection] = set()
         self.rest_429_left = 0
         self.rest_retry_after = 1
-        self.stats: dict[str, int] = {"connections": 0, "bad_client_messages": 0, "rest_requests": 0}
+        self.stalled: dict[str, float] = {}  # SYMBOL -> until (monotonic): no frame of it on any connection
+        self.rest_delay = 0.0  # real seconds before every REST answer (the slow_rest fault)
+        self.stats: dict[str, int] = {"connections": 0, "bad_client_messages": 0, "rest_requests": 0,
+                                      "closes_withheld": 0}
         self._last_warn = 0.0
 
     def warn(self, msg: str, *args: Any) -> None:
@@ -141,9 +151,21 @@ class Hub:
             except asyncio.CancelledError:
                 pass
 
+    def is_stalled(self, symbol: str) -> bool:
+        until = self.stalled.get(symbol)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self.stalled[symbol]
+        return False
+
     def apply(self, kind: str, params: dict[str, Any]) -> int:
         """Aim a WebSocket fault at the open connections; returns how many it reached."""
         conns = [c for c in self.connections if not c.closed]
+        if kind == "stall_symbol":  # every connection, also those opened while it lasts
+            self.stalled[params["symbol"]] = time.monotonic() + params["seconds"]
+            return sum(1 for c in conns if c.streams_symbol(params["symbol"]))
         for c in conns:
             if kind == "drop":
                 c.abort()
@@ -159,10 +181,14 @@ class Hub:
                 c.sequence_gaps += params["count"]
             elif kind == "server_shutdown":
                 self.shutdown(c, params.get("close", True))
+            elif kind == "lose_closes":
+                c.lose_next_closes(set(params["symbols"]))
             c.wake.set()
         if kind == "rate_limit":
             self.rest_429_left = params["count"]
             self.rest_retry_after = params["retry_after"]
+        if kind == "slow_rest":
+            self.rest_delay = params["seconds"]
         return len(conns)
 
     def shutdown(self, conn: SimConnection, close: bool) -> None:  # Binance overrides

@@ -145,6 +145,9 @@ class ExchangeSimulator:
         except ValueError as exc:
             raise FaultError(str(exc)) from None
         clean = validate(kind, exchange, params)
+        if kind == "stall_symbol" and not self.market.known(exchange, clean["symbol"]):
+            raise FaultError(f"{exchange} has no symbol {clean['symbol']!r}; one of "
+                             f"{', '.join(self.symbols(exchange)[:10])}")
         reached = self.hubs[exchange].apply(kind, clean)
         record = FaultRecord(len(self.faults) + 1, kind, exchange, clean, self.clock.now_ms(), time.time(), reached)
         self.faults.append(record)
@@ -181,8 +184,8 @@ class ExchangeSimulator:
                 body = await request.json()
             except ValueError:
                 return json_response({"error": "body must be a JSON object"}, 400)
-            if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
-                return json_response({"error": "body must be a JSON object with a string 'kind'"}, 400)
+            if not isinstance(body, dict) or not isinstance(body.get("fault", body.get("kind")), str):
+                return json_response({"error": "body must be a JSON object with a string 'fault' (or 'kind')"}, 400)
             params = dict(body)
             fault_kind = params.pop("fault", None) or params.pop("kind")
             if "malformed_kind" in params:

@@ -32,6 +32,8 @@ class WorkerConfig:
     connect_timeout_s: float = 60.0
     # a fresh worker id replays commands this young (commands sent before it was started)
     replay_s: float = 600.0
+    stats_s: float = 5.0  # how often the stats snapshot of each exchange is written
+    metrics_port: int | None = None  # Prometheus /metrics on 127.0.0.1 (None: not served)
 
     @property
     def shard_label(self) -> str | None:
@@ -73,8 +75,8 @@ def build_config(*, settings: LivermoreSettings, worker_id: str | None = None, a
                  user: str | None = None, symbols: Sequence[str] = (), shard: str | None = None,
                  warm_up: bool = True, universe_check_s: float | None = None,
                  connect_timeout_s: float = 60.0) -> WorkerConfig:
-    """The worker's configuration from its options, with LIVERMORE_SYSTEM_USER and
-    LIVERMORE_UNIVERSE_CHECK_S (already validated) from `settings`."""
+    """The worker's configuration from its options, with LIVERMORE_SYSTEM_USER,
+    LIVERMORE_UNIVERSE_CHECK_S and LIVERMORE_METRICS_PORT (already validated) from `settings`."""
     for name in autostart:
         if not _EXCHANGE_RE.match(name):
             raise UsageError(f"--autostart {shown(name)} is not an exchange name (coinbase, binance, binance_us)")
@@ -92,5 +94,5 @@ def build_config(*, settings: LivermoreSettings, worker_id: str | None = None, a
         user=parse_user(user) if user is not None else settings.system_user,
         symbols=parse_symbols(symbols), shard=parsed_shard, warm_up=warm_up,
         universe_check_s=universe_check_s if universe_check_s is not None else settings.universe_check_s,
-        connect_timeout_s=connect_timeout_s,
+        connect_timeout_s=connect_timeout_s, metrics_port=settings.metrics_port or None,
     )

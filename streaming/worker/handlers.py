@@ -22,6 +22,7 @@ from streaming.control.commands import Command
 from streaming.control.responses import ERROR, SUCCESS, ResponseStatus
 from streaming.worker.config import WorkerConfig
 from streaming.worker.exchanges import ExchangeNotFound, find_exchange, position_symbols
+from streaming.worker.measure import ExchangeMeasure
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.session import ExchangeSession, StartFailed
 from streaming.worker.universe import (
@@ -44,6 +45,7 @@ class CommandHandlers:
         self.redis = redis
         self.engine = engine
         self.sessions: dict[str, ExchangeSession] = {}
+        self.measures: dict[str, ExchangeMeasure] = {}  # exchange -> its counters, for the life of the worker
         self.starting: dict[str, asyncio.Task] = {}
         self.explicit: dict[str, tuple[str, ...]] = {}  # exchanges started with an explicit list
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -132,8 +134,12 @@ class CommandHandlers:
         except StartFailed as exc:
             return ERROR, str(exc), {}
         publisher = StatusPublisher(self.redis, self.engine, row["id"], name, self.config.worker_id)
+        measure = self.measures.get(name)
+        if measure is None or measure.exchange_id != row["id"]:
+            measure = self.measures[name] = ExchangeMeasure(name, row["id"])
         session = ExchangeSession(row, self.redis, publisher, warm_up=self.config.warm_up,
-                                  connect_timeout_s=self.config.connect_timeout_s, on_progress=self.on_progress)
+                                  connect_timeout_s=self.config.connect_timeout_s, on_progress=self.on_progress,
+                                  measure=measure)
         self.sessions[name] = session
         try:
             result = await session.start(pools)

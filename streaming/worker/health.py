@@ -65,6 +65,7 @@ class SessionHealth:
         if self.started and not self._stopping:
             await self._look_after_tasks()
             await self._check_frames(frames)
+            await self._check_stale_count()
         if self.last_frame is not None and self.state == ConnectionState.CONNECTED.value:
             await self.publisher.heartbeat(self.last_frame)
         else:
@@ -79,6 +80,14 @@ class SessionHealth:
             if isinstance(frames, int):
                 return frames
         return None
+
+    async def _check_stale_count(self) -> None:
+        """The status's stale-stream count follows the live stream (a restarted stream starts afresh)."""
+        count = self.publisher.stale_count
+        with contextlib.suppress(Exception):
+            count = len(self.stream.stale_streams()) if self.stream is not None else 0
+        if count != self.publisher.stale_count:
+            await self.publisher.set_stale_count(count)
 
     def watchdog_s(self) -> float:
         """How long the stream waits for a frame before it gives a connection up."""

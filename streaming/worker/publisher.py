@@ -74,6 +74,7 @@ class StatusPublisher:
         self.last_heartbeat: str | None = None
         self.last_error: str | None = None
         self.symbols: int | None = None  # how many symbols the session serves, once known
+        self.stale_count = 0  # stale live streams, as last written
         self.merged: dict[str, str] = {}  # the exchange's merged status as last written
         self._fresh = True  # a new session: what an earlier one of this worker wrote is not ours
 
@@ -105,18 +106,39 @@ class StatusPublisher:
         self.state = state
         own = ExchangeStatus(connection_state=state.value, updated_at=now, worker_id=self.worker_id,
                              connected_at=self.connected_at or "", last_heartbeat=self.last_heartbeat or "",
-                             last_error=self.last_error or "")
+                             last_error=self.last_error or "", stale_streams="0" if final else None)
+        if final:
+            self.stale_count = 0
         event = LifecycleEvent(EVENTS[state], self.exchange_id, self.exchange, self.worker_id, state.value, reason,
                                now, self.symbols)
         payload = msgspec.json.encode(event)
         await self._write_own(own)
         await self._write_merged()
+        await self._publish(payload)
+        log.info("%s: %s%s", self.exchange, event.event, f" ({reason})" if reason else "")
+        await self._write_db()
+
+    async def stream_health(self, symbol: str, timeframe: str, stale: bool, detail: str, stale_count: int) -> None:
+        """One live stream went stale (or recovered): the count into the statuses, and a
+        `stream:stale` / `stream:recovered` lifecycle event."""
+        now = utc_iso()
+        await self.set_stale_count(stale_count)
+        event = LifecycleEvent("stream:stale" if stale else "stream:recovered", self.exchange_id, self.exchange,
+                               self.worker_id, self.state.value, detail, now, self.symbols, symbol, timeframe)
+        await self._publish(msgspec.json.encode(event))
+        log.info("%s: %s %s %s (%s)", self.exchange, event.event, symbol, timeframe, detail)
+
+    async def set_stale_count(self, count: int) -> None:
+        """How many of the session's live streams are stale now, into the statuses."""
+        self.stale_count = count
+        await self._write_own(ExchangeStatus(stale_streams=str(count), updated_at=utc_iso()))
+        await self._write_merged()
+
+    async def _publish(self, payload: bytes) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.publish(keys.lifecycle_channel(self.exchange_id), payload)
             pipe.xadd(keys.LIFECYCLE_STREAM, {"json": payload}, maxlen=keys.LIFECYCLE_MAXLEN, approximate=True)
             await pipe.execute()
-        log.info("%s: %s%s", self.exchange, event.event, f" ({reason})" if reason else "")
-        await self._write_db()
 
     async def set_progress(self, progress: WarmUpProgress) -> None:
         """The warm-up's progress into our own status and the merged one."""

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -28,9 +28,14 @@ from streaming.models import CandleUpdate
 from streaming.ratelog import RateLimitedLog
 from streaming.timeframes import TIMEFRAMES
 from streaming.worker.health import SessionHealth
+from streaming.worker.measure import ExchangeMeasure
 from streaming.worker.progress import WarmUpReporter, refusals, warm_up_problem
 from streaming.worker.publisher import StatusPublisher
 from streaming.worker.universe import Pools, diff_pools
+
+if TYPE_CHECKING:
+    from streaming.pipeline import CandlePipeline
+    from streaming.pipeline.config import SymbolPool
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,9 @@ class _Bridge:
                 self.downstream.on_state(state, detail)
         self.session.states.put_nowait((state, detail))
 
+    def on_stream_health(self, symbol: str, timeframe: str, stale: bool, detail: str) -> None:
+        self.session.stream_events.put_nowait((symbol, timeframe, stale, detail))
+
     def on_rejected(self, symbols: list[str], reason: str) -> None:
         for sym in symbols:
             self.session.refused[sym] = reason[:200]
@@ -88,7 +96,7 @@ def live_timeframes(adapter: ExchangeAdapter) -> list[str]:
 class ExchangeSession(SessionHealth):
     def __init__(self, row: Mapping[str, Any], redis: aioredis.Redis, publisher: StatusPublisher, *,
                  warm_up: bool = True, connect_timeout_s: float = 60.0,
-                 on_progress: Callable[[], None] | None = None) -> None:
+                 on_progress: Callable[[], None] | None = None, measure: ExchangeMeasure | None = None) -> None:
         self.row = dict(row)
         self.name: str = row["name"]
         self.exchange_id: int = row["id"]
@@ -98,6 +106,10 @@ class ExchangeSession(SessionHealth):
         self.connect_timeout_s = connect_timeout_s
         self.pools: Pools = {}
         self.states: asyncio.Queue[tuple[ConnectionState, str | None]] = asyncio.Queue()
+        # (symbol, timeframe, stale, detail) as the live stream reports them
+        self.stream_events: asyncio.Queue[tuple[str, str, bool, str]] = asyncio.Queue()
+        self.measure = measure or ExchangeMeasure(self.name, self.exchange_id)
+        self.measure.session = self  # its parts are read live until it stops
         self.refused: dict[str, str] = {}  # symbol -> the exchange's reason
         self.last_frame: float | None = None
         self.settling: set[str] | None = None  # while a start waits for answers: symbols that streamed
@@ -112,7 +124,7 @@ class ExchangeSession(SessionHealth):
         self._restarts = 0
         self._restart_at: dict[str, float] = {}  # task name -> when to start it again
         self.adapter: Any = None
-        self.pipeline: Any = None
+        self.pipeline: CandlePipeline | None = None
         self.stream: Any = None
         self._tasks: list[asyncio.Task] = []
         self._stream_task: asyncio.Task | None = None
@@ -130,9 +142,11 @@ class ExchangeSession(SessionHealth):
         await self.publisher.set_state(ConnectionState.CONNECTING, "warming up" if self.warm_up_enabled else None,
                                        {"symbols": len(self.pools)})
         self._tasks.append(asyncio.create_task(self._publish_states(), name=f"{self.name}-states"))
+        self._tasks.append(asyncio.create_task(self._publish_stream_events(), name=f"{self.name}-stream-events"))
         try:
             self.adapter = build_adapter(self.row)
-            self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter)
+            self.pipeline = _make_pipeline(self.redis, self.exchange_id, self.name, self.pools, self.adapter,
+                                           self.measure)
             self._start_pipeline()
             symbols = sorted(self.pools)
             if self.warm_up_enabled and symbols:
@@ -153,11 +167,14 @@ class ExchangeSession(SessionHealth):
         return self.describe()
 
     def _start_pipeline(self) -> None:
+        assert self.pipeline is not None, "the pipeline is built before it starts"
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name=f"{self.name}-pipeline")
         self._tasks.append(self._pipeline_task)
 
     async def _open_stream(self, symbols: list[str]) -> None:
-        bridge = _Bridge(self, getattr(self.pipeline, "listener", None))
+        if self.stream is not None:  # a restart: the counts of the stream it replaces are kept
+            self.measure.retire(stream=self.stream)
+        bridge = _Bridge(self, self.pipeline.listener if self.pipeline is not None else None)
         self.stream = self.adapter.live(symbols, live_timeframes(self.adapter), bridge)
         self._stream_task = asyncio.create_task(self.stream.run(), name=f"{self.name}-live")
 
@@ -235,11 +252,23 @@ class ExchangeSession(SessionHealth):
             except Exception as exc:  # Redis hiccup: the next state change retries
                 log.warning("%s: could not publish state %s: %s", self.name, state.value, _reason(exc))
 
+    async def _publish_stream_events(self) -> None:
+        while True:
+            symbol, timeframe, stale, detail = await self.stream_events.get()
+            if self._stopping:
+                continue
+            count = len(self.stream.stale_streams()) if self.stream is not None else 0
+            try:
+                await self.publisher.stream_health(symbol, timeframe, stale, detail, count)
+            except Exception as exc:  # Redis hiccup: the next event (or beat) says it again
+                log.warning("%s: could not publish the health of %s %s: %s", self.name, symbol, timeframe,
+                            _reason(exc))
+
     async def reload(self, pools: Pools) -> dict[str, Any]:
         """Subscribe/unsubscribe the difference on the open connection(s); never reconnects."""
         diff = diff_pools(self.pools, pools)
         self.pools = dict(pools)
-        if self.pipeline is not None and hasattr(self.pipeline, "set_pools"):
+        if self.pipeline is not None:
             self.pipeline.set_pools(symbol_pools(pools))
         if self.stream is None and pools:
             await self._open_stream(sorted(pools))
@@ -251,12 +280,12 @@ class ExchangeSession(SessionHealth):
         if diff.added and self.warm_up_enabled and self.pipeline is not None:
             # history for the new symbols, without holding up the command's answer
             self.warm_up.begin(len(diff.added) * len(TIMEFRAMES))
-            self._tasks.append(asyncio.create_task(self._reload_warm_up(list(diff.added))))
+            self._tasks.append(asyncio.create_task(self._reload_warm_up(self.pipeline, list(diff.added))))
         return {"added": list(diff.added), "removed": list(diff.removed), "moved": list(diff.moved),
                 "symbols": len(self.pools)}
 
-    async def _reload_warm_up(self, symbols: list[str]) -> None:
-        report = await self.pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
+    async def _reload_warm_up(self, pipeline: CandlePipeline, symbols: list[str]) -> None:
+        report = await pipeline.warm_up(self.adapter, symbols, list(TIMEFRAMES), self.warm_up.step)
         self.warm_up.end(report.candles)
 
     async def stop(self, reason: str, final: ConnectionState = ConnectionState.IDLE) -> None:
@@ -285,13 +314,16 @@ class ExchangeSession(SessionHealth):
         if self.adapter is not None:
             with contextlib.suppress(Exception):
                 await self.adapter.aclose()
+        self.measure.retire(stream=self.stream, adapter=self.adapter, pipeline=self.pipeline, session=self)
         await self.publisher.set_state(final, reason, final=True)
 
     def describe(self) -> dict[str, Any]:
         stats: dict[str, Any] = {}
+        stale: list[str] = []
         if self.stream is not None:
             with contextlib.suppress(Exception):
                 stats = self.stream.stats()
+                stale = sorted(f"{sym}:{tf}" for sym, tf in self.stream.stale_streams())
         warm_up: dict[str, Any] = {**self.warm_up_report, **self.warm_up.summary()}
         return {
             "exchange": self.name, "exchange_id": self.exchange_id, "state": self.state,
@@ -302,18 +334,20 @@ class ExchangeSession(SessionHealth):
             "rejected": sorted(self.refused),
             "warm_up": warm_up,
             "stream": stats,
+            "stale": stale,
         }
 
 
-def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools, adapter: Any) -> Any:
+def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Pools,
+                   adapter: ExchangeAdapter, measure: ExchangeMeasure) -> CandlePipeline:
     from streaming.pipeline import CandlePipeline
 
     # with the adapter, aggregated closes are reconciled against the exchange's own REST candles
     return CandlePipeline(redis, exchange_id, name, symbol_pools=symbol_pools(pools), timeframes=list(TIMEFRAMES),
-                          adapter=adapter, native_timeframes=adapter.native_timeframes)
+                          adapter=adapter, native_timeframes=adapter.native_timeframes, meter=measure.closes)
 
 
-def symbol_pools(pools: Pools) -> dict[str, Any]:
+def symbol_pools(pools: Pools) -> dict[str, SymbolPool]:
     """Our symbol -> users mapping in the pipeline's terms (SymbolPool)."""
     from streaming.pipeline.config import SymbolPool
 

@@ -31,6 +31,7 @@ from streaming.worker.exchanges import exchange_rows
 from streaming.worker.handlers import CommandHandlers
 from streaming.worker.inbox import CommandInbox
 from streaming.worker.publisher import ensure_status
+from streaming.worker.stats_writer import StatsWriter
 
 log = logging.getLogger("livermore.worker")
 
@@ -51,12 +52,19 @@ class Worker(CommandHandlers):
         self.on_progress = self._beat_soon.set
         self.inbox = CommandInbox(redis, config.worker_id, config.shard_label, config.replay_s, self.counts,
                                   self._log)
+        self.stats = StatsWriter(redis, config.worker_id, self.started_at, self.measures, lambda: self.sessions)
+        self._stats_task: asyncio.Task | None = None
+        self._metrics: Any = None  # the /metrics server while it runs
 
     # -- main
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
+        if self.config.metrics_port:  # before anything else: a busy port fails the start at once
+            from streaming.worker.metrics import MetricsServer
+
+            self._metrics = await MetricsServer(self.config.metrics_port, self.measures).start()
         await self._announce_exchanges()  # before the first heartbeat: a live worker's exchanges are listed
         await self.write_heartbeat()
         log.info("worker %s up (shard %s, user %s); %s", self.config.worker_id, self.config.shard_label or "all",
@@ -65,6 +73,7 @@ class Worker(CommandHandlers):
         background = [asyncio.create_task(self._supervised("heartbeat", self._heartbeat_loop), name="heartbeat"),
                       asyncio.create_task(self._supervised("commands", self._command_loop), name="commands"),
                       asyncio.create_task(self._supervised("universe", self._universe_loop), name="universe")]
+        self._stats_task = asyncio.create_task(self._supervised("stats", self._stats_loop), name="stats")
         for name in self.config.autostart:
             self._spawn(self._autostart(name))
         await self.stopping.wait()
@@ -102,6 +111,15 @@ class Worker(CommandHandlers):
                 await publisher.forget()
         for task in list(self._command_tasks):
             task.cancel()
+        if self._stats_task is not None:  # stopped before its fields go, or it would write them again
+            self._stats_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._stats_task
+        with contextlib.suppress(Exception):
+            await self.stats.forget()
+        if self._metrics is not None:
+            with contextlib.suppress(Exception):
+                await self._metrics.stop()
         with contextlib.suppress(Exception):
             await self.redis.hdel(keys.WORKERS, self.config.worker_id)
             await self.redis.delete(keys.worker_heartbeat(self.config.worker_id))
@@ -163,6 +181,14 @@ class Worker(CommandHandlers):
                 self._log.warning("redis", "heartbeat failed: %s", str(exc)[:200])
             if not full:
                 await asyncio.sleep(PROGRESS_BEAT_S)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            try:
+                await self.stats.write()
+            except Exception as exc:  # Redis away for a moment: the next snapshot says it all again
+                self._log.warning("redis", "stats snapshot failed: %s", str(exc)[:200])
+            await asyncio.sleep(self.config.stats_s)
 
     # -- commands
     async def _command_loop(self) -> None:

@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from tests.helpers.http_server import serve_all
+from tests.helpers.ws_relay import relay
 
 
 class RestProxy:
@@ -59,13 +61,7 @@ class RestProxy:
 
     async def __aenter__(self) -> RestProxy:
         self._session = aiohttp.ClientSession(auto_decompress=True)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_all(self._forward)
         self.url = f"http://127.0.0.1:{port}"
         return self
 
@@ -95,26 +91,7 @@ class WsRelay:
                     await ws.send(frame)
 
     async def _relay(self, client: ServerConnection) -> None:
-        path = client.request.path if client.request is not None else "/"
-        async with connect(self.upstream + path, max_size=2**24) as up:
-            self.clients.add(client)
-
-            async def down() -> None:
-                async for frame in up:
-                    await client.send(frame)
-
-            async def upward() -> None:
-                async for frame in client:
-                    await up.send(frame)
-
-            tasks = [asyncio.create_task(down()), asyncio.create_task(upward())]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                self.clients.discard(client)
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        await relay(client, self.upstream, self.clients)
 
     async def __aenter__(self) -> WsRelay:
         self._server = await serve(self._relay, "127.0.0.1", 0, max_size=2**24)

@@ -95,3 +95,15 @@ def test_kline_book_closes_once_and_reports_gaps():
     assert book.gap_start("X", "5m", T0 + 9 * M5) is None
     book.forget("X")
     assert book.gap_start("X", "5m", T0 + 20 * M5) is None
+
+
+def test_a_bar_closed_on_a_guess_can_be_reopened_for_a_fill_once():
+    book = CandleBook()
+    book.update("A", c(0, 10))
+    assert closes(book.on_clock(T0 + 2 * M5, grace_ms=0)) == [("A", T0, 10)]  # quiet, as far as we knew
+    book.reopen("A", T0 - M5)  # not the last close: nothing changes
+    assert book.last_closed("A") == T0
+    book.reopen("A", T0)
+    assert book.last_closed("A") == T0 - M5 and book.gap_start("A", T0 + 2 * M5) == T0
+    assert closes(book.backfill("A", [c(0, 10.7), c(1, 11)])) == [("A", T0, 10.7), ("A", T0 + M5, 11)]
+    assert book.counts["reopened"] == 1

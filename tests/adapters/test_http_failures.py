@@ -19,6 +19,7 @@ from streaming.adapters.base import RateLimitedError
 from streaming.adapters.failures import from_exception, from_status
 from streaming.adapters.http import COOL_DOWN_S, ExchangeUnavailable, HttpClient
 from streaming.redis_server import free_port
+from tests.helpers.http_server import serve_all
 
 FAST = Backoff(0.01, 0.02)
 
@@ -38,13 +39,8 @@ class Server:
         return web.Response(status=self.status, text='{"msg": "no"}', headers=self.headers)
 
     async def __aenter__(self) -> Server:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._answer)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._runner, port = await serve_all(self._answer)
+        self.url = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -14,6 +14,7 @@ from streaming.alerts.rules import (
     level_label,
 )
 from streaming.indicators import MacdVValue
+from streaming.store.alert_state import alert_state_fields, decode_alert_state
 
 T0 = 1_700_000_000_000
 BAR = 300_000
@@ -187,14 +188,14 @@ def test_signal_carries_values():
 
 def test_state_round_trip_through_flat_dict():
     state, _ = run([val(-170.0), val(-210.0, 20.0)])
-    d = state.to_dict()
+    d = alert_state_fields(state)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in d.items())
-    assert AlertState.from_dict(d) == state
+    assert decode_alert_state(d) == state
     as_bytes = {k.encode(): v.encode() for k, v in d.items()}
-    assert AlertState.from_dict(as_bytes) == state
-    assert AlertState.from_dict({}) == AlertState()
-    assert set(AlertState().to_dict()) == set(d)  # fixed field set: HSET replaces it all
-    assert AlertState.from_dict(AlertState(prev_macd_v=-0.1 + 1e-17).to_dict()).prev_macd_v == -0.1 + 1e-17
+    assert decode_alert_state(as_bytes) == state
+    assert decode_alert_state({}) == AlertState()
+    assert set(alert_state_fields(AlertState())) == set(d)  # fixed field set: HSET replaces it all
+    assert decode_alert_state(alert_state_fields(AlertState(prev_macd_v=-0.1 + 1e-17))).prev_macd_v == -0.1 + 1e-17
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,7 @@ def test_state_round_trip_through_flat_dict():
 )
 def test_bad_state_dict_is_a_clear_error(patch, match):
     with pytest.raises(ValueError, match=match):
-        AlertState.from_dict({**AlertState().to_dict(), **patch})
+        decode_alert_state({**alert_state_fields(AlertState()), **patch})
 
 
 @pytest.mark.parametrize(
@@ -274,7 +275,7 @@ def test_properties_over_random_walks(steps):
             assert s.level in DEFAULT_CONFIG.oversold_levels + DEFAULT_CONFIG.overbought_levels
         for s in signals:
             assert state.cooldowns.get(s.label, -1) <= now  # never fires while cooling
-        assert AlertState.from_dict(new_state.to_dict()) == new_state
+        assert decode_alert_state(alert_state_fields(new_state)) == new_state
         state, prev_valid = new_state, mv
 
 

@@ -18,6 +18,7 @@ from streaming.pipeline.config import aggregated_timeframes
 from streaming.pipeline.staging import stage_close, stream_head
 from streaming.pipeline.state import StreamState
 from streaming.pipeline.validation import close_rejection
+from streaming.store.alert_state import alert_state_fields
 from streaming.timeframes import UnknownTimeframe
 
 EX = 4
@@ -62,7 +63,7 @@ def test_a_new_close_advances_macd_v_and_encodes_the_whole_spec():
                                  "close": c.close, "volume": c.volume, "source": "websocket"}
     value = json.loads(ind)
     assert value["timestamp"] == c.timestamp and math.isclose(value["macd_v"], want.macd_v, rel_tol=1e-12)
-    assert dict(zip(fields[::2], fields[1::2], strict=True)) == state.alerts.to_dict()
+    assert dict(zip(fields[::2], fields[1::2], strict=True)) == alert_state_fields(state.alerts)
     assert alerts == []
 
 

@@ -7,10 +7,18 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
+from livermore_pipelines.resources import (
+    DatabaseResource,
+    DeploymentResource,
+    ExchangeClientsResource,
+    RedisResource,
+)
 from streaming.db.engine import make_engine
 from streaming.db.migrate import upgrade
 from streaming.db.schema import user_exchanges, users
+from streaming.platform import prepare_dagster_home
+from streaming.settings import load_settings
+from tests import servers
 
 
 @pytest.fixture
@@ -29,12 +37,27 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def resources(db_url: str, redis_url: str, tmp_path) -> dict[str, object]:
     return {"database": DatabaseResource(url=db_url), "redis": RedisResource(url=redis_url, home=str(tmp_path)),
-            "exchange_clients": ExchangeClientsResource()}
+            "exchange_clients": ExchangeClientsResource(), "deployment": DeploymentResource()}
 
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture
+def stored_instance(db_url, tmp_path, monkeypatch, request) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance `livermore up` would use, on the same kind of database as Livermore's."""
+    env = {"LIVERMORE_HOME": str(tmp_path / "home")}
+    if not db_url.startswith("sqlite"):
+        dagster_db = servers.create_database(request.getfixturevalue("postgres_admin_url"))
+        env["LIVERMORE_DAGSTER_DATABASE_URL"] = dagster_db
+        monkeypatch.setenv("LIVERMORE_DAGSTER_DATABASE_URL", dagster_db)
+    home = prepare_dagster_home(load_settings(env))
+    with dg.DagsterInstance.from_config(str(home)) as inst:
+        kind = type(inst.event_log_storage).__name__
+        assert ("Postgres" in kind) == (not db_url.startswith("sqlite")), kind
         yield inst
 
 

@@ -25,22 +25,31 @@ def holding(asset: str, symbol: str, qty: float = 1.0, price: float = 10.0) -> H
     return Holding(asset=asset, symbol=symbol, quantity=qty, price=price, value_usd=qty * price)
 
 
-def test_exchanges_asset_migrates_and_syncs_redis(database_url, redis_client, redis_url, tmp_path, instance):
+def test_exchanges_asset_refuses_a_schema_behind_and_syncs_redis(database_url, redis_client, redis_url, tmp_path,
+                                                                  instance):
     from livermore_pipelines.resources import DatabaseResource, RedisResource
+    from streaming.db.migrate import upgrade
 
-    # an empty database: the asset runs the migration and the seed itself
     res = {"database": DatabaseResource(url=database_url), "redis": RedisResource(url=redis_url, home=str(tmp_path))}
+    # an empty database: migrations are `livermore db upgrade`'s job, the asset says so and changes nothing
+    behind = dg.materialize([exchanges], resources=res, instance=instance, raise_on_error=False)
+    assert not behind.success
+    failure = behind.get_step_failure_events()[0].step_failure_data.user_failure_data
+    assert "livermore db upgrade" in failure.description and "none (empty database)" in failure.description
+    assert redis_client.hgetall(keys.EXCHANGES_BY_NAME) == {}
+    assert sa.inspect(sa.create_engine(database_url)).get_table_names() == []
+    upgrade(database_url)
     result = dg.materialize([exchanges], resources=res, instance=instance)
     assert result.success
     meta = result.asset_materializations_for_node("exchanges")[0].metadata
-    assert meta["count"].value == 3 and meta["seeded_now"].value == 3
+    assert meta["count"].value == 3 and meta["schema_revision"].value
     assert [r.data["name"] for r in meta["exchanges"].value.records] == ["coinbase", "binance", "binance_us"]
     assert redis_client.hgetall(keys.EXCHANGES_BY_NAME) == {"coinbase": "1", "binance": "2", "binance_us": "3"}
     doc = json.loads(redis_client.get(keys.exchange_meta(2)))
     assert doc["name"] == "binance" and doc["api_limits"]["ws_streams_per_connection"] == 1024
-    # idempotent: a second run seeds nothing and leaves the same keys
+    # idempotent: a second run leaves the same keys
     again = dg.materialize([exchanges], resources=res, instance=instance)
-    assert again.asset_materializations_for_node("exchanges")[0].metadata["seeded_now"].value == 0
+    assert again.asset_materializations_for_node("exchanges")[0].metadata["count"].value == 3
     assert json.loads(redis_client.get(keys.exchange_meta(2))) == doc
 
 
@@ -95,11 +104,29 @@ def test_tier2_symbol_promoted_to_tier1_keeps_one_row(resources, engine, instanc
     assert [tuple(r) for r in rows] == [("BTC-USD", 1), ("FOO-USD", 1)]
 
 
+def _blocked(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    """A universe stopped by its blocking checks: the run failed naming them, nothing was materialized."""
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    assert error is not None and "blocking asset check" in error.message
+    assert result.asset_materializations_for_node("symbol_universe") == []
+    evaluations = result.get_asset_check_evaluations()
+    assert all(e.blocking and e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations)
+    return {e.check_name: e.passed for e in evaluations}
+
+
+def test_universe_checks_are_blocking_in_the_definitions():
+    specs = {spec.name: spec for spec in symbol_universe.check_specs}
+    assert set(specs) == {"not_empty", "no_duplicates", "within_stream_limits"}
+    assert all(spec.blocking for spec in specs.values())
+
+
 def test_empty_universe_fails_check_and_keeps_last_good(resources, redis_client, instance):
     redis_client.set(keys.universe(2), json.dumps({"symbols": [{"symbol": "OLDUSDT"}]}))
-    result = dg.materialize([symbol_universe], resources=resources, instance=instance, partition_key="binance")
-    meta, checks = _universe(result)
-    assert checks["not_empty"] is False and meta["published"] is False
+    result = dg.materialize([symbol_universe], resources=resources, instance=instance, partition_key="binance",
+                            raise_on_error=False)
+    checks = _blocked(result)
+    assert checks["not_empty"] is False
     assert json.loads(redis_client.get(keys.universe(2)))["symbols"] == [{"symbol": "OLDUSDT"}]
 
 
@@ -108,10 +135,11 @@ def test_over_stream_limit_fails_check(resources, engine, redis_client, instance
         conn.execute(exchanges_table.update().where(exchanges_table.c.id == 2)
                      .values(api_limits={"ws_streams_per_connection": 5, "ws_max_connections": 2}))
         replace_tier1(conn, 2, ranked("AUSDT", "BUSDT", "CUSDT"), now())
-    result = dg.materialize([symbol_universe], resources=resources, instance=instance, partition_key="binance")
-    meta, checks = _universe(result)
+    result = dg.materialize([symbol_universe], resources=resources, instance=instance, partition_key="binance",
+                            raise_on_error=False)
+    checks = _blocked(result)
     assert checks == {"not_empty": True, "no_duplicates": True, "within_stream_limits": False}
-    assert meta["published"] is False and redis_client.get(keys.universe(2)) is None
+    assert redis_client.get(keys.universe(2)) is None
 
 
 def test_unknown_or_inactive_exchange_fails_with_advice(resources, engine, instance):

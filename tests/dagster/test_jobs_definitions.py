@@ -16,20 +16,37 @@ def defs(monkeypatch, tmp_path):
     monkeypatch.delenv("LIVERMORE_DEPLOYMENT", raising=False)
     import livermore_pipelines.definitions as module
 
-    return importlib.reload(module).defs
+    return importlib.reload(module).defs()
 
 
 def test_definitions_load(defs):
-    for job in ("start_streaming", "stop_streaming", "refresh_symbols"):
+    for job in ("start_streaming", "stop_streaming", "refresh_symbols", "audit_candles"):
         assert defs.resolve_job_def(job).name == job
-    for sensor in ("worker_health_sensor", "connection_status_sensor", "alert_archive_sensor"):
+    for sensor in ("worker_health_sensor", "live_candles_sensor", "alert_archive_sensor"):
         assert defs.resolve_sensor_def(sensor).default_status == dg.DefaultSensorStatus.RUNNING
     schedule = defs.resolve_schedule_def("refresh_symbols_schedule")
     assert schedule.cron_schedule == "0 * * * *"
     keys_ = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe", "alert_destinations"}
-    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {"not_empty", "no_duplicates", "within_stream_limits"}
+    assert keys_ == {"exchanges", "tier1_symbols", "tier2_positions", "symbol_universe", "live_candles",
+                     "alert_history", "alert_destinations", "candle_audit"}
+    checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    assert checks == {("symbol_universe", "not_empty"), ("symbol_universe", "no_duplicates"),
+                      ("symbol_universe", "within_stream_limits"), ("candle_audit", "candles_match_exchange")} | {
+        ("live_candles", f"{exchange}_{check}") for exchange in ("coinbase", "binance", "binance_us")
+        for check in ("streams_live", "worker_alive", "fresh")}
+
+
+def test_graph_reads_exchanges_tiers_universe_live_candles_alerts(defs):
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
+
+    assert parents("tier1_symbols") == {"exchanges"} and parents("tier2_positions") == {"exchanges"}
+    assert parents("symbol_universe") == {"tier1_symbols", "tier2_positions"}
+    assert parents("live_candles") == {"symbol_universe"} and parents("alert_history") == {"live_candles"}
+    assert not graph.get(dg.AssetKey("live_candles")).is_materializable  # the worker writes them, not a run
+    assert graph.get(dg.AssetKey("live_candles")).partitions_def is not None
 
 
 def test_schedule_requests_one_run_per_active_exchange(defs, resources, engine, instance):
@@ -74,13 +91,13 @@ def test_stop_without_worker_is_a_no_op(resources, instance, redis_client):
     assert redis_client.xlen(keys.COMMANDS_STREAM) == 0
 
 
-def test_production_start_does_not_spawn_and_says_to_run_the_service(resources, instance, redis_client,
-                                                                      monkeypatch):
+def test_production_start_does_not_spawn_and_says_to_run_the_service(resources, instance, redis_client):
+    from livermore_pipelines.resources import DeploymentResource
+
     redis_client.set(keys.universe(1), '{"symbols": [{"symbol": "BTC-USD", "tier": 1, "pool": "shared"}]}')
-    monkeypatch.setenv("LIVERMORE_DEPLOYMENT", "production")
-    result = _run(start_streaming, resources, instance, exchange="coinbase", timeout_s=1.0)
+    production = {**resources, "deployment": DeploymentResource(name="production")}
+    result = _run(start_streaming, production, instance, exchange="coinbase", timeout_s=1.0)
     assert not result.success and "start the worker service" in _failure(result)
     assert redis_client.xlen(keys.COMMANDS_STREAM) == 0  # nothing sent to nobody
-    monkeypatch.delenv("LIVERMORE_DEPLOYMENT")
     explicit = _run(start_streaming, resources, instance, exchange="coinbase", spawn_worker=False)
     assert not explicit.success and "no live streaming worker" in _failure(explicit)

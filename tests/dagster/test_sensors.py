@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from livermore_pipelines.sensors import alert_archive_sensor, connection_status_sensor, worker_health_sensor
+from livermore_pipelines.sensors import alert_archive_sensor, worker_health_sensor
 from streaming import keys
 from streaming.control.heartbeat import heartbeat_record
-from streaming.db.schema import alert_history, exchange_connection_status
+from streaming.db.schema import alert_history
 
 
 def _context(instance, resources, cursor=None):
@@ -18,20 +18,6 @@ def _context(instance, resources, cursor=None):
 
 def _by_name(redis_client):
     redis_client.hset(keys.EXCHANGES_BY_NAME, mapping={"coinbase": 1, "binance": 2, "binance_us": 3})
-
-
-def test_connection_status_copied_into_database(resources, engine, redis_client, instance):
-    redis_client.hset(keys.exchange_status(1), mapping={
-        "connection_state": "connected", "connected_at": "2026-08-09T21:05:48+00:00",
-        "last_heartbeat": "2026-08-09T21:06:00+00:00", "last_error": "", "updated_at": "2026-08-09T21:06:00+00:00"})
-    result = connection_status_sensor(_context(instance, resources))
-    assert isinstance(result, dg.SkipReason) and "1 exchange" in result.skip_message
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(exchange_connection_status)
-                           .where(exchange_connection_status.c.exchange_id == 1)).mappings().one()
-    assert row["connection_state"] == "connected"
-    assert row["connected_at"].replace(tzinfo=row["connected_at"].tzinfo or UTC) == datetime(2026, 8, 9, 21, 5, 48,
-                                                                                             tzinfo=UTC)
 
 
 def _alert(label: str, ts: int) -> str:
@@ -44,15 +30,20 @@ def _alert(label: str, ts: int) -> str:
 def test_alert_archive_moves_cursor_and_is_idempotent(resources, engine, redis_client, instance):
     redis_client.xadd(keys.ALERTS_STREAM, {"json": _alert("level_150", 1_000)})
     last = redis_client.xadd(keys.ALERTS_STREAM, {"json": _alert("level_200", 2_000)})
-    ctx = _context(instance, resources)
-    result = alert_archive_sensor(ctx)
-    assert "archived 2 alert" in result.skip_message and ctx.cursor == last
-    # a re-run from the start (lost cursor) inserts nothing twice
+    result = alert_archive_sensor(_context(instance, resources))
+    assert isinstance(result, dg.SensorResult) and result.cursor == last
+    # what it archived is a runless materialization of alert_history
+    [event] = result.asset_events
+    assert isinstance(event, dg.AssetMaterialization) and event.asset_key == dg.AssetKey("alert_history")
+    assert event.metadata["archived"].value == 2 and event.metadata["stream_cursor"].value == last
+    # a re-run from the start (lost cursor) inserts nothing twice, and says so
     again = alert_archive_sensor(_context(instance, resources))
-    assert "archived 0 alert" in again.skip_message
+    assert again.asset_events == [] and again.cursor == last and "no new alert" in again.skip_reason.skip_message
     newer = redis_client.xadd(keys.ALERTS_STREAM, {"json": _alert("level_250", 3_000)})
-    ctx2 = _context(instance, resources, cursor=last)
-    assert "archived 1 alert" in alert_archive_sensor(ctx2).skip_message and ctx2.cursor == newer
+    third = alert_archive_sensor(_context(instance, resources, cursor=last))
+    assert third.cursor == newer and third.asset_events[0].metadata["archived"].value == 1
+    quiet = alert_archive_sensor(_context(instance, resources, cursor=newer))
+    assert isinstance(quiet, dg.SkipReason) and "no new alert" in quiet.skip_message
     with engine.connect() as conn:
         ids = conn.execute(sa.select(alert_history.c.alert_id).order_by(alert_history.c.candle_time)).scalars().all()
     assert ids == ["1:BTC-USD:5m:1000:level_150", "1:BTC-USD:5m:2000:level_200", "1:BTC-USD:5m:3000:level_250"]

@@ -9,10 +9,16 @@ from livermore_pipelines.assets.exchanges import exchanges
 from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
 from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
-from livermore_pipelines.resources import DatabaseResource, ExchangeClientsResource, RedisResource
+from livermore_pipelines.resources import (
+    DatabaseResource,
+    DeploymentResource,
+    ExchangeClientsResource,
+    RedisResource,
+)
 from streaming import keys
 from streaming.control import spawn
 from streaming.control.heartbeat import live_workers
+from streaming.db.migrate import upgrade
 from streaming.sim.testing import running_simulator
 from tests.helpers.sim import sim_clock_env, sim_config
 from tests.servers import wait_for
@@ -22,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
+    upgrade(sqlite_url)  # `livermore db upgrade`: the exchanges asset does not migrate
     with running_simulator(sim_config(symbols=3, seed=3, speed=60, include_recorded_products=False)) as sim:
         for name, urls in sim.urls.items():
             # the op spawns the worker with this environment: it talks to the simulator too
@@ -31,7 +38,7 @@ def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
             monkeypatch.setenv(name, value)
         resources = {"database": DatabaseResource(url=sqlite_url),
                      "redis": RedisResource(url=redis_url, home=str(tmp_path / "home")),
-                     "exchange_clients": ExchangeClientsResource()}
+                     "exchange_clients": ExchangeClientsResource(), "deployment": DeploymentResource()}
         with dg.DagsterInstance.ephemeral() as instance:
             try:
                 yield resources, instance
@@ -58,6 +65,12 @@ def test_start_reload_stop(platform, redis_client):
     meta = next(e for e in started.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
     assert meta["outcome"].value == "connected" and meta["symbols"].value == 3
     assert meta["worker"].value["spawned"] is True
+    # 3 symbols x 5 timeframes warmed up, nothing refused; the run log follows the warm-up in tenths
+    warm_up = meta["warm_up"].value
+    assert warm_up["streams"] == 15 and warm_up["candles"] > 0 and warm_up["seconds"] >= 0
+    assert meta["refused"].value == {}
+    logged = [e.user_message for e in instance.all_logs(started.run_id) if "coinbase warm-up " in e.user_message]
+    assert logged and all("%" in line for line in logged) and len(logged) <= 11
     assert redis_client.hget(keys.exchange_status(1), "connection_state") == "connected"
 
     # a new universe reaches the running worker without a reconnect

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,25 @@ def test_many_processes_checking_one_home_at_once(tmp_path):
         t.join()
     assert errors == []
     assert not list(home.glob(".write-test*"))
+
+
+def test_stale_threshold_per_exchange_and_metrics_port(tmp_path):
+    base = {"LIVERMORE_HOME": str(tmp_path)}
+    s = load_settings(base)
+    assert s.stale_after("coinbase") == 60.0 and s.metrics_port is None
+    s = load_settings({**base, "LIVERMORE_STALE_AFTER_S": "30", "LIVERMORE_BINANCE_STALE_AFTER_S": "90",
+                       "LIVERMORE_METRICS_PORT": "9100"})
+    assert (s.stale_after("coinbase"), s.stale_after("binance"), s.stale_after("binance_us")) == (30, 90, 30)
+    assert s.metrics_port == 9100
+    assert load_settings({**base, "LIVERMORE_METRICS_PORT": "0"}).metrics_port == 0
+
+
+@pytest.mark.parametrize(("env", "needle"), [
+    ({"LIVERMORE_STALE_AFTER_S": "0"}, "LIVERMORE_STALE_AFTER_S='0' must be a number of seconds from 0.1"),
+    ({"LIVERMORE_COINBASE_STALE_AFTER_S": "soon"}, "LIVERMORE_COINBASE_STALE_AFTER_S='soon' must be"),
+    ({"LIVERMORE_METRICS_PORT": "70000"}, "LIVERMORE_METRICS_PORT='70000' must be a port number"),
+    ({"LIVERMORE_METRICS_PORT": "http"}, "LIVERMORE_METRICS_PORT='http' must be a port number"),
+])
+def test_bad_stale_threshold_or_metrics_port_says_what_to_do(tmp_path, env, needle):
+    with pytest.raises(UsageError, match=re.escape(needle)):
+        load_settings({"LIVERMORE_HOME": str(tmp_path), **env})

@@ -12,9 +12,10 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from tests.helpers.ws_relay import relay
 
 
 class HostileRelay:
@@ -86,24 +87,5 @@ class HostileRelay:
                 await ws.close(1012, "service restart")
 
     async def _relay(self, client: ServerConnection) -> None:
-        path = client.request.path if client.request is not None else "/"
         self.connections += 1
-        async with connect(self.upstream + path, max_size=2**24) as up:
-            self.clients.add(client)
-
-            async def down() -> None:
-                async for frame in up:
-                    await client.send(frame)
-
-            async def upward() -> None:
-                async for frame in client:
-                    await up.send(frame)
-
-            tasks = [asyncio.create_task(down()), asyncio.create_task(upward())]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                self.clients.discard(client)
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        await relay(client, self.upstream, self.clients)

@@ -4,7 +4,6 @@ secret in the logs, in Redis or in the database."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email
 import io
@@ -82,7 +81,7 @@ def _db_dump(engine: sa.Engine) -> str:
         return "\n".join(str(list(conn.execute(sa.select(t)))) for t in metadata.sorted_tables)
 
 
-def test_json_form_and_email_get_the_alert_with_its_chart_and_no_secret_leaks(
+async def test_json_form_and_email_get_the_alert_with_its_chart_and_no_secret_leaks(
         redis_url, redis_client, engine, receiver, smtp, caplog):
     caplog.set_level(logging.DEBUG)
     port, inbox = smtp
@@ -109,7 +108,7 @@ def test_json_form_and_email_get_the_alert_with_its_chart_and_no_secret_leaks(
                              and receiver.accepted("/hook"), timeout=30, message="json, form, mail and webhook")
             await wait_until(lambda: redis_client.xlen(keys.NOTIFY_DEAD_STREAM) == 1, message="the broken one")
 
-    asyncio.run(go())
+    await go()
     body = json.loads(receiver.accepted("/json")[0].body)
     assert body["title"] == "BTC-USD 1h: MACD-V crossed -200 (oversold)" and "MACD-V -212.5" in body["message"]
     (att,) = body["attachments"]

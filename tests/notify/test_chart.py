@@ -54,7 +54,7 @@ def test_render_png_decodes_at_the_expected_size_with_a_drawn_plot_area():
     _plot_area_is_drawn(render_png(chart_data(sample_candles()), "TEST-USD 1h"))
 
 
-def test_renderer_reads_the_stored_candles_and_shares_renders(redis_url):
+async def test_renderer_reads_the_stored_candles_and_shares_renders(redis_url):
     alert = make_alert(0, t0=sample_candles()[-1].timestamp)
 
     async def go():
@@ -68,7 +68,7 @@ def test_renderer_reads_the_stored_candles_and_shares_renders(redis_url):
         finally:
             await r.aclose()
 
-    a, b, none, rendered = asyncio.run(go())
+    a, b, none, rendered = await go()
     assert a is b and rendered == 1 and none is None
     _plot_area_is_drawn(a)
     assert sample_alert().symbol == "TEST-USD"

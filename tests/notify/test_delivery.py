@@ -5,7 +5,6 @@ and two services on one group never sending an alert twice."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 
@@ -42,7 +41,7 @@ def pending(redis_client) -> int:
     return redis_client.xpending(keys.ALERTS_STREAM, keys.NOTIFY_GROUP)["pending"]
 
 
-def test_signed_webhook_gets_each_subscribed_alert_once(redis_url, redis_client, engine, receiver):
+async def test_signed_webhook_gets_each_subscribed_alert_once(redis_url, redis_client, engine, receiver):
     add_webhook(engine, "all", receiver.url("/all"))
     add_webhook(engine, "eth-4h", receiver.url("/eth"), symbols=["ETH-USD"], timeframes=["4h"])
     old = publish(redis_client, [make_alert(100)])  # before the group exists: never delivered
@@ -55,7 +54,7 @@ def test_signed_webhook_gets_each_subscribed_alert_once(redis_url, redis_client,
                              message="20 + 10 deliveries")
             await wait_until(lambda: pending(redis_client) == 0, message="every entry acknowledged")
 
-    asyncio.run(go())
+    await go()
     got = receiver.accepted("/all")
     assert sorted(delivered_ids(got)) == sorted(a.id for a in alerts)
     assert sorted(delivered_ids(receiver.accepted("/eth"))) == sorted(a.id for a in alerts if a.symbol == "ETH-USD")
@@ -77,11 +76,11 @@ def test_signed_webhook_gets_each_subscribed_alert_once(redis_url, redis_client,
             publish(redis_client, [make_alert(50)])
             await wait_until(lambda: len(receiver.accepted("/all")) == 21, message="the new alert")
 
-    asyncio.run(again())
+    await again()
     assert Counter(delivered_ids(receiver.accepted("/all"))).most_common(1)[0][1] == 1
 
 
-def test_down_destination_is_retried_then_dead_lettered_while_others_receive(redis_url, redis_client, engine,
+async def test_down_destination_is_retried_then_dead_lettered_while_others_receive(redis_url, redis_client, engine,
                                                                            receiver):
     down = add_webhook(engine, "down", receiver.url("/down"))
     add_webhook(engine, "up", receiver.url("/up"))
@@ -96,7 +95,7 @@ def test_down_destination_is_retried_then_dead_lettered_while_others_receive(red
             await wait_until(lambda: redis_client.xlen(keys.NOTIFY_DEAD_STREAM) == 6, message="6 dead letters")
             await wait_until(lambda: pending(redis_client) == 0, message="every entry acknowledged")
 
-    asyncio.run(go())
+    await go()
     attempts = receiver.all("/down")
     assert 3 <= len(attempts) <= 6 * 3 and all(r.status == 503 for r in attempts)
     dead = [json.loads(f["json"]) for _, f in redis_client.xrange(keys.NOTIFY_DEAD_STREAM)]
@@ -110,7 +109,7 @@ def test_down_destination_is_retried_then_dead_lettered_while_others_receive(red
     assert redis_client.get(keys.notify_delivery(down, alerts[0].id)) == "dead"
 
 
-def test_a_storm_of_2000_alerts_reaches_a_rate_limited_destination_as_digests_within_its_limit(
+async def test_a_storm_of_2000_alerts_reaches_a_rate_limited_destination_as_digests_within_its_limit(
         redis_url, redis_client, engine, receiver):
     add_webhook(engine, "limited", receiver.url("/limited"), rate=RateLimit(5, 2.0))
     symbols = [f"S{i}-USD" for i in range(100)]
@@ -124,7 +123,7 @@ def test_a_storm_of_2000_alerts_reaches_a_rate_limited_destination_as_digests_wi
                              message="2000 alerts delivered")
             await wait_until(lambda: pending(redis_client) == 0, message="every entry acknowledged")
 
-    asyncio.run(go())
+    await go()
     got = receiver.accepted("/limited")
     ids = delivered_ids(got)
     assert len(ids) == len(set(ids)) == 2000
@@ -136,7 +135,7 @@ def test_a_storm_of_2000_alerts_reaches_a_rate_limited_destination_as_digests_wi
     assert status["sent"] == "2000" and int(status["messages"]) == len(got) and int(status["digests"]) >= 1
 
 
-def test_two_services_on_one_group_never_send_an_alert_twice(redis_url, redis_client, engine, receiver):
+async def test_two_services_on_one_group_never_send_an_alert_twice(redis_url, redis_client, engine, receiver):
     """Service a has every alert, 8 of them in flight (the receiver holds them); service b takes all
     of them over (it claims entries idle 0.2 s, a touches its own only every 20 s). The leases alone
     keep every alert single: b must find a's 8 leased, and everything is delivered once."""
@@ -156,13 +155,13 @@ def test_two_services_on_one_group_never_send_an_alert_twice(redis_url, redis_cl
                                  message="every entry acknowledged, nothing left to do")
                 return a.stats, b.stats
 
-    a_stats, b_stats = asyncio.run(go())
+    a_stats, b_stats = await go()
     counts = Counter(delivered_ids(receiver.all("/shared")))
     assert len(counts) == 50 and max(counts.values()) == 1
     assert b_stats["claimed"] >= 50 and a_stats["claimed"] == 0
 
 
-def test_the_service_recreates_its_group_when_the_stream_is_deleted(redis_url, redis_client, engine, receiver):
+async def test_the_service_recreates_its_group_when_the_stream_is_deleted(redis_url, redis_client, engine, receiver):
     add_webhook(engine, "hook", receiver.url("/hook"))
 
     async def go():
@@ -174,11 +173,12 @@ def test_the_service_recreates_its_group_when_the_stream_is_deleted(redis_url, r
             publish(redis_client, [make_alert(1)])
             await wait_until(lambda: len(receiver.accepted()) == 2, message="an alert after the deletion")
 
-    asyncio.run(go())
+    await go()
     assert sorted(delivered_ids(receiver.accepted())) == sorted([make_alert(0).id, make_alert(1).id])
 
 
-def test_a_destination_whose_variable_is_unset_says_so_and_dead_letters(redis_url, redis_client, engine, receiver):
+async def test_a_destination_whose_variable_is_unset_says_so_and_dead_letters(
+        redis_url, redis_client, engine, receiver):
     """Added where HOOK_SECRET was set, run where it is not: status names the variable at start."""
     dest = add_webhook(engine, "hook", receiver.url("/hook"))
 
@@ -188,7 +188,7 @@ def test_a_destination_whose_variable_is_unset_says_so_and_dead_letters(redis_ur
             publish(redis_client, [make_alert(0)])
             await wait_until(lambda: redis_client.xlen(keys.NOTIFY_DEAD_STREAM) == 1, message="a dead letter")
 
-    asyncio.run(go())
+    await go()
     reason = "environment variable HOOK_SECRET is not set in the environment of `livermore notify`"
     assert redis_client.hget(keys.notify_status(dest), "last_error") == reason
     assert json.loads(redis_client.xrange(keys.NOTIFY_DEAD_STREAM)[0][1]["json"])["reason"] == reason

@@ -10,6 +10,7 @@ from streaming import keys
 from streaming.alerts.rules import AlertState, evaluate
 from streaming.indicators.macd_v import MacdV
 from streaming.models import Candle
+from streaming.store.alert_state import decode_alert_state
 from tests.pipeline.helpers import Subscriber, make_pipeline, trend_candles, updates
 
 EX = 3
@@ -61,7 +62,7 @@ async def test_trend_alerts_reach_subscriber_and_stream_exactly(redis_url, redis
     stream = redis_client.xrange(keys.ALERTS_STREAM)
     assert [json.loads(f["json"]) for _, f in stream] == got
     state = redis_client.hgetall(keys.alert_state(EX, "SOLUSDT", "5m"))
-    assert AlertState.from_dict(state).prev_macd_v is not None
+    assert decode_alert_state(state).prev_macd_v is not None
 
 
 async def test_cooldown_and_latches_survive_a_restart(redis_url, redis_client):

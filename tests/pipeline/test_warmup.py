@@ -8,8 +8,8 @@ import math
 from streaming import keys
 from streaming.adapters.factory import build_adapter
 from streaming.aggregation import aggregate
-from streaming.alerts.rules import AlertState
 from streaming.indicators.macd_v_batch import macd_v_series
+from streaming.store.alert_state import decode_alert_state
 from tests.pipeline.helpers import Subscriber, frame, load_candles, make_pipeline, updates
 from tests.pipeline.rest_server import RestServer
 
@@ -63,5 +63,5 @@ async def test_warm_up_backfills_builds_state_and_skips_refused_symbols(redis_ur
     assert math.isclose(state.value().signal, ref["signal"].iloc[-1], rel_tol=1e-9)
     ind_1h = json.loads(redis_client.get(keys.indicator(EX, "ETHBTC", "1h")))
     assert ind_1h["seeded"] is True and ind_1h["macd_v"] is not None
-    assert AlertState.from_dict(redis_client.hgetall(keys.alert_state(EX, "ETHBTC", "1h"))).prev_macd_v == \
+    assert decode_alert_state(redis_client.hgetall(keys.alert_state(EX, "ETHBTC", "1h"))).prev_macd_v == \
         ind_1h["macd_v"]

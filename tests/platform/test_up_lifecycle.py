@@ -5,15 +5,18 @@ everything it started, and dagster.log opens without warnings the project cannot
 from __future__ import annotations
 
 import http.server
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streaming.redis_server import free_port
 from tests.helpers.commands import LIVERMORE, clean_env, run_livermore
@@ -63,6 +66,14 @@ class Up:
             self._fh.close()
 
 
+def _scrape(url: str) -> set[str] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return {f.name for f in text_string_to_metric_families(resp.read().decode())}
+    except OSError:
+        return None
+
+
 def test_a_busy_port_is_refused_before_anything_starts(tmp_path):
     home = tmp_path / "home"
     with socket.socket() as busy:
@@ -78,6 +89,20 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path):
     assert not (home / "logs").exists() and not (home / "redis").exists()
 
 
+def test_a_busy_metrics_port_is_refused_before_anything_starts(tmp_path):
+    home = tmp_path / "home"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        started = time.monotonic()
+        res = run_livermore(["up", "--port", str(free_port()), "--metrics-port", str(taken)], _env(home), timeout=30)
+        assert time.monotonic() - started < 5
+    assert res.returncode == 2
+    assert f"port {taken} (the worker's /metrics) is in use by another program; pass --metrics-port " in res.stderr
+    assert not (home / "logs").exists() and not (home / "redis").exists()
+
+
 def test_up_is_truthful_alone_on_its_home_and_stops_everything(tmp_path):
     home = tmp_path / "home"
     offline_home = home / "offline"
@@ -88,6 +113,12 @@ def test_up_is_truthful_alone_on_its_home_and_stops_everything(tmp_path):
         out = first.output()
         assert "Livermore is up" in out, out
         assert out.splitlines()[0].startswith(f"livermore up --offline: home {offline_home}")
+        # the worker serves Prometheus metrics where `up` says (9464, or a free port when that is taken)
+        metrics_url = re.search(r"worker metrics at (http://127\.0\.0\.1:\d+/metrics)", out)
+        assert metrics_url, out
+        families = wait_for(lambda: _scrape(metrics_url.group(1)), timeout=60, interval=0.5,
+                            message="the worker's /metrics")
+        assert {"livermore_streams", "livermore_frames_received", "livermore_close_lag_seconds"} <= families
         # a second `up` on the same home: refused at once, naming the first
         started = time.monotonic()
         second = run_livermore(["--offline", "up", "--port", str(free_port())], _env(home), timeout=30)

@@ -1,7 +1,10 @@
 """End to end: `livermore up --offline`, then everything through Dagster's GraphQL API.
 
 Materializes exchanges, tiers and universe, launches start_streaming, sees candles, indicator
-keys and candle-close events in Redis, then stop_streaming leaves the worker idle.
+keys and candle-close events in Redis, reads the live_candles observation and checks the
+sensors report, then stop_streaming leaves the worker idle. A second test stalls one symbol in
+the simulator and sees the WARN (it needs the simulator's stall_symbol fault and the worker's
+stats snapshot).
 """
 
 from __future__ import annotations
@@ -11,14 +14,20 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
+from datetime import UTC, datetime
 
+import msgspec
 import pytest
 import redis
 
 from streaming import keys
-from streaming.dagster_graphql_client import DagsterGraphQL
+from streaming.contracts.stats import ExchangeStats
+from streaming.control.heartbeat import heartbeat_record
 from streaming.redis_server import free_port
+from streaming.sim.faults import FAULT_KINDS
 from tests.helpers.commands import LIVERMORE, clean_env
+from tests.helpers.dagster_api import DagsterApi
 from tests.helpers.sim import TEST_START_MS
 from tests.servers import wait_for
 
@@ -38,15 +47,12 @@ def platform(tmp_path, redis_url):
          "--sim-start", str(TEST_START_MS)],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    gql = DagsterGraphQL(f"http://127.0.0.1:{port}")
+    gql = DagsterApi(port)
     try:
         def ready():
             if proc.poll() is not None:
                 raise AssertionError(f"livermore up exited: {(tmp_path / 'up.log').read_text()[-3000:]}")
-            try:
-                return gql.repository()
-            except Exception:
-                return None
+            return gql.ready()
 
         wait_for(ready, timeout=180, interval=1.0, message="the Dagster code location")
         yield gql, redis.Redis.from_url(redis_url, decode_responses=True), tmp_path
@@ -67,25 +73,79 @@ def _logs(tmp_path) -> str:
     return "\n".join(out)
 
 
-def test_up_offline_materialize_start_stream_stop(platform):
-    gql, r, tmp_path = platform
-    ex_id = 1
+def _materialize_and_start(gql: DagsterApi, r: redis.Redis, tmp_path) -> list[str]:
     assert gql.run(assets=["exchanges"]) == "SUCCESS", _logs(tmp_path)
-    assert r.hget(keys.EXCHANGES_BY_NAME, "coinbase") == str(ex_id)
+    assert r.hget(keys.EXCHANGES_BY_NAME, "coinbase") == "1"
     tier1 = {"ops": {"tier1_symbols": {"config": {"top_n": 3}}}}
     assert gql.run(assets=["tier1_symbols"], partition=PARTITION, run_config=tier1) == "SUCCESS", _logs(tmp_path)
     for asset in ("tier2_positions", "symbol_universe"):
         assert gql.run(assets=[asset], partition=PARTITION) == "SUCCESS", f"{asset}\n{_logs(tmp_path)}"
-    universe = json.loads(r.get(keys.universe(ex_id)))
+    universe = json.loads(r.get(keys.universe(1)))
     symbols = [s["symbol"] for s in universe["symbols"]]
     assert symbols, universe
+    start = {"ops": {"start_exchange_streaming": {"config": {"exchange": PARTITION, "timeout_s": 120.0}}}}
+    assert gql.run("start_streaming", run_config=start, timeout=240) == "SUCCESS", _logs(tmp_path)
+    assert r.hget(keys.exchange_status(1), "connection_state") == "connected"
+    return symbols
 
+
+def _wait_observation(gql: DagsterApi, tmp_path, accept) -> dict:
+    """The latest observation of live_candles/coinbase once `accept` holds it (the sensor ticks every 15 s)."""
+    seen: list[dict | None] = [None]
+
+    def check():
+        seen[0] = gql.latest_observation("live_candles", PARTITION)
+        return seen[0] if seen[0] and accept(seen[0]) else None
+
+    try:
+        return wait_for(check, timeout=120, interval=2.0, message="the live_candles observation")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last one: {seen[0]}\n{_logs(tmp_path)}") from None
+
+
+def _probe_freshness_and_stale_streams(gql: DagsterApi, r: redis.Redis, tmp_path) -> None:
+    """A second worker's stats, written by hand with the shared contract: its closes make the
+    asset fresh in Dagster's eyes, then its one stale stream turns the check to WARN."""
+    probe = "e2e-probe"
+    closes = [0]
+
+    def report(stale: list[str]) -> None:
+        now = datetime.now(UTC).isoformat()
+        r.hset(keys.WORKERS, probe, json.dumps(heartbeat_record(probe, now, {PARTITION: "connected"}, None, None)))
+        closes[0] += 1
+        stats = ExchangeStats(worker_id=probe, since="2026-01-01T00:00:00+00:00", written_at=now, streams=1,
+                              stale=stale, closes={"5m": closes[0]}, close_lag_ms_p50=5.0, close_lag_ms_p99=9.0)
+        r.hset(keys.exchange_stats(1), probe, msgspec.json.encode(stats))
+
+    try:
+        def fresh():
+            report([])
+            return gql.freshness("live_candles") == "HEALTHY"
+
+        wait_for(fresh, timeout=150, interval=2.0, message="Dagster's freshness to call live_candles fresh")
+        observation = gql.latest_observation("live_candles", PARTITION)
+        assert observation["closes_5m"] >= 1 and observation["close_lag_ms_p99"] >= 9.0, observation
+        assert gql.latest_check("live_candles", f"{PARTITION}_fresh")["status"] == "SUCCEEDED"
+
+        def warned():
+            report(["PROBE-USD:5m"])
+            check = gql.latest_check("live_candles", f"{PARTITION}_streams_live")
+            return check if check and check["status"] == "FAILED" else None
+
+        warn = wait_for(warned, timeout=90, interval=2.0, message="the streams_live check to fail")
+        assert warn["evaluation"]["severity"] == "WARN" and "PROBE-USD:5m" in warn["evaluation"]["description"]
+        assert "PROBE-USD:5m" in gql.latest_observation("live_candles", PARTITION)["stale"]
+    finally:
+        r.hdel(keys.WORKERS, probe)
+        r.hdel(keys.exchange_stats(1), probe)
+
+
+def test_up_offline_materialize_start_stream_stop(platform):
+    gql, r, tmp_path = platform
+    ex_id = 1
     sub = r.pubsub()
     sub.psubscribe(keys.candle_close_pattern(ex_id))
-    start = {"ops": {"start_exchange_streaming": {"config": {"exchange": PARTITION, "timeout_s": 120.0}}}}
-    status = gql.run("start_streaming", run_config=start, timeout=240)
-    assert status == "SUCCESS", _logs(tmp_path)
-    assert r.hget(keys.exchange_status(ex_id), "connection_state") == "connected"
+    symbols = _materialize_and_start(gql, r, tmp_path)
 
     event = None
     deadline = time.monotonic() + 60
@@ -103,8 +163,42 @@ def test_up_offline_materialize_start_stream_stop(platform):
     indicator = json.loads(r.get(keys.indicator(ex_id, sym, "5m")))
     assert {"timestamp", "macd_v", "signal", "histogram", "atr", "stage"} <= set(indicator)
 
+    # the live side in Dagster: live_candles_sensor observes the streaming exchange and checks it
+    observation = _wait_observation(gql, tmp_path, lambda o: o.get("state") in ("live", "degraded"))
+    assert observation["should_run"] is True and observation["workers"] == 1
+    alive = gql.latest_check("live_candles", f"{PARTITION}_worker_alive")
+    assert alive is not None and alive["status"] == "SUCCEEDED", alive
+    assert alive["evaluation"]["severity"] == "ERROR"  # how bad it would be: no worker for a running exchange
+    _probe_freshness_and_stale_streams(gql, r, tmp_path)
+
     stop = {"ops": {"stop_exchange_streaming": {"config": {"exchange": PARTITION}}}}
     status = gql.run("stop_streaming", run_config=stop)
     assert status == "SUCCESS", _logs(tmp_path)
     wait_for(lambda: r.hget(keys.exchange_status(ex_id), "connection_state") in ("idle", "disconnected"),
              timeout=30, message="the exchange to go idle")
+
+
+@pytest.mark.skipif("stall_symbol" not in FAULT_KINDS,
+                    reason="needs the simulator's stall_symbol fault and the worker's stats snapshot "
+                           "(exchange:{id}:stats), both from the live-health work")
+def test_up_offline_live_candles_observed_fresh_then_one_symbol_stalls(platform):
+    gql, r, tmp_path = platform
+    symbols = _materialize_and_start(gql, r, tmp_path)
+    healthy = _wait_observation(gql, tmp_path, lambda o: o.get("streams", 0) > 0 and o.get("state") == "live")
+    assert healthy["streams_live"] == healthy["streams"] and healthy["streams_stale"] == 0
+    # new closes are materializations: Dagster's freshness policy sees the asset fresh
+    wait_for(lambda: gql.freshness("live_candles") == "HEALTHY", timeout=120, interval=3.0,
+             message="Dagster to see live_candles fresh")
+    assert gql.latest_check("live_candles", f"{PARTITION}_fresh")["status"] == "SUCCEEDED"
+
+    urls = json.loads((tmp_path / "home" / "offline" / "sim-urls.json").read_text())
+    stall = json.dumps({"fault": "stall_symbol", "symbol": symbols[0], "seconds": 900}).encode()
+    request = urllib.request.Request(urls[PARTITION]["rest_url"] + "/_sim/fault", data=stall, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    degraded = _wait_observation(gql, tmp_path, lambda o: o.get("streams_stale", 0) > 0)
+    assert degraded["state"] == "degraded" and symbols[0] in degraded["stale"]
+    warn = gql.latest_check("live_candles", f"{PARTITION}_streams_live")
+    assert warn["status"] == "FAILED" and warn["evaluation"]["severity"] == "WARN", warn
+    assert gql.latest_check("live_candles", f"{PARTITION}_worker_alive")["status"] == "SUCCEEDED"

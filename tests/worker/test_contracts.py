@@ -97,7 +97,7 @@ def _candles(fixtures_dir, n: int) -> list[Candle]:
                    float(r["volume"])) for r in rows]
 
 
-def test_what_a_real_pipeline_publishes_decodes_with_the_contracts(redis_url, fixtures_dir):
+async def test_what_a_real_pipeline_publishes_decodes_with_the_contracts(redis_url, fixtures_dir):
     """Close events are built as bytes for speed; they must still be CloseEvents (and the
     indicator values and alerts their Structs)."""
     candles = _candles(fixtures_dir, 400)
@@ -128,7 +128,7 @@ def test_what_a_real_pipeline_publishes_decodes_with_the_contracts(redis_url, fi
         await r.aclose()
         return got, indicator, alerts
 
-    got, indicator, alerts = asyncio.run(go())
+    got, indicator, alerts = await go()
     events = [(ch.decode(), msgspec.json.decode(data, type=CloseEvent)) for ch, data in got]
     assert {e.source for _, e in events} == {"websocket", "aggregate"}
     assert all(ch == keys.candle_close_channel(1, e.symbol, e.timeframe) for ch, e in events)

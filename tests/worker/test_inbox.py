@@ -28,7 +28,7 @@ async def wait_until(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_a_failing_handler_is_counted_and_the_loop_goes_on(redis_url):
+async def test_a_failing_handler_is_counted_and_the_loop_goes_on(redis_url):
     async def go() -> None:
         r = aioredis.Redis.from_url(redis_url, decode_responses=True)
         counts: Counter[str] = Counter()
@@ -57,10 +57,10 @@ def test_a_failing_handler_is_counted_and_the_loop_goes_on(redis_url):
             await asyncio.gather(task, return_exceptions=True)
             await r.aclose()
 
-    asyncio.run(go())
+    await go()
 
 
-def test_an_unreadable_saved_cursor_is_ignored(redis_url):
+async def test_an_unreadable_saved_cursor_is_ignored(redis_url):
     async def go() -> tuple[str, str]:
         r = aioredis.Redis.from_url(redis_url, decode_responses=True)
         raw = aioredis.Redis.from_url(redis_url)
@@ -73,7 +73,7 @@ def test_an_unreadable_saved_cursor_is_ignored(redis_url):
             await r.aclose()
             await raw.aclose()
 
-    replay, saved = asyncio.run(go())
+    replay, saved = await go()
     ms, seq = replay.split("-")
     assert seq == "0" and abs(int(ms) - (time.time() - 600) * 1000) < 60_000  # the last 10 minutes again
     assert saved == "1700000000000-3"

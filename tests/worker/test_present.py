@@ -48,6 +48,10 @@ def test_exchange_lines_say_since_when_why_and_how_far():
                "warm_up": status_progress({"warmup_done": "3", "warmup_total": "10", "warmup_candles": "",
                                            "warmup_eta_s": "7"})}
     assert exchange_lines(warming, NOW)[1] == "    warm-up 3/10 streams, about 7s left"
+    stalling = {**connected, "stale_streams": 2}
+    assert exchange_lines(stalling, NOW)[2:] == [
+        "    2 stale streams: no frame past the threshold, resubscribed"]
+    assert exchange_lines({**connected, "stale_streams": 0}, NOW) == exchange_lines(connected, NOW)
     assert status_progress({"warmup_done": "10", "warmup_total": "10"}) is None  # done: nothing to show
 
 

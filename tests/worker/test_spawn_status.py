@@ -9,16 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import redis
-import sqlalchemy as sa
 
 from streaming import keys
 from streaming.control.client import ControlClient, ensure_worker_running
 from streaming.control.heartbeat import live_workers
 from streaming.control.responses import aggregate
-from streaming.control.status import live_status, sync_connection_status
-from streaming.db.engine import make_engine
-from streaming.db.migrate import upgrade
-from streaming.db.schema import exchange_connection_status
+from streaming.control.status import live_status
 from streaming.settings import load_settings
 from tests.servers import wait_for
 
@@ -95,26 +91,6 @@ def test_client_times_out_with_a_useful_reason(redis_client):
     answer = ControlClient(redis_client).send("status", timeout=0.3)
     assert answer["status"] == "error"
     assert "no final answer within 0.3s" in answer["reason"] and "livermore worker" in answer["reason"]
-
-
-def test_sync_connection_status_copies_redis_into_the_database(redis_client, database_url):
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    try:
-        at = "2026-01-02T03:04:05.678000+00:00"
-        redis_client.hset(keys.exchange_status(2), mapping={
-            "connection_state": "connected", "connected_at": at, "last_heartbeat": at, "last_error": "",
-            "updated_at": at})
-        redis_client.hset(keys.exchange_status(3), mapping={"connection_state": "weird", "last_error": "x"})
-        assert sync_connection_status(redis_client, engine) == 2
-        with engine.connect() as conn:
-            rows = {r.exchange_id: r for r in conn.execute(sa.select(exchange_connection_status))}
-        assert rows[1].connection_state == "idle"  # no hash: untouched
-        assert rows[2].connection_state == "connected"
-        assert rows[2].last_heartbeat.replace(tzinfo=UTC) == datetime.fromisoformat(at)
-        assert rows[3].connection_state == "error" and rows[3].last_error == "x"
-    finally:
-        engine.dispose()
 
 
 def test_live_status_merges_exchange_hashes_and_worker_states(redis_client):

@@ -16,6 +16,7 @@ from aiohttp import web
 from streaming import keys
 from streaming.redis_server import free_port
 from tests.helpers.commands import run_livermore
+from tests.helpers.http_server import serve_all
 
 LIMIT_S = 15.0
 
@@ -35,13 +36,8 @@ class Geoblocked:
         return web.json_response({"code": 0, "msg": "Service unavailable from a restricted location"}, status=451)
 
     async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._answer)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._runner, port = await serve_all(self._answer)
+        self.url = f"127.0.0.1:{port}"
 
     def __enter__(self) -> Geoblocked:
         threading.Thread(target=self._loop.run_forever, daemon=True).start()

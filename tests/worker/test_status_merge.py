@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -145,23 +144,23 @@ async def _two_workers(redis_url: str, dead_b: bool = False) -> list[dict[str, s
     return seen
 
 
-def test_two_publishers_on_one_exchange(redis_url):
-    seen = asyncio.run(_two_workers(redis_url))
+async def test_two_publishers_on_one_exchange(redis_url):
+    seen = await _two_workers(redis_url)
     assert [s["connection_state"] for s in seen] == ["connected", "connected", "connected", "error", "idle"]
     assert orjson.loads(seen[1]["worker_states"]) == {"A": "connected", "B": "idle"}
     assert seen[2]["last_error"] == "refused"
     assert seen[0]["connected_at"] and seen[1]["connected_at"] == seen[0]["connected_at"]  # A's, the earliest
 
 
-def test_a_worker_with_a_stale_heartbeat_no_longer_counts(redis_url):
-    seen = asyncio.run(_two_workers(redis_url, dead_b=True))
+async def test_a_worker_with_a_stale_heartbeat_no_longer_counts(redis_url):
+    seen = await _two_workers(redis_url, dead_b=True)
     # B is dead for A: A stopped means idle although B's last own word was "error"
     assert [s["connection_state"] for s in seen][3:] == ["idle", "idle"]
     assert orjson.loads(seen[2]["worker_states"]) == {"A": "connected"}  # written by A: B's error unseen
     assert seen[2]["last_error"] == ""
 
 
-def test_refresh_drops_a_connected_peer_that_died(redis_url):
+async def test_refresh_drops_a_connected_peer_that_died(redis_url):
     """The survivor is reconnecting (no news of its own): its periodic refresh still drops the dead peer."""
 
     async def main() -> list[str]:
@@ -187,4 +186,12 @@ def test_refresh_drops_a_connected_peer_that_died(redis_url):
         finally:
             await client.aclose()
 
-    assert asyncio.run(main()) == ["connected", "connected", "error"]
+    assert await main() == ["connected", "connected", "error"]
+
+
+def test_stale_streams_are_summed_over_the_workers_and_absent_when_none_reported():
+    assert "stale_streams" not in merge_statuses({"a": status("connected", 1), "b": status("connected", 2)}, NOW)
+    merged = merge_statuses({"a": {**status("connected", 1), "stale_streams": "2"},
+                             "b": {**status("connected", 2), "stale_streams": "0"},
+                             "c": {**status("connected", 3), "stale_streams": "junk"}}, NOW)
+    assert merged["stale_streams"] == "2"

@@ -45,8 +45,10 @@ class TemplateAdapter(RestBackedAdapter):
     max_streams_per_connection: ClassVar[int | None] = None
     connection_lifetime_s: ClassVar[float | None] = None
 
-    def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None) -> None:
+    def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None,
+                 stale_after_s: float = 60.0) -> None:
         super().__init__(config, clock_ms)  # fetch_products/candles/balances and aclose come from here
+        self._stale_after_s = stale_after_s  # the factory passes it: hand it to a StaleTracker in live()
         self.rest = TemplateRest(config.rest_url, dict(config.api_limits), config.name)
 
     def rest_symbol(self, symbol: str) -> str:  # optional: the exchange's REST spelling

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ExchangeConfig, LiveStream, StreamListener
-from streaming.adapters.binance.live import BinanceLiveStream
+from streaming.adapters.binance.live import FRAME_INTERVAL_S, BinanceLiveStream
 from streaming.adapters.binance.parse import INTERVAL_MS
 from streaming.adapters.binance.rest import BinanceRest
 from streaming.adapters.rest_backed import RestBackedAdapter
@@ -25,6 +25,7 @@ class BinanceAdapter(RestBackedAdapter):
     exchange_intervals: ClassVar[frozenset[str]] = frozenset(INTERVAL_MS)
     max_streams_per_connection: ClassVar[int | None] = STREAMS_PER_CONNECTION
     connection_lifetime_s: ClassVar[float | None] = LIFETIME_S
+    frame_interval_s: ClassVar[float] = FRAME_INTERVAL_S
     # public documentation: REST weight per minute, 300 new connections per 5 minutes per IP,
     # 1024 streams per connection, 5 incoming messages per second, 24 h per connection
     default_limits: ClassVar[Mapping[str, float]] = {
@@ -35,8 +36,9 @@ class BinanceAdapter(RestBackedAdapter):
     def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None,
                  watchdog_s: float = 60.0, backoff: Backoff | None = None,
                  lifetime_s: float | None = None, check_exchange_info: bool = True,
-                 backfill_concurrency: int = 8) -> None:
+                 backfill_concurrency: int = 8, stale_after_s: float = 60.0) -> None:
         super().__init__(config, clock_ms)
+        self._stale_after_s = stale_after_s
         self.rest = BinanceRest(config.rest_url, dict(config.api_limits), config.name)
         self._watchdog_s = watchdog_s
         self._backoff = backoff
@@ -51,7 +53,8 @@ class BinanceAdapter(RestBackedAdapter):
         return BinanceLiveStream(self.config, self.rest, symbols, self.require_native(timeframes), listener,
                                  watchdog_s=self._watchdog_s, backoff=self._backoff, lifetime_s=self._lifetime_s,
                                  check_exchange_info=self._check_exchange_info, clock_ms=self._clock_ms,
-                                 backfill_concurrency=self._backfill_concurrency)
+                                 backfill_concurrency=self._backfill_concurrency,
+                                 stale_after_s=self._stale_after_s)
 
 
 class BinanceUSAdapter(BinanceAdapter):

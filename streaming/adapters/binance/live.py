@@ -31,6 +31,7 @@ from streaming.adapters.base import (
     LiveStream,
     StreamListener,
     live_stats,
+    report_stream_health,
 )
 from streaming.adapters.binance import streams as st
 from streaming.adapters.binance.kline_book import KlineBook
@@ -41,6 +42,7 @@ from streaming.adapters.gapfill import GapFills
 from streaming.adapters.ratelimit import TokenBucket
 from streaming.adapters.reconnect import ReconnectingSocket
 from streaming.adapters.skips import BAD_TIMESTAMP, EXCHANGE_ERROR, UNKNOWN_SYMBOL, BadFrame, SkipCounter
+from streaming.adapters.staleness import StaleTracker, report
 from streaming.adapters.supervise import LoopFailures, supervised
 from streaming.adapters.symbols import split_valid
 from streaming.models import Candle
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (SYMBOL, timeframe)
 Held = tuple[Candle, bool]  # a kline and whether it closed
+FRAME_INTERVAL_S = 2.0  # a kline stream pushes every 2 s
+STALE_CHECK_S = 1.0
 
 
 class _Conn:
@@ -75,7 +79,8 @@ class BinanceLiveStream(LiveStream):
                  timeframes: Iterable[str], listener: StreamListener, *, watchdog_s: float = 60.0,
                  backoff: Backoff | None = None, lifetime_s: float | None = None,
                  check_exchange_info: bool = True, clock_ms: Callable[[], int] | None = None,
-                 backfill_concurrency: int = 8) -> None:
+                 backfill_concurrency: int = 8, stale_after_s: float = 60.0,
+                 stale_clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.rest = rest
         self.listener = listener
@@ -109,6 +114,8 @@ class BinanceLiveStream(LiveStream):
         self._handovers: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
         self._known: set[str] | None = None
+        self.staleness = (StaleTracker(stale_after_s, FRAME_INTERVAL_S) if stale_clock is None
+                          else StaleTracker(stale_after_s, FRAME_INTERVAL_S, stale_clock))
 
     # -- LiveStream API
     @property
@@ -120,13 +127,21 @@ class BinanceLiveStream(LiveStream):
         out["frames"] = self._retired_frames + sum(c.socket.frames for c in self._conns)
         out["connections"] = sum(1 for c in self._conns if not c.retired)
         out["streams"] = len(self._by_stream)
+        out.update({f"streams_{k}": v for k, v in self.staleness.counts.items()})
         return out
 
+    def stale_streams(self) -> list[tuple[str, str]]:
+        return self.staleness.stale()
+
     async def run(self) -> None:
+        watch = asyncio.create_task(supervised("stale stream check", self._watch_stale, self.failures,
+                                                self._backoff_proto.fresh(), self._closed))
         try:
             await self.subscribe(self._initial)
             await self._closed.wait()
         finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
             for conn in list(self._conns):
                 await self._stop(conn)
             for task in list(self._handovers):
@@ -145,6 +160,7 @@ class BinanceLiveStream(LiveStream):
                 name = st.stream_name(sym, tf)
                 self._by_stream[name] = (sym, tf)
                 streams.append(name)
+        self.staleness.watch((sym, tf) for sym in new for tf in self.timeframes)
         active = [c for c in self._conns if not c.retired and not c.replacing]
         additions, fresh = st.pack(streams, [self.per_connection - len(c.streams) for c in active],
                                    self.per_connection)
@@ -160,6 +176,7 @@ class BinanceLiveStream(LiveStream):
         if not gone:
             return
         self._symbols -= gone
+        self.staleness.forget((sym, tf) for sym in gone for tf in self.timeframes)
         names = [n for n, (sym, _) in self._by_stream.items() if sym in gone]
         for n in names:
             del self._by_stream[n]
@@ -213,6 +230,7 @@ class BinanceLiveStream(LiveStream):
             return address
 
         async def on_open(ws: ClientConnection) -> None:
+            self.staleness.touch(self._by_stream[n] for n in conn.streams if n in self._by_stream)
             # streams that did not fit in the URL, or were added while connecting
             await self._request(conn, "SUBSCRIBE", sorted(conn.streams - conn.in_url))
 
@@ -300,6 +318,7 @@ class BinanceLiveStream(LiveStream):
             if symbols:
                 self._reject(symbols, f"{self.config.name} refused the subscription: {msg.error}")
                 self._symbols.difference_update(symbols)
+                self.staleness.forget((sym, tf) for sym in symbols for tf in self.timeframes)
                 return
         # counted and logged at most once per interval: an exchange (or impostor) may repeat it
         self.skips.skip(EXCHANGE_ERROR, f"request {str(msg.id)[:20]} failed: {msg.error}")
@@ -315,6 +334,7 @@ class BinanceLiveStream(LiveStream):
         if self.bound.ahead(candle.timestamp, step, msg.closed):
             self.skips.skip(BAD_TIMESTAMP, f"{symbol} {tf} bar at {candle.timestamp} ms is ahead of our clock")
             return
+        self.staleness.frame((symbol, tf))
         self._route((symbol, tf), (candle, msg.closed))
 
     def _route(self, key: Key, item: Held) -> None:
@@ -335,7 +355,31 @@ class BinanceLiveStream(LiveStream):
             return
         update = self.book.on_kline(symbol, tf, self._steps[tf], candle, closed)
         if update is not None:
+            if update.closed:
+                self.staleness.close(key, update.candle.timestamp)
             self.listener.on_candle(update)
+
+    async def _watch_stale(self) -> None:
+        """Streams quiet on a live connection: reported and resubscribed on their connection.
+        While a connection is down (or has sent nothing yet) its streams' silence does not count."""
+        tracker = self.staleness
+        while True:
+            await asyncio.sleep(STALE_CHECK_S)
+            for conn in self._conns:
+                if not conn.retired and not conn.socket.live.is_set():
+                    tracker.touch(self._by_stream[n] for n in conn.streams if n in self._by_stream)
+            changes = tracker.check()
+            if not changes:
+                continue
+            report(changes, tracker, lambda sym, tf, stale, detail: report_stream_health(
+                self.listener, sym, tf, stale, detail))
+            again = {st.stream_name(sym, tf) for sym, tf in changes.resubscribe}
+            for conn in [c for c in self._conns if not c.retired and not c.replacing]:
+                mine = sorted(again & conn.streams)
+                if mine:
+                    self.counts["resubscribes"] += 1
+                    await self._request(conn, "UNSUBSCRIBE", mine)
+                    await self._request(conn, "SUBSCRIBE", mine)
 
     def _replay(self, key: Key, item: Held) -> None:
         if key[0] in self._symbols:

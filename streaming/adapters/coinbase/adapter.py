@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ExchangeConfig, LiveStream, StreamListener
-from streaming.adapters.coinbase.live import CoinbaseLiveStream
+from streaming.adapters.coinbase.live import FRAME_INTERVAL_S, CoinbaseLiveStream
 from streaming.adapters.coinbase.rest import GRANULARITY, CoinbaseRest
 from streaming.adapters.rest_backed import RestBackedAdapter
 from streaming.timeframes import TIMEFRAME_MS
@@ -32,11 +32,13 @@ class CoinbaseAdapter(RestBackedAdapter):
         "rest_private_per_second": 30}
     max_streams_per_connection: ClassVar[int | None] = None
     connection_lifetime_s: ClassVar[float | None] = None
+    frame_interval_s: ClassVar[float] = FRAME_INTERVAL_S
 
     def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None,
                  grace_ms: int | None = None, watchdog_s: float = 30.0, backoff: Backoff | None = None,
-                 backfill_concurrency: int = 8) -> None:
+                 backfill_concurrency: int = 8, stale_after_s: float = 60.0) -> None:
         super().__init__(config, clock_ms)
+        self._stale_after_s = stale_after_s
         self.rest = CoinbaseRest(config.rest_url, dict(config.api_limits), config.name)
         self._grace_ms = grace_ms
         self._watchdog_s = watchdog_s
@@ -47,4 +49,5 @@ class CoinbaseAdapter(RestBackedAdapter):
         self.require_native(timeframes)
         return CoinbaseLiveStream(self.config, self.rest, symbols, listener, grace_ms=self._grace_ms,
                                   watchdog_s=self._watchdog_s, clock_ms=self._clock_ms, backoff=self._backoff,
-                                  backfill_concurrency=self._backfill_concurrency)
+                                  backfill_concurrency=self._backfill_concurrency,
+                                  stale_after_s=self._stale_after_s)

@@ -103,6 +103,11 @@ class CandleBook:
             del self.forming[symbol]
         return out
 
+    def reopen(self, symbol: str, ts: int) -> None:
+        """The clock closed the bar at `ts` as a quiet bucket, but the stream had stalled: a gap
+        fill closes it again with the exchange's values (the store takes them as a correction)."""
+        self.ledger.reopen(symbol, self.timeframe, ts, self.step_ms)
+
     def gap_start(self, symbol: str, ts: int) -> int | None:
         return self.ledger.gap_start(symbol, self.timeframe, ts, self.step_ms)
 

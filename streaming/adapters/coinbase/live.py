@@ -21,7 +21,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from streaming.adapters.backoff import Backoff
-from streaming.adapters.base import ConnectionState, ExchangeConfig, LiveStream, StreamListener, live_stats
+from streaming.adapters.base import (
+    ConnectionState,
+    ExchangeConfig,
+    LiveStream,
+    StreamListener,
+    live_stats,
+    report_stream_health,
+)
 from streaming.adapters.clock import ExchangeClock, OpenTimeBound
 from streaming.adapters.coinbase.candle_book import CandleBook
 from streaming.adapters.coinbase.parse import FIVE_MINUTES_MS, CoinbaseMessage, parse_frame
@@ -30,6 +37,7 @@ from streaming.adapters.gapfill import GapFills
 from streaming.adapters.ratelimit import TokenBucket
 from streaming.adapters.reconnect import ReconnectingSocket
 from streaming.adapters.skips import BAD_TIMESTAMP, UNKNOWN_SYMBOL, BadFrame, SkipCounter
+from streaming.adapters.staleness import StaleTracker, report
 from streaming.adapters.supervise import LoopFailures, supervised
 from streaming.adapters.symbols import split_valid
 from streaming.models import Candle, CandleUpdate
@@ -40,6 +48,8 @@ DEFAULT_GRACE_MS = 5_000
 # a quiet bucket is closed by the clock no sooner than this many real seconds after its end, so
 # the final update (sent up to one update tick after the end) arrives first at any clock speed
 GRACE_FLOOR_S = 1.5
+FRAME_INTERVAL_S = 1.0  # the candles channel sends a product's update every second
+STALE_CHECK_S = 1.0
 
 Held = tuple[str, Any]  # ("snapshot", list[Candle]) or ("update", Candle)
 
@@ -48,7 +58,8 @@ class CoinbaseLiveStream(LiveStream):
     def __init__(self, config: ExchangeConfig, rest: CoinbaseRest, symbols: Iterable[str],
                  listener: StreamListener, *, grace_ms: int | None = None, watchdog_s: float = 30.0,
                  clock_ms: Callable[[], int] | None = None, backoff: Backoff | None = None,
-                 tick_s: float = 0.5, backfill_concurrency: int = 8) -> None:
+                 tick_s: float = 0.5, backfill_concurrency: int = 8, stale_after_s: float = 60.0,
+                 stale_clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.rest = rest
         self.listener = listener
@@ -77,6 +88,10 @@ class CoinbaseLiveStream(LiveStream):
         self._closed = asyncio.Event()
         self._expected_seq: int | None = None
         self._last_heartbeat: int | None = None
+        self.staleness = (StaleTracker(stale_after_s, FRAME_INTERVAL_S) if stale_clock is None
+                          else StaleTracker(stale_after_s, FRAME_INTERVAL_S, stale_clock))
+        self._next_stale_check = 0.0
+        self._clock_closed: dict[str, int] = {}  # symbol -> open time of its last bar closed by the clock
 
     # -- LiveStream API
     @property
@@ -86,7 +101,11 @@ class CoinbaseLiveStream(LiveStream):
     def stats(self) -> dict[str, Any]:
         out = live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
         out["frames"] = self.socket.frames
+        out.update({f"streams_{k}": v for k, v in self.staleness.counts.items()})
         return out
+
+    def stale_streams(self) -> list[tuple[str, str]]:
+        return self.staleness.stale()
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         new = self._accept(symbols)
@@ -96,6 +115,7 @@ class CoinbaseLiveStream(LiveStream):
 
     async def unsubscribe(self, symbols: Iterable[str]) -> None:
         gone = [s for s in symbols if s in self._symbols]
+        self.staleness.forget((sym, "5m") for sym in gone)
         for sym in gone:
             self._symbols.discard(sym)
             self._resync.discard(sym)
@@ -131,6 +151,7 @@ class CoinbaseLiveStream(LiveStream):
             self.listener.on_rejected(bad, reason)
         new = [s for s in good if s not in self._symbols]
         self._symbols.update(new)
+        self.staleness.watch((s, "5m") for s in new)
         self._resync.update(s for s in new if self.book.last_closed(s) is not None)
         return new
 
@@ -147,6 +168,7 @@ class CoinbaseLiveStream(LiveStream):
         await self._send(ws, {"type": "unsubscribe", "channel": "candles", "product_ids": symbols})
 
     async def _on_open(self, ws: ClientConnection) -> None:
+        self.staleness.touch(self.staleness.last_frame)
         self._expected_seq = None
         self._last_heartbeat = None
         self._pending_acks.clear()
@@ -164,7 +186,35 @@ class CoinbaseLiveStream(LiveStream):
             await asyncio.sleep(self.tick_s)
             if self.socket.connected:
                 ready = self._symbols - self._resync - self.fills.held.keys()
-                self._emit(self.book.on_clock(self.clock.now_ms(), ready, self._grace_ms()))
+                closed = self.book.on_clock(self.clock.now_ms(), ready, self._grace_ms())
+                for u in closed:
+                    self._clock_closed[u.symbol] = u.candle.timestamp
+                self._emit(closed)
+            self._check_stale()
+
+    def _check_stale(self) -> None:
+        """Streams quiet on a live connection: reported and resubscribed. While the connection is
+        down (or has sent nothing yet) the silence does not count."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_stale_check:
+            return
+        self._next_stale_check = now + STALE_CHECK_S
+        tracker = self.staleness
+        if not self.socket.live.is_set():
+            tracker.touch(tracker.last_frame)
+            return
+        changes = tracker.check()
+        if changes:
+            report(changes, tracker, lambda sym, tf, stale, detail: report_stream_health(
+                self.listener, sym, tf, stale, detail))
+            if changes.resubscribe:
+                symbols = [sym for sym, _ in changes.resubscribe]
+                for sym in symbols:
+                    # a bar the clock closed since its last frame was closed on a guess: fill it too
+                    guessed = self._clock_closed.pop(sym, None)
+                    if guessed is not None:
+                        self.book.reopen(sym, guessed)
+                self._resubscribe(symbols)
 
     def _grace_ms(self) -> int:
         """The configured grace, or by default 5 s of exchange time but never less than
@@ -175,6 +225,8 @@ class CoinbaseLiveStream(LiveStream):
 
     def _emit(self, updates: list[CandleUpdate]) -> None:
         for u in updates:
+            if u.closed:
+                self.staleness.close((u.symbol, u.timeframe), u.candle.timestamp)
             self.listener.on_candle(u)
 
     # -- frames
@@ -203,12 +255,14 @@ class CoinbaseLiveStream(LiveStream):
             self._on_heartbeat(msg)
         elif channel == "candles":
             for symbol, candles in msg.snapshots.items():
+                self.staleness.frame((symbol, "5m"))
                 history = [c for c in candles[:-1] if self._believable(symbol, c, True)]
                 if self._believable(symbol, candles[-1], False):
                     history.append(candles[-1])
                 if history:
                     self._route(symbol, ("snapshot", history))
             for symbol, candle in msg.updates:
+                self.staleness.frame((symbol, "5m"))
                 if self._believable(symbol, candle, False):
                     self._route(symbol, ("update", candle))
         elif channel == "subscriptions" and msg.subscriptions is not None:
@@ -272,17 +326,19 @@ class CoinbaseLiveStream(LiveStream):
             return
         refused = sorted(asked - set(subscriptions.get("candles", [])))
         if refused:
+            self.staleness.forget((sym, "5m") for sym in refused)
             for sym in refused:
                 self._symbols.discard(sym)
                 self._resync.discard(sym)
             self.counts["rejected"] += len(refused)
             self.listener.on_rejected(refused, f"{self.config.name} did not accept these product ids")
 
-    def _resubscribe(self) -> None:
-        """Lost frames: a fresh snapshot plus a REST fill brings every symbol back in line. The
-        messages go out from a task: sends wait on the rate limit, the receive loop must not."""
-        symbols = sorted(self._symbols)
-        self._resync |= self._symbols
+    def _resubscribe(self, only: list[str] | None = None) -> None:
+        """Lost frames (or, with `only`, stale streams): a fresh snapshot plus a REST fill brings
+        the symbols back in line. The messages go out from a task: sends wait on the rate limit,
+        the receive loop must not."""
+        symbols = sorted(self._symbols if only is None else self._symbols.intersection(only))
+        self._resync.update(symbols)
         ws = self.socket.ws
         if not symbols or ws is None:
             return

@@ -79,6 +79,9 @@ def _error_text(body: bytes) -> str:
     return str(data)[:200]
 
 
+CANDLES_ENDPOINT = "/api/v3/brokerage/market/products/{product_id}/candles"
+
+
 class CoinbaseRest:
     def __init__(self, rest_url: str, api_limits: dict[str, Any], name: str = "coinbase",
                  clock_ms: Callable[[], int] | None = None) -> None:
@@ -125,7 +128,7 @@ class CoinbaseRest:
             # `end` is inclusive on Coinbase: stop one second before the next page's first bucket
             params = {"granularity": granularity, "start": str(page_start // 1000),
                       "end": str((page_end - 1) // 1000)}
-            resp = await self.public.request("GET", path, params)
+            resp = await self.public.request("GET", path, params, endpoint=CANDLES_ENDPOINT)
             candles, bad = parse_candles(self._check(resp, "candles", symbol), step)
             if bad:
                 log.warning("%s: %d unusable candle rows for %s skipped", self.name, bad, symbol)
