@@ -67,7 +67,10 @@ class ReconnectingSocket:
         self.detail = detail or url
         self._connect_options: dict[str, Any] = {"max_size": max_size, "max_queue": max_queue, "open_timeout": 10,
                                  "close_timeout": 2, "ping_interval": ping_interval, "ping_timeout": ping_timeout,
-                                 "create_connection": FrameHandlingConnection}
+                                 "create_connection": FrameHandlingConnection,
+                                 # no permessage-deflate: inflating every small frame costs more CPU
+                                 # than the bytes it saves, and it would turn off our own framing
+                                 "compression": None}
         self.frames = 0  # an attribute, not a Counter entry: the one count taken per frame
         self.ws: ClientConnection | None = None
         self.live = asyncio.Event()  # set by the first frame of the current connection
