@@ -48,10 +48,12 @@ class Config:
     peer_warm_rounds: int = 2            # cryptofeed keeps no state: two bars warm its connections
     cli_repeats: int = 5
     memory_streams: int = 2000
+    catch_up_bars: int = 40              # closed bars sent at once to every stream of the larger storm
 
 
 QUICK = Config(rate_symbols=100, repeats=1, searches=1, search_steps=2, step_seconds=1.5,
-               storm_symbols=(50, 150), warm_rounds=3, peer_warm_rounds=1, cli_repeats=2, memory_streams=300)
+               storm_symbols=(50, 150), warm_rounds=3, peer_warm_rounds=1, cli_repeats=2, memory_streams=300,
+               catch_up_bars=5)
 
 
 def log(msg: str) -> None:
@@ -104,20 +106,26 @@ def rates(server: LoadServer, platform: Platform, cfg: Config) -> tuple[list[sc.
     return floods, best
 
 
-def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int) -> tuple[list[sc.Storm], int]:
+def storms(server: LoadServer, platform: Platform, cfg: Config,
+           n_symbols: int) -> tuple[list[sc.Storm], int, sc.CatchUp | None]:
+    catch_up = None
     with Subscriber(platform.redis_url, CLOSE_PATTERN) as sub, \
             Worker(platform, n_symbols, server.ws_url, server.rest_url) as worker:
         server.wait_streams(n_symbols * 5, alive=worker.alive)
         sc.warm(server, sub, cfg.warm_rounds)
         out = sc.storms(server, sub, cfg.warm_rounds, cfg.repeats, sc.worker_key)
         rss = worker.settled_rss_kb()
+        if n_symbols == cfg.storm_symbols[1]:
+            catch_up = sc.catch_up(server, sub, cfg.warm_rounds + cfg.repeats, cfg.catch_up_bars)
+            log(f"  catch-up, {cfg.catch_up_bars} bars x {n_symbols * 5:,} streams at once: {catch_up.closes:,} "
+                f"closes in {catch_up.seconds:.1f} s, lost {catch_up.lost}, reconnects {catch_up.reconnects}")
         worker.alive()
     platform.flush()
     for s in out:
         log(f"  worker, {n_symbols * 5:,} closes at once: last event {s.last_ms:.0f} ms, p50 {s.p50_ms:.0f} ms, "
             f"lost {s.lost}")
     log(f"  worker RSS with {n_symbols * 5:,} live streams: {rss / 1024:.1f} MB")
-    return out, rss
+    return out, rss, catch_up
 
 
 def peer_storms(server: LoadServer, platform: Platform, cfg: Config, exe: Path, n_symbols: int) -> list[sc.Storm]:
@@ -165,6 +173,7 @@ class Measured:
     peer_storms: dict[int, list[sc.Storm]] = field(default_factory=dict)  # cryptofeed, by symbols
     rss_kb: dict[int, int] = field(default_factory=dict)                  # worker RSS, by symbols
     peer_kb: dict[str, float] = field(default_factory=dict)               # talipp / numpy, per stream
+    catch_up: sc.CatchUp | None = None
 
 
 def storm_rows(cfg: Config, m: Measured) -> list[Row]:
@@ -193,6 +202,12 @@ def table(cfg: Config, m: Measured, notes: list[str]) -> list[Row]:
             f"{lost} closes lost while fed as fast as it reads" if lost else ""),
         *storm_rows(cfg, m),
     ]
+    if m.catch_up is not None:
+        c = m.catch_up
+        rows.append(Row(f"{cfg.catch_up_bars}-bar catch-up, closes/s", c.closes / c.seconds, "/s", goal="0 lost/recon",
+                        note=f"catch-up: {cfg.catch_up_bars} closed bars of each of {c.closes // cfg.catch_up_bars:,} "
+                             f"streams written at once ({c.closes:,} closes, {c.seconds:.1f} s): {c.lost} lost, "
+                             f"{c.reconnects} reconnects"))
     (small, big), st = cfg.storm_symbols, m.startup
     slope = (m.rss_kb[big] - m.rss_kb[small]) * 1024 / ((big - small) * 5) / 1000
     talipp, numpy = m.peer_kb.get("talipp"), m.peer_kb.get("numpy")
@@ -242,7 +257,8 @@ def main() -> None:
             m.floods, m.sustained = rates(server, platform, cfg)
             for n in cfg.storm_symbols:
                 log(f"close storm: {n * 5:,} streams")
-                m.storms[n], m.rss_kb[n] = storms(server, platform, cfg, n)
+                m.storms[n], m.rss_kb[n], catch_up = storms(server, platform, cfg, n)
+                m.catch_up = catch_up or m.catch_up
                 if exe is not None:
                     try:
                         m.peer_storms[n] = peer_storms(server, platform, cfg, exe, n)

@@ -184,9 +184,11 @@ class _Hub:
         self.blocks: dict[tuple[Any, ...], fr.Block] = {}
         self.prepared: list[tuple[Connection, fr.Block]] = []
         self.plan: Plan | None = None
+        self.accepted = 0  # WebSocket connections ever opened: a reconnect adds one
 
     def opened(self, conn: Connection) -> None:
         self.conns.add(conn)
+        self.accepted += 1
 
     def closed(self, conn: Connection) -> None:
         self.conns.discard(conn)
@@ -269,6 +271,8 @@ async def _serve(port: int, n_symbols: int, pipe: Any) -> None:
             try:
                 if cmd == "connections":
                     reply: Any = hub.connections()
+                elif cmd == "accepted":
+                    reply = hub.accepted
                 elif cmd == "prepare":
                     reply = hub.prepare(arg)
                 elif cmd == "go":
@@ -345,6 +349,10 @@ class LoadServer:
     def connections(self) -> list[int]:
         """Stream counts of the open WebSocket connections, largest first."""
         return sorted((n for part in self._ask("connections") for n in part), reverse=True)
+
+    def accepted(self) -> int:
+        """WebSocket connections opened since the server started (reconnects included)."""
+        return sum(self._ask("accepted"))
 
     def wait_streams(self, n: int, timeout: float = 60, alive: Any = None) -> list[int]:
         """Wait until the open connections hold n streams; `alive()` may raise to stop waiting."""

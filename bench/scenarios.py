@@ -160,6 +160,26 @@ def storms(server: LoadServer, sub: Subscriber, first_round: int, repeats: int,
     return out
 
 
+@dataclass
+class CatchUp:
+    seconds: float    # first frame sent -> last close event
+    closes: int
+    lost: int
+    reconnects: int   # connections the worker opened meanwhile
+
+
+def catch_up(server: LoadServer, sub: Subscriber, first_round: int, bars: int, timeout: float = 300) -> CatchUp:
+    """`bars` closed bars of every stream written at once, as after an outage: a backlog far
+    longer than a keepalive round, which must cost no close and no connection."""
+    before = server.accepted()
+    sent = server.run(Plan(fr.CLOSES, first_round, bars, chunk=1 << 30))
+    sub.wait_count(sent.closes, timeout=timeout)
+    events = sub.take()
+    _, lost = match(sent, events, worker_key)
+    last = max((e[0] for e in events), default=sent.first_ns)
+    return CatchUp((last - sent.first_ns) / 1e9, sent.closes, lost, server.accepted() - before)
+
+
 def ceiling(server: LoadServer, groups: list[list[int]], clients: int, repeats: int, rounds: int,
             bar_offset: int) -> list[float]:
     """Frames/s that `clients` plain websockets clients (own processes, `groups` streams each)

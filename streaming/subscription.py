@@ -25,9 +25,9 @@ from typing import Any
 import redis
 
 from streaming import keys
+from streaming.defaults import DEFAULT_RECONNECT_TIMEOUT_S
 from streaming.redis_clients import async_client, sync_client
 
-DEFAULT_RECONNECT_TIMEOUT_S = 60.0
 REPLAY_BATCH = 1000
 REPLAY_MAX = 100_000  # the stream's own length bound (alerts.publish.STREAM_MAXLEN)
 _LOST = (redis.ConnectionError, redis.TimeoutError, OSError)

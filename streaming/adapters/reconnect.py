@@ -7,16 +7,20 @@ exchange-specific: the URL, what to send once connected, and what to do with eac
   new connections), then reports CONNECTING.
 - Connected: reported on the first frame, not on the handshake ("connected" means frames
   arrive); the first frame also resets the backoff.
-- Receive: `await ws.recv()` and the frame handler, nothing else per frame (no timeout per frame:
-  `asyncio.wait_for` costs ~7 us, more than parsing a frame). Frames are handled synchronously;
-  slow work (REST gap fills, sends) runs in tasks of its own, so the loop never waits on it.
-- Liveness: websockets' keepalive (`ping_interval`/`ping_timeout`) finds a dead TCP connection and
-  answers the server's pings inside the connection's protocol callbacks, apart from this loop;
-  the library queues at most `max_queue` frames before it stops reading, and the loop gives the
-  event loop a turn whenever that queue is empty, so a backlog being processed never keeps pings
-  and pongs waiting longer than one queue's worth of frames. A watchdog task checks every
-  `watchdog_s / 4` (at least once a second) whether frames arrived; after `watchdog_s` without one it aborts the
-  connection. It also reports when the connection has lived `lifetime_s` (`on_expiring`).
+- Receive: the connection (streaming.adapters.wsframes) splits what it reads into frames and
+  calls the frame handler for each data frame inside its read callback, nothing else per frame
+  (no timeout per frame: `asyncio.wait_for` costs ~7 us, more than parsing a frame; no queue and
+  `recv()` per frame: ~4 us in websockets). `recv()` only delivers what websockets kept (a
+  fragmented message, anything after an extension was negotiated). Frames are handled
+  synchronously; slow work (REST gap fills, sends) runs in tasks of its own, so reading never
+  waits on it.
+- Liveness: websockets' keepalive (`ping_interval`/`ping_timeout`) finds a dead TCP connection;
+  pings, pongs and close frames are fed to websockets as they are read, between the data frames
+  around them, so the server's pings are answered and our pongs seen in the same read callback,
+  however long a backlog is: one read (at most 256 KiB) is handled before the event loop takes
+  the next. A watchdog task checks every `watchdog_s / 4` (at least once a second) whether
+  frames arrived; after `watchdog_s` without one it aborts the connection. It also reports when
+  the connection has lived `lifetime_s` (`on_expiring`).
 - Failure: a network error reports DISCONNECTED with the reason (a connect that fails says why in
   words a person can act on: streaming.adapters.failures); any other exception in the open
   hook or the frame handler is a bug or a frame nobody foresaw: it is logged with its traceback
@@ -40,6 +44,7 @@ from streaming.adapters.base import ConnectionState, StreamListener
 from streaming.adapters.failures import from_exception
 from streaming.adapters.ratelimit import TokenBucket
 from streaming.adapters.supervise import LoopFailures, cause
+from streaming.adapters.wsframes import FrameHandlingConnection
 
 OnOpen = Callable[[ClientConnection], Awaitable[None]]
 OnFrame = Callable[[bytes], object]
@@ -61,7 +66,11 @@ class ReconnectingSocket:
         self.lifetime_s = lifetime_s
         self.detail = detail or url
         self._connect_options: dict[str, Any] = {"max_size": max_size, "max_queue": max_queue, "open_timeout": 10,
-                                 "close_timeout": 2, "ping_interval": ping_interval, "ping_timeout": ping_timeout}
+                                 "close_timeout": 2, "ping_interval": ping_interval, "ping_timeout": ping_timeout,
+                                 "create_connection": FrameHandlingConnection,
+                                 # no permessage-deflate: inflating every small frame costs more CPU
+                                 # than the bytes it saves, and it would turn off our own framing
+                                 "compression": None}
         self.frames = 0  # an attribute, not a Counter entry: the one count taken per frame
         self.ws: ClientConnection | None = None
         self.live = asyncio.Event()  # set by the first frame of the current connection
@@ -137,17 +146,27 @@ class ReconnectingSocket:
         return ConnectionState.DISCONNECTED, "closed by the exchange"
 
     async def _receive(self, ws: ClientConnection, on_frame: OnFrame) -> None:
-        recv = ws.recv
-        raw = await recv(decode=False)
-        self.frames += 1
-        self.live.set()
-        self.backoff.reset()
-        self.listener.on_state(ConnectionState.CONNECTED, self.detail())
-        on_frame(raw)
-        while True:
-            raw = await recv(decode=False)
+        first = self.frames
+
+        def handle(raw: bytes) -> None:
+            if self.frames == first:  # the connection's first frame: it is live
+                self.live.set()
+                self.backoff.reset()
+                self.listener.on_state(ConnectionState.CONNECTED, self.detail())
             self.frames += 1
             on_frame(raw)
+
+        recv = ws.recv
+        if isinstance(ws, FrameHandlingConnection):
+            ws.attach(handle)  # frames are handled as they are read; recv() gets only what websockets kept
+        try:
+            while True:
+                handle(await recv(decode=False))
+        except WebSocketException:
+            failure = getattr(ws, "failure", None)
+            if failure is not None:
+                raise failure from None
+            raise
 
     async def _watch(self, ws: ClientConnection, on_expiring: Callable[[], None] | None) -> None:
         period = max(0.02, min(self.watchdog_s / 4, 1.0, (self.lifetime_s or 4.0) / 4))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 import msgspec
@@ -19,6 +20,8 @@ from streaming.indicators.macd_v_state import MacdVValue
 DEFAULT_COOLDOWN_MS = 300_000
 REVERSAL_OVERSOLD = "reversal_oversold"
 REVERSAL_OVERBOUGHT = "reversal_overbought"
+# the cooldowns of a state with none, shared by every such state (most of them): read-only
+NO_COOLDOWNS: Mapping[str, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class AlertConfig:
     overbought_zone: float = 150.0
     oversold_reversal_pct: float = 0.05  # histogram > pct * |MACD-V|
     overbought_reversal_pct: float = 0.03  # histogram < -pct * |MACD-V|
+    _inside: tuple[float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, levels, sign in (
@@ -53,6 +57,14 @@ class AlertConfig:
             raise ValueError("AlertConfig: oversold_zone must be negative and overbought_zone positive")
         if not (0 <= self.oversold_reversal_pct < 1 and 0 <= self.overbought_reversal_pct < 1):
             raise ValueError("AlertConfig: reversal percentages are fractions in [0, 1), e.g. 0.05 for 5%")
+        # between the shallowest levels no crossing can end: most closes skip the level scan
+        object.__setattr__(self, "_inside", (max(self.oversold_levels), min(self.overbought_levels)))
+
+    def inside_levels(self, value: float) -> bool:
+        """Whether `value` is above every oversold level and below every overbought one, so that
+        no crossing can end at it."""
+        low, high = self._inside
+        return low <= value <= high
 
 
 DEFAULT_CONFIG = AlertConfig()
@@ -72,7 +84,7 @@ class AlertSignal(msgspec.Struct, frozen=True):
     histogram: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlertState:
     """What the rules remember between closed candles.
 
@@ -82,13 +94,20 @@ class AlertState:
     """
 
     prev_macd_v: float | None = None
-    cooldowns: Mapping[str, int] = field(default_factory=dict)
+    cooldowns: Mapping[str, int] = field(default_factory=lambda: NO_COOLDOWNS)
     oversold_latched: bool = False
     overbought_latched: bool = False
 
 
 def _cooling(cooldowns: Mapping[str, int], label: str, now_ms: int) -> bool:
     return now_ms < cooldowns.get(label, -1)
+
+
+def _crossed(config: AlertConfig, prev: float, cur: float) -> float | None:
+    """The deepest level crossed from `prev` to `cur`, or None."""
+    crossed_down = [lv for lv in config.oversold_levels if prev >= lv > cur]
+    crossed_up = [lv for lv in config.overbought_levels if prev <= lv < cur]
+    return min(crossed_down) if crossed_down else max(crossed_up) if crossed_up else None
 
 
 def evaluate(
@@ -115,9 +134,9 @@ def evaluate(
         raise ValueError(f"cooldown_ms must be a non-negative integer, got {cooldown_ms!r}")
     cur = value.macd_v
     # drop expired cooldowns so the stored state stays small
-    cooldowns = {k: v for k, v in state.cooldowns.items() if v > now_ms}
+    cooldowns = {k: v for k, v in state.cooldowns.items() if v > now_ms} if state.cooldowns else {}
     if cur is None or not math.isfinite(cur):
-        return AlertState(None, cooldowns, state.oversold_latched, state.overbought_latched), []
+        return AlertState(None, cooldowns or NO_COOLDOWNS, state.oversold_latched, state.overbought_latched), []
 
     prev = state.prev_macd_v
     oversold_latched = state.oversold_latched and cur < config.oversold_zone
@@ -127,9 +146,7 @@ def evaluate(
     sig = value.signal
 
     if prev is not None:
-        crossed_down = [lv for lv in config.oversold_levels if prev >= lv > cur]
-        crossed_up = [lv for lv in config.overbought_levels if prev <= lv < cur]
-        level = min(crossed_down) if crossed_down else max(crossed_up) if crossed_up else None
+        level = None if config.inside_levels(cur) else _crossed(config, prev, cur)
         if level is not None:
             label = level_label(level)
             if not _cooling(cooldowns, label, now_ms):
@@ -159,4 +176,4 @@ def evaluate(
                 cooldowns[REVERSAL_OVERBOUGHT] = now_ms + cooldown_ms
                 overbought_latched = True
 
-    return AlertState(cur, cooldowns, oversold_latched, overbought_latched), signals
+    return AlertState(cur, cooldowns or NO_COOLDOWNS, oversold_latched, overbought_latched), signals

@@ -13,7 +13,6 @@ import logging
 import os
 import pkgutil
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 from streaming.cli._common import Parser
 from streaming.errors import UsageError, one_line
@@ -24,6 +23,8 @@ EXIT_BROKEN_PIPE = 141  # the reader went away (`livermore alerts | head`)
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("livermore")
     except PackageNotFoundError:
@@ -41,6 +42,15 @@ class _Formatter(argparse.HelpFormatter):
             self._action_max_length = max(self._action_max_length, longest + self._current_indent + 2)
 
 
+class _Version(argparse.Action):
+    """--version, which reads the installed version only when asked (importlib.metadata is slow)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"livermore {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="livermore",
@@ -48,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Livermore: live MACD-V alerts for Coinbase, Binance and Binance.US. "
                     "`livermore COMMAND --help` describes each command.",
     )
-    parser.add_argument("--version", action="version", version=f"livermore {_version()}",
-                        help="print the version and exit")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--offline", dest="offline_home", action="store_true",
                         help="use the home of `livermore up --offline` ($LIVERMORE_HOME/offline)")

@@ -7,11 +7,13 @@ import difflib
 import math
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from streaming.errors import UsageError, one_line, shown
-from streaming.settings import LivermoreSettings, load_settings
 from streaming.timeframes import TIMEFRAMES
+
+if TYPE_CHECKING:
+    from streaming.settings import LivermoreSettings
 
 TERMINAL_WIDTH = 80  # what every human-readable output fits
 MAX_TIMEOUT_S = 86_400.0
@@ -52,6 +54,7 @@ def add_command(subparsers: Any, name: str, summary: str, details: str = "") -> 
 
 def settings_for(args: argparse.Namespace) -> LivermoreSettings:
     """The settings of this command; the offline home with `livermore --offline ...` (or `up --offline`)."""
+    from streaming.settings import load_settings
     return load_settings(offline=bool(getattr(args, "offline_home", False) or getattr(args, "offline", False)))
 
 

@@ -7,12 +7,14 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streaming.cli._common import emit, seconds
+from streaming.defaults import DEFAULT_RECONNECT_TIMEOUT_S
 from streaming.errors import printable
-from streaming.settings import LivermoreSettings, resolve_redis_url
-from streaming.subscription import DEFAULT_RECONNECT_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from streaming.settings import LivermoreSettings
 
 EXIT_REDIS_GONE = 1
 
@@ -31,6 +33,7 @@ def follow(settings: LivermoreSettings, args: argparse.Namespace, subscribe: Cal
            line: Callable[[dict[str, Any], dict[int, str]], str]) -> int:
     """Print what `subscribe(client, exchange_ids)` yields until Ctrl-C, a closed pipe or Redis gone for good."""
     from streaming.client import LivermoreClient, RedisUnavailable, resolve_exchanges
+    from streaming.settings import resolve_redis_url
 
     client = LivermoreClient(resolve_redis_url(settings), reconnect_timeout=args.reconnect_timeout,
                              on_status=_status)

@@ -6,7 +6,6 @@ import argparse
 
 from streaming.cli._common import add_command, settings_for
 from streaming.cli._follow import add_follow_options, follow
-from streaming.client import alert_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,5 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streaming.client import alert_line
     return follow(settings_for(args), args, lambda client, ids: client.alerts(exchanges=ids),
                   lambda data, _names: alert_line(data))

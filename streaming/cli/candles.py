@@ -8,9 +8,7 @@ import json
 from streaming import keys
 from streaming.cli._common import MAX_LIMIT, add_command, count, emit, settings_for, timeframe
 from streaming.cli._follow import add_follow_options, follow
-from streaming.client import candle_line, resolve_exchanges
 from streaming.errors import UsageError
-from streaming.settings import redis_client
 from streaming.timeframes import TIMEFRAMES
 
 
@@ -41,6 +39,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streaming.client import candle_line, resolve_exchanges
+    from streaming.settings import redis_client
     _check(args)
     settings = settings_for(args)
     if args.follow:

@@ -7,7 +7,6 @@ import sys
 
 from streaming.cli._common import add_command, settings_for
 from streaming.errors import UsageError
-from streaming.settings import mask_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _upgrade(args: argparse.Namespace) -> int:
     from streaming.db.migrate import upgrade
+    from streaming.settings import mask_url
 
     settings = settings_for(args)
     url = settings.database_url.get_secret_value()
@@ -51,6 +51,7 @@ def _confirm_drop_everything(where: str) -> None:
 
 def _downgrade(args: argparse.Namespace) -> int:
     from streaming.db.migrate import downgrade
+    from streaming.settings import mask_url
 
     settings = settings_for(args)
     url = settings.database_url.get_secret_value()

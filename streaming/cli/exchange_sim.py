@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import signal
 from datetime import UTC, datetime
@@ -100,6 +99,8 @@ def _loopback(host: str) -> bool:
 
 
 async def _serve(config, urls_file: Path | None) -> None:
+    import asyncio
+
     from streaming.sim import ExchangeSimulator
 
     stop = asyncio.Event()
@@ -124,6 +125,7 @@ async def _serve(config, urls_file: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
     config = _config(args)
     try:
         asyncio.run(_serve(config, args.urls_file))

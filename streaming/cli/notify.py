@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -18,10 +17,7 @@ import textwrap
 import time
 from typing import Any
 
-from streaming.db.engine import check_connection, make_engine
 from streaming.errors import UsageError
-from streaming.redis_clients import async_client, sync_client
-from streaming.settings import load_settings, resolve_redis_url
 from streaming.timeframes import TIMEFRAMES
 
 WIDTH = 80
@@ -104,6 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # --- database commands -----------------------------------------------------------------------
 
 def _engine():
+    from streaming.db.engine import check_connection, make_engine
+    from streaming.settings import load_settings
     engine = make_engine(load_settings().database_url.get_secret_value())
     check_connection(engine)
     return engine
@@ -208,6 +206,8 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
+    import asyncio
+
     from streaming.notify import store
     from streaming.notify.destinations import InvalidDestination
 
@@ -250,6 +250,8 @@ async def _send_test(dest) -> tuple[bool, float, str]:
 
 def run_status(args: argparse.Namespace) -> int:
     from streaming.notify.ledger import live_consumers, read_status
+    from streaming.redis_clients import sync_client
+    from streaming.settings import load_settings, resolve_redis_url
 
     engine = _engine()
     try:
@@ -283,9 +285,13 @@ def run_status(args: argparse.Namespace) -> int:
 # --- the service -----------------------------------------------------------------------------
 
 def run_service(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from streaming.db.engine import check_connection, make_engine
     from streaming.notify import store
     from streaming.notify.outbox import RetryPolicy
     from streaming.notify.service import ServiceConfig, default_consumer
+    from streaming.settings import load_settings, resolve_redis_url
 
     numbers = {name: _number(getattr(args, name.replace("-", "_")), f"--{name}", 0.1)
                for name in ("lease-s", "claim-idle-s", "backoff-s", "reload-s")}
@@ -308,7 +314,10 @@ def run_service(args: argparse.Namespace) -> int:
 
 
 async def _serve(url: str, engine, config) -> None:
+    import asyncio
+
     from streaming.notify.service import NotifyService
+    from streaming.redis_clients import async_client
 
     r = async_client(url, decode=False)
     stop = asyncio.Event()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streaming.cli._common import add_command, settings_for
 from streaming.cli._present import exchange_lines, fit, status_progress, worker_lines
-from streaming.db.engine import check_connection, make_engine
-from streaming.db.queries import list_exchanges
-from streaming.settings import LivermoreSettings, mask_url
+
+if TYPE_CHECKING:
+    from streaming.settings import LivermoreSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +50,9 @@ def _live(url: str | None, exchange_ids: list[int]) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streaming.db.engine import check_connection, make_engine
+    from streaming.db.queries import list_exchanges
+    from streaming.settings import mask_url
     settings = settings_for(args)
     engine = make_engine(settings.database_url.get_secret_value())
     try:
@@ -107,6 +110,7 @@ def _writers_gone(state: dict[str, str], workers: list[dict[str, Any]]) -> bool:
 
 def _print_human(settings: LivermoreSettings, redis_url: str | None, redis_up: bool,
                  exchanges: list[dict[str, Any]], workers: list[dict[str, Any]]) -> None:
+    from streaming.settings import mask_url
     lines = fit(f"home: {settings.home}", more="  ")
     if redis_up and redis_url:
         lines += fit(f"redis: {mask_url(redis_url)}" + (" (embedded)" if settings.embedded_redis else ""), more="  ")

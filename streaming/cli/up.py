@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from streaming.cli._common import add_command, count, number, port, port_or_any, settings_for
 from streaming.cli.exchange_sim import parse_start
 from streaming.errors import UsageError
-from streaming.settings import LivermoreSettings, mask_url
+
+if TYPE_CHECKING:
+    from streaming.settings import LivermoreSettings
 
 DEFAULT_METRICS_PORT = 9464  # the worker's /metrics under `up` unless told otherwise (docs/metrics.md)
 
@@ -129,7 +132,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _redis_url(args: argparse.Namespace) -> int:
-    from streaming.settings import resolve_redis_url
+    from streaming.settings import mask_url, resolve_redis_url
 
     url = resolve_redis_url(settings_for(args))
     print(mask_url(url) if args.masked else url)

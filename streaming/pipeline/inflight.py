@@ -10,7 +10,7 @@ queued after them.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, NamedTuple
 
@@ -42,7 +42,7 @@ class InFlight:
         self._lost = lost
         self._redis_failed = redis_failed
         self._calls: deque[_Call] = deque()
-        self._busy: Counter[Stream] = Counter()
+        self._busy: dict[Stream, int] = {}  # closes per stream in calls in flight
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -59,8 +59,10 @@ class InFlight:
     def start(self, batch: Batch, entries: list[Entry], call: Coroutine[Any, Any, list[CloseOutcome]],
               wake: Callable[[], None]) -> None:
         """Start a batch's script call without waiting for it; `wake` runs when it finishes."""
+        busy = self._busy
         for s in batch.staged:
-            self._busy[(s.symbol, s.timeframe)] += 1
+            k = (s.symbol, s.timeframe)
+            busy[k] = busy.get(k, 0) + 1
         task = asyncio.ensure_future(call)
         task.add_done_callback(lambda _: wake())
         self._calls.append(_Call(batch, entries, task))
@@ -100,7 +102,8 @@ class InFlight:
         busy = self._busy
         for s in batch.staged:
             k = (s.symbol, s.timeframe)
-            if busy[k] <= 1:
+            n = busy[k]
+            if n <= 1:
                 del busy[k]
             else:
-                busy[k] -= 1
+                busy[k] = n - 1

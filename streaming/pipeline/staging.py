@@ -21,7 +21,7 @@ from streaming.alerts.rules import evaluate
 from streaming.models import Candle
 from streaming.pipeline.events import close_event_from_member, close_event_open, indicator_json
 from streaming.pipeline.state import StreamState
-from streaming.store.alert_state import alert_state_fields
+from streaming.store.alert_state import alert_state_args
 from streaming.store.candles import candle_keys
 from streaming.store.codec import encode_candle
 from streaming.timeframes import TIMEFRAME_MS
@@ -29,7 +29,7 @@ from streaming.timeframes import TIMEFRAME_MS
 # (symbol, timeframe) of one exchange
 Stream = tuple[str, str]
 
-_encode_spec = msgspec.json.Encoder().encode
+_encode_spec = msgspec.msgpack.Encoder().encode
 
 
 class StreamHead(NamedTuple):
@@ -48,8 +48,9 @@ def stream_head(exchange_id: int, exchange: str, symbol: str, timeframe: str, us
                 user_ttl_s: int) -> StreamHead:
     ks = [keys.closed_marker(exchange_id, symbol, timeframe), keys.indicator(exchange_id, symbol, timeframe),
           keys.alert_state(exchange_id, symbol, timeframe), *candle_keys(exchange_id, symbol, timeframe, user_ids)]
-    spec_open = _encode_spec([ks, user_ttl_s if user_ids else 0,
-                              keys.candle_close_channel(exchange_id, symbol, timeframe)])[:-1] + b","
+    # a MessagePack array of the 9 parts: its header and the 3 constant ones
+    spec_open = b"\x99" + _encode_spec((ks, user_ttl_s if user_ids else 0,
+                                          keys.candle_close_channel(exchange_id, symbol, timeframe)))[1:]
     return StreamHead(exchange_id, exchange, symbol, timeframe, TIMEFRAME_MS[timeframe], spec_open,
                       close_event_open(exchange_id, exchange, symbol, timeframe))
 
@@ -79,7 +80,7 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
         value = state.advance(candle, head.timeframe)
         alerts_state, signals = evaluate(state.alerts, value, ts + head.timeframe_ms, cooldown_ms)
         state.alerts = alerts_state
-        fields = [x for kv in alert_state_fields(alerts_state).items() for x in kv]
+        fields = alert_state_args(alerts_state)
         ind = indicator_json(ts, value).decode()
         alerts = [encode_alert(alert_event(head.exchange_id, head.exchange, head.symbol, head.timeframe, ts,
                                            candle.close, s)).decode() for s in signals] if signals else []

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from streaming.alerts.rules import AlertState
+from streaming.alerts.rules import NO_COOLDOWNS, AlertState
 from streaming.redis_text import str_hash
 
 STATE_VERSION = "1"
@@ -19,13 +19,18 @@ STATE_VERSION = "1"
 def alert_state_fields(state: AlertState) -> dict[str, str]:
     """Flat str -> str for a Redis HASH. Always the same five fields, so one HSET replaces the
     whole state without leaving stale fields behind."""
-    return {
-        "v": STATE_VERSION,
-        "prev_macd_v": "" if state.prev_macd_v is None else repr(state.prev_macd_v),
-        "cooldowns": orjson.dumps(dict(sorted(state.cooldowns.items()))).decode(),
-        "oversold_latched": "1" if state.oversold_latched else "0",
-        "overbought_latched": "1" if state.overbought_latched else "0",
-    }
+    args = alert_state_args(state)
+    return dict(zip(args[::2], args[1::2], strict=True))
+
+
+def alert_state_args(state: AlertState) -> list[str]:
+    """alert_state_fields as HSET's arguments (field, value, field, value, ...), built directly:
+    every staged close writes them."""
+    prev, cooldowns = state.prev_macd_v, state.cooldowns
+    return ["v", STATE_VERSION, "prev_macd_v", "" if prev is None else repr(prev),
+            "cooldowns", orjson.dumps(dict(sorted(cooldowns.items()))).decode() if cooldowns else "{}",
+            "oversold_latched", "1" if state.oversold_latched else "0",
+            "overbought_latched", "1" if state.overbought_latched else "0"]
 
 
 def decode_alert_state(data: Mapping[str | bytes, str | bytes]) -> AlertState:
@@ -53,7 +58,7 @@ def decode_alert_state(data: Mapping[str | bytes, str | bytes]) -> AlertState:
         isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in cooldowns.items()
     ):
         raise ValueError("alert state field 'cooldowns' must map labels to integer epoch ms")
-    return AlertState(prev, cooldowns, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
+    return AlertState(prev, cooldowns or NO_COOLDOWNS, _flag(d, "oversold_latched"), _flag(d, "overbought_latched"))
 
 
 def _flag(d: Mapping[str, str], name: str) -> bool:

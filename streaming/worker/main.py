@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from streaming.db.engine import make_engine
@@ -36,6 +37,10 @@ def run_worker(config: WorkerConfig, settings: Settings | None = None) -> int:
 async def _main(config: WorkerConfig, url: str, engine) -> int:
     from streaming.worker.worker import Worker
 
+    # Everything imported so far lives as long as the process: out of the collector's reach, a
+    # full collection (which the allocations of a busy minute trigger) scans the few objects made
+    # since instead of every module's, a pause of tens of ms on the receive path.
+    gc.freeze()
     redis = async_client(url)
     try:
         return await Worker(config, redis, engine).run()

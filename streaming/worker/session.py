@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -173,6 +174,7 @@ class ExchangeSession(SessionHealth):
         except (AdapterError, StartFailed, TimeoutError, OSError) as exc:
             raise StartFailed(f"connect failed: {_reason(exc)}") from None
         self.started = True
+        gc.freeze()  # the adapter's modules and the loaded streams: see streaming.worker.main
         return self.describe()
 
     def _start_pipeline(self) -> None:

@@ -134,3 +134,33 @@ async def test_a_failing_open_hook_is_reported_and_retried():
         finally:
             await sock.stop()
             await asyncio.wait_for(task, 10)
+
+
+async def test_a_failing_frame_handler_is_reported_with_its_cause_and_the_connection_reopened():
+    async def chatty(ws: ServerConnection) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await ws.send("tick")
+                await asyncio.sleep(0.02)
+
+    async with server(chatty) as url:
+        rec = Recorder()
+        sock = make_socket(url, rec)
+        calls = 0
+
+        def handler(raw: bytes) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 3:  # handled inside the connection's read callback
+                raise KeyError("book")
+
+        task = asyncio.create_task(sock.run(nothing, handler))
+        try:
+            await wait_until(lambda: sock.counts.get("reconnects", 0) >= 1 and calls > 5, 10,
+                             "a reconnect and frames on the new connection")
+            errors = [d for s, d in rec.states if s == ConnectionState.ERROR]
+            assert len(errors) == 1 and "KeyError" in errors[0] and "reconnecting in" in errors[0]
+            assert sock.counts["loop_errors"] == 1 and sock.counts["connections_opened"] == 2
+        finally:
+            await sock.stop()
+            await asyncio.wait_for(task, 10)

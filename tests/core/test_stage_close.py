@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import msgspec
 import pytest
 
 from streaming import keys
@@ -40,7 +41,7 @@ def up_then_down() -> list[Candle]:
 
 
 def decode(spec: bytes) -> list:
-    return json.loads(spec)
+    return msgspec.msgpack.decode(spec)  # as the script's cmsgpack.unpack reads it
 
 
 def test_a_new_close_advances_macd_v_and_encodes_the_whole_spec():
