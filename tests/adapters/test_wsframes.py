@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.utils import accept_key
 
-from streaming.adapters.wsframes import FrameHandlingConnection
+from streaming.adapters.wsframes import SLICE, FrameHandlingConnection
 from tests.adapters.live_helpers import wait_until
 
 
@@ -88,6 +88,7 @@ async def test_data_frames_cut_anywhere_reach_the_handler_whole_and_pings_are_an
             ws.attach(got.append)
             for i in range(0, len(wire), cut):
                 ws.data_received(wire[i:i + cut])
+            await wait_until(lambda: len(got) >= len(PAYLOADS), 5, "the data frames handled")
             assert got == PAYLOADS, f"cut every {cut} bytes"
             await wait_until(lambda: len(client_frames(bytes(received))) >= 2, 5, "the pongs")
             assert client_frames(bytes(received)) == [(0xA, b"ping-1"), (0xA, b"ping-2")]
@@ -102,7 +103,24 @@ async def test_frames_sent_with_the_handshake_wait_for_the_handler_and_pings_do_
         ws.attach(got.append)
         assert got == [b"one", b"two"]
         ws.data_received(frame(0x81, b"three"))
+        await wait_until(lambda: len(got) >= 3, 5, "the frame after attach handled")
         assert got == [b"one", b"two", b"three"]
+
+
+async def test_a_ping_behind_a_backlog_is_answered_before_the_backlog_is_handled():
+    """Reading never waits for the handler: the pong goes out while the frames read before the ping
+    still wait their turn, and they are all handled afterwards, in order."""
+    n = 5 * SLICE
+    wire = b"".join(frame(0x81, str(i).encode()) for i in range(n)) + frame(0x89, b"behind")
+    async with raw_server() as (url, received), connection(url) as ws:
+        got: list[bytes] = []
+        ws.attach(got.append)
+        ws.data_received(wire)
+        assert got == []  # nothing handled inside the read callback
+        await wait_until(lambda: bool(client_frames(bytes(received))), 5, "the pong")
+        assert client_frames(bytes(received)) == [(0xA, b"behind")]
+        await wait_until(lambda: len(got) >= n, 5, "the backlog handled")
+        assert got == [str(i).encode() for i in range(n)]
 
 
 async def test_a_fragmented_message_and_everything_after_it_go_through_websockets():
@@ -132,6 +150,7 @@ async def test_a_close_frame_closes_and_a_failing_handler_aborts():
 
         ws.attach(broken)
         ws.data_received(frame(0x81, b"x"))
+        await wait_until(lambda: ws.failure is not None, 5, "the handler's failure")
         assert isinstance(ws.failure, KeyError)
         with contextlib.suppress(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
