@@ -44,7 +44,7 @@ from streaming.clock import encode_sim_clock
 
 CLOSE_PATTERN = "channel:exchange:2:candle:close:*"
 MIDNIGHT_MS = 1_786_320_000_000  # 2026-08-10T00:00:00Z: a bar of every timeframe ends here
-CONCURRENCY = 8  # the worker's default backfill_concurrency (GapFills)
+CONCURRENCY = 8  # the worker's default gapfill_concurrency (GapFills)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ async def one_start(url: str, sim: ExchangeSimulator, exchange: str, symbols: li
         stream = result.get("stream") or {}
         return {"seconds": seconds, "rest_requests": result.get("rest_requests"),
                 "warmup_requests": result.get("warmup_requests"), "candles": result["warm_up"].get("candles"),
-                "backfill_requests": stream.get("backfill_requests", 0),
+                "gapfill_requests": stream.get("gapfill_requests", 0),
                 "short": result["warm_up"].get("short"), "failed": result["warm_up"].get("failed"),
                 "refused": len(result["warm_up"].get("refused") or {})}
     finally:
@@ -91,7 +91,7 @@ async def run(cli: argparse.Namespace) -> None:
         if r["short"] or r["failed"] or r["refused"]:
             print(f"  {name}: {r['short']} streams short, {r['failed']} failed, {r['refused']} symbols refused")
     print(f"ratio warm/cold: {ratio:.3f} of the time, {req_ratio:.3f} of the REST requests "
-          f"(gap fills by the live stream on the warm restart: {warm['backfill_requests']})")
+          f"(gap fills by the live stream on the warm restart: {warm['gapfill_requests']})")
     verdict = "met" if warm["seconds"] <= 5.0 and warm["warmup_requests"] == 0 else "NOT met"
     print(f"target (connected within 5 s, no warm-up request): {verdict}")
 

@@ -10,8 +10,8 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from livermore_pipelines.pools import UniverseEntry
 from livermore_pipelines.ranking import RankedSymbol
+from livermore_pipelines.universe_builder import UniverseEntry
 from livermore_pipelines.valuation import Holding
 from streaming import keys
 from streaming.db.schema import exchange_symbols, positions, user_exchanges

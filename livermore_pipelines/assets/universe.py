@@ -14,15 +14,15 @@ from livermore_pipelines.assets.common import exchange_row, utcnow
 from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
 from livermore_pipelines.control import reload_symbols_if_running
 from livermore_pipelines.partitions import exchange_partitions
-from livermore_pipelines.pools import (
+from livermore_pipelines.resources import DatabaseResource, RedisResource
+from livermore_pipelines.store import read_tier1, read_tier2, replace_tier2_symbols, write_universe
+from livermore_pipelines.universe_builder import (
     build_universe,
     check_no_duplicates,
     check_not_empty,
     check_stream_limits,
     universe_document,
 )
-from livermore_pipelines.resources import DatabaseResource, RedisResource
-from livermore_pipelines.store import read_tier1, read_tier2, replace_tier2_symbols, write_universe
 
 CHECKS = ("not_empty", "no_duplicates", "within_stream_limits")
 UNIVERSE_TABLE = dg.TableSchema(columns=[

@@ -2,7 +2,7 @@
 
 An adapter turns one exchange's wire protocol into the normalised values of streaming.models.
 It owns protocol concerns (subscribing, acks, heartbeats/pings, reconnect with backoff,
-resubscribe and REST backfill of the gap, candle closing rules). It does no storage: it hands
+resubscribe and REST fill of the gap, candle closing rules). It does no storage: it hands
 every CandleUpdate to a StreamListener, closed candles in open-time order per
 (symbol, timeframe), each closed bar at least once (the store downstream is idempotent).
 """
@@ -115,7 +115,7 @@ class LiveStream(ABC):
 
     @abstractmethod
     def stats(self) -> dict[str, Any]:
-        """Counters: frames, skipped frames per kind, reconnects, gaps, backfilled candles..."""
+        """Counters: frames, skipped frames per kind, reconnects, gaps, gap-filled candles..."""
 
     def hold_for_warm_up(self, symbols: Iterable[str]) -> None:  # noqa: B027 - optional: see warmed_up
         """Before `run`/`subscribe`: keep the live candles of `symbols` until `warmed_up` says

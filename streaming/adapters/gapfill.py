@@ -79,7 +79,7 @@ class GapFills(Generic[K, I]):
         """Fill [start, end) of `key` in the background; `first` (the live item that revealed the
         gap) and everything later for `key` waits until then."""
         self.held[key] = deque([first])
-        self.counts["backfill_requests"] += 1
+        self.counts["gapfill_requests"] += 1
         task = asyncio.create_task(self._fill(key, start, end), name=f"gap fill {key}")
         self._tasks.add(task)
         self._by_key[key] = task
@@ -114,7 +114,7 @@ class GapFills(Generic[K, I]):
         try:
             self._apply(key, candles, end)
         except Exception as exc:
-            self.failures.report(f"applying the backfill of {_name(key)}", exc)
+            self.failures.report(f"applying the gap fill of {_name(key)}", exc)
         self._release(key)
 
     async def _fetch_until_done(self, key: K, start: int, end: int) -> list[Candle]:
@@ -128,16 +128,16 @@ class GapFills(Generic[K, I]):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.counts["backfill_failures"] += 1
+                self.counts["gapfill_failures"] += 1
                 self.unconfirmed.add(key)
                 delay = backoff.next_delay()
                 then = f"its live closes wait; trying again in {delay:.1f}s"
                 if isinstance(exc, AdapterError):
-                    detail = f"backfill of {_name(key)} failed: {exc}; {then}"
+                    detail = f"gap fill of {_name(key)} failed: {exc}; {then}"
                     self.listener.on_state(ConnectionState.ERROR, detail[:300])
                 else:
-                    self.failures.report(f"backfill of {_name(key)}", exc, then)
-            self.counts["backfill_retries"] += 1
+                    self.failures.report(f"gap fill of {_name(key)}", exc, then)
+            self.counts["gapfill_retries"] += 1
             await asyncio.sleep(delay)
 
     def _release(self, key: K) -> None:
@@ -147,7 +147,7 @@ class GapFills(Generic[K, I]):
             try:
                 self._replay(key, item)
             except Exception as exc:
-                self.failures.report(f"replaying {_name(key)} after its backfill", exc, "frame skipped")
+                self.failures.report(f"replaying {_name(key)} after its gap fill", exc, "frame skipped")
             again = self.held.get(key)
             if again is not None:  # the replay found another gap: the rest wait behind that fill
                 again.extend(held)

@@ -26,10 +26,10 @@ class ClosedLedger:
         self.last_closed[key] = candle.timestamp
         self.counts["closed"] += 1
         if source == "rest":
-            self.counts["backfilled"] += 1
+            self.counts["gap_filled"] += 1
         return CandleUpdate(self.exchange, symbol, timeframe, candle, True, source)
 
-    def backfill(self, symbol: str, timeframe: str, candles: list[Candle]) -> list[CandleUpdate]:
+    def fill(self, symbol: str, timeframe: str, candles: list[Candle]) -> list[CandleUpdate]:
         """Closed REST candles (oldest first) newer than the last close, as source="rest"."""
         out = []
         for c in sorted(candles, key=lambda c: c.timestamp):

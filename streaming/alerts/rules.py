@@ -2,7 +2,7 @@
 
 One AlertState per (exchange, symbol, timeframe); the caller keys it, stores it (the store's
 business: streaming.store.alert_state) and passes `now_ms` = the CLOSE time of the candle being evaluated
-(open time + timeframe), never the wall clock, so replays and backfills fire identically.
+(open time + timeframe), never the wall clock, so replays and gap fills fire identically.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="serve exactly these symbols instead of the Dagster universe (repeatable)")
     w.add_argument("--shard", metavar="K/N", help="serve shard K of N of every universe (stable hash)")
     w.add_argument("--worker-id", metavar="ID", help="the worker's name in heartbeats and answers (default host:pid)")
-    w.add_argument("--no-warmup", action="store_true", help="skip the REST backfill before going live")
+    w.add_argument("--no-warmup", action="store_true", help="skip the REST history (warm-up) before going live")
     w.add_argument("--connect-timeout", type=seconds, default=60.0, metavar="S",
                    help="seconds a start waits for the connection before failing (default 60)")
     w.set_defaults(func=_worker)

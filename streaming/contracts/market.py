@@ -33,7 +33,8 @@ class CloseEvent(msgspec.Struct, frozen=True, gc=False):
     close: Price
     volume: Annotated[float, Meta(description="traded volume in the base currency")]
     source: Annotated[CandleSource, Meta(description=(
-        "where the bar came from: the live stream, a REST backfill, or built from closed 5m bars"))]
+        "where the bar came from: the live stream, REST (warm-up history or a gap fill), "
+        "or built from closed 5m bars"))]
 
 
 class IndicatorValue(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):

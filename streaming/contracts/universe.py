@@ -1,6 +1,6 @@
 """The symbol universe Dagster publishes for the worker (Redis key universe:{id}).
 
-Written by livermore_pipelines/pools.py; read by the worker (streaming/worker/universe.py),
+Written by livermore_pipelines/universe_builder.py; read by the worker (streaming/worker/universe.py),
 which skips malformed entries one by one, and by streaming.pipeline.pools_from_universe, which
 refuses a document with any malformed entry.
 """

@@ -24,10 +24,10 @@ from streaming.adapters.base import ConnectionState, ExchangeAdapter
 from streaming.adapters.clock import ExchangeClock
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.aggregates import Aggregation
-from streaming.pipeline.backfill import install_backfill
 from streaming.pipeline.close_meter import CloseMeter
 from streaming.pipeline.close_script import CloseOutcome, CloseScript
 from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool, aggregated_timeframes, normalize_pools
+from streaming.pipeline.history import install_history
 from streaming.pipeline.inflight import Entry, InFlight
 from streaming.pipeline.listener import QueueListener
 from streaming.pipeline.reconcile import Reconciler
@@ -414,7 +414,7 @@ class CandlePipeline:
                       ready: Callable[[str, str, int | None], None] | None = None) -> WarmupReport:
         """Backfill every (symbol, timeframe) over REST to >= config.warmup_candles closed candles
         (only the bars after the newest stored one when the store holds enough) and build MACD-V
-        from them. Publishes no historic close events or alerts: backfilled bars count as already
+        from them. Publishes no historic close events or alerts: history bars count as already
         published (the marker moves to the newest), only the newest state matters. `until_ms`:
         fetch only bars closed by then (the moment the live stream opened); `ready(symbol, tf,
         newest)`: a stream's history is in (streaming.pipeline.warmup)."""
@@ -424,17 +424,17 @@ class CandlePipeline:
         for tf in tfs:
             if tf not in self.timeframes:
                 raise UnknownTimeframe(f"timeframe {tf!r} is not one of this pipeline's {', '.join(self.timeframes)}")
-        return await run_warm_up(adapter, syms, tfs, self.config, self._install_backfill, progress, self.counters,
+        return await run_warm_up(adapter, syms, tfs, self.config, self._install_history, progress, self.counters,
                                  until_ms=until_ms, stored=self.states.stored_tail, ready=ready)
 
-    async def _install_backfill(self, symbol: str, tf: str, candles: list[Candle]) -> int:
+    async def _install_history(self, symbol: str, tf: str, candles: list[Candle]) -> int:
         pool = self.states.pool(symbol)
         if pool is None or not candles:
             return 0
         async with self._lock:
             await self._inflight.settle()
             try:
-                written, state = await install_backfill(self.redis, self.store, self.exchange_id, symbol, tf,
+                written, state = await install_history(self.redis, self.store, self.exchange_id, symbol, tf,
                                                         candles, pool, self.config.max_candles)
             except BaseException:
                 self.states.rewritten((symbol, tf))  # some of it may have been written

@@ -1,4 +1,4 @@
-"""Warm-up: REST backfill of every (symbol, timeframe) up to the start, so MACD-V is valid from
+"""Warm-up: REST history of every (symbol, timeframe) up to the start, so MACD-V is valid from
 the first live close. Bounded concurrency on top of the adapter's own rate limiter; an exchange
 refusing one symbol never stops the others.
 

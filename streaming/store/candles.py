@@ -81,7 +81,7 @@ class CandleStore:
         return sum(int(r) for r in await pipe.execute())
 
     async def advance_marker(self, exchange_id: int, symbol: str, timeframe: str, open_ms: int) -> int:
-        """Treat every bar up to `open_ms` as published (backfill): later re-deliveries stay silent."""
+        """Treat every bar up to `open_ms` as published (warm-up history): later re-deliveries stay silent."""
         return int(await self._advance(keys=[keys.closed_marker(exchange_id, symbol, timeframe)], args=[open_ms]))
 
     async def read(self, exchange_id: int, symbol: str, timeframe: str, limit: int = DEFAULT_MAX_CANDLES,

@@ -71,12 +71,12 @@ def test_backfill_emits_rest_candles_in_order_and_drops_stale_forming():
     book.update("A", c(0))
     book.update("A", c(1, 10))  # closes 0, forming 1 (stale after a disconnect)
     assert book.gap_start("A", T0 + 4 * M5) == T0 + M5
-    out = book.backfill("A", [c(3, 3), c(1, 1), c(2, 2)])
+    out = book.fill("A", [c(3, 3), c(1, 1), c(2, 2)])
     assert [(u.candle.timestamp, u.source) for u in out] == [(T0 + M5, "rest"), (T0 + 2 * M5, "rest"),
                                                              (T0 + 3 * M5, "rest")]
     assert "A" not in book.forming
     assert closes(book.update("A", c(4))) == []
-    assert book.counts["backfilled"] == 3
+    assert book.counts["gap_filled"] == 3
 
 
 def test_kline_book_closes_once_and_reports_gaps():
@@ -88,7 +88,7 @@ def test_kline_book_closes_once_and_reports_gaps():
     assert book.counts["duplicate_closes"] == 1
     assert book.gap_start("X", "5m", T0 + M5) is None
     assert book.gap_start("X", "5m", T0 + 3 * M5) == T0 + M5
-    out = book.backfill("X", "5m", M5, [c(1), c(2)])
+    out = book.fill("X", "5m", M5, [c(1), c(2)])
     assert [u.source for u in out] == ["rest", "rest"]
     assert book.gap_start("X", "5m", T0 + 3 * M5) is None
     book.skip_to("X", "5m", T0 + 9 * M5)
@@ -105,5 +105,5 @@ def test_a_bar_closed_on_a_guess_can_be_reopened_for_a_fill_once():
     assert book.last_closed("A") == T0
     book.reopen("A", T0)
     assert book.last_closed("A") == T0 - M5 and book.gap_start("A", T0 + 2 * M5) == T0
-    assert closes(book.backfill("A", [c(0, 10.7), c(1, 11)])) == [("A", T0, 10.7), ("A", T0 + M5, 11)]
+    assert closes(book.fill("A", [c(0, 10.7), c(1, 11)])) == [("A", T0, 10.7), ("A", T0 + M5, 11)]
     assert book.counts["reopened"] == 1

@@ -41,8 +41,8 @@ async def test_a_failing_fill_is_tried_again_with_the_items_held_until_it_succee
     f.hold("X", "second")
     await wait_until(lambda: len(attempts) == 3, 5, "a third attempt")
     assert f.unconfirmed == {"X"} and applied == [] and replayed == []  # still waiting for an answer
-    assert f.counts["backfill_failures"] == 2 and f.counts["backfill_retries"] == 2
-    assert any("backfill of X failed" in (d or "") and "trying again" in (d or "") for _, d in rec.states)
+    assert f.counts["gapfill_failures"] == 2 and f.counts["gapfill_retries"] == 2
+    assert any("gap fill of X failed" in (d or "") and "trying again" in (d or "") for _, d in rec.states)
     gate.set()
     await wait_until(lambda: len(replayed) == 2, 5, "the held items")
     assert applied == [("X", [BAR], 400)]  # the exchange's answer, never None (given up)

@@ -139,11 +139,11 @@ async def test_fault_recovery_leaves_no_missing_or_double_close(fault, params):
             if fault in ("drop", "stall", "rate_limit"):
                 assert stats["reconnects"] >= 1
                 rest = [u for u in rec.closes if u.source == "rest"]
-                assert rest and stats["backfilled"] == len(rest)
+                assert rest and stats["gap_filled"] == len(rest)
             if fault == "stall":
                 assert stats["watchdog_timeouts"] >= 1
             if fault == "rate_limit":
-                assert adapter.rest.http.counts["throttled"] == 2 and stats.get("backfill_failures", 0) == 0
+                assert adapter.rest.http.counts["throttled"] == 2 and stats.get("gapfill_failures", 0) == 0
             if fault == "malformed":
                 assert stats["skipped"] == {"invalid_json": 1, "schema": 2, "non_finite": 1, "bad_price": 1,
                                             "high_below_low": 1, "bad_timestamp": 1, "oversized": 1}
@@ -153,7 +153,7 @@ async def test_fault_recovery_leaves_no_missing_or_double_close(fault, params):
             if fault == "server_shutdown":
                 assert stats["server_shutdowns"] == 1 and stats["connections_opened"] == 2
                 assert stats.get("reconnects", 0) == 0  # replaced before the old one closed
-                assert stats.get("backfilled", 0) == 0  # no gap at all
+                assert stats.get("gap_filled", 0) == 0  # no gap at all
         finally:
             await adapter.aclose()
 

@@ -103,7 +103,7 @@ async def test_fault_recovery_leaves_no_missing_or_double_close(fault, params):
                 assert stats["reconnects"] >= 1
                 assert stats["watchdog_timeouts" if fault == "stall" else "reconnects"] >= 1
                 rest = [u for u in rec.closes if u.source == "rest"]
-                assert rest and stats["backfilled"] == len(rest)
+                assert rest and stats["gap_filled"] == len(rest)
                 for s in syms:  # backfilled candles come in open-time order before the live ones
                     ts = [u.candle.timestamp for u in rec.closes if u.symbol == s]
                     assert ts == sorted(ts)

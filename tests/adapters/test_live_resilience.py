@@ -71,7 +71,7 @@ async def test_a_slow_backfill_of_one_symbol_never_holds_up_the_others(ex):
                 # the other symbol's live closes go on while that fill waits on REST
                 await wait_until(lambda: live(rec, b_) >= b_live + 4, 20, "live closes of the other symbol")
                 assert len(rec.closed(a_, "5m")) == a_5m, "the held symbol's live closes must wait for its fill"
-                assert stream.stats()["backfill_requests"] >= 1
+                assert stream.stats()["gapfill_requests"] >= 1
                 rest.release()
                 await wait_until(lambda: live(rec, a_) >= a_live + 3, 20, "the held symbol to catch up")
             check_truth(rec, sim, ex, [a_, b_])

@@ -64,7 +64,7 @@ async def test_a_stalled_symbol_is_reported_resubscribed_filled_and_recovers(ex)
                 stats = stream.stats()
                 n = len(TIMEFRAMES[ex])
                 assert stats["streams_stale"] == n and stats["streams_recovered"] == n
-                assert stats["streams_resubscribes"] >= len(TIMEFRAMES[ex]) and stats["backfill_requests"] >= 1
+                assert stats["streams_resubscribes"] >= len(TIMEFRAMES[ex]) and stats["gapfill_requests"] >= 1
                 assert sim.stats(ex)["connections"] == opened  # resubscribed on the open connection
                 assert not [h for h in rec.health if h[0] == other]
                 # the stall's bars came over REST, and every bar is the exchange's own

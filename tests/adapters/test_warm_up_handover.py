@@ -55,6 +55,6 @@ async def test_held_frames_wait_for_the_warm_up_and_the_bars_in_between_come_fro
             assert rec.double_closes() == []
             sources = {u.source for u in rec.closes}
             assert sources == {"rest", "websocket"}  # the stretch in between from REST, then live
-            assert stream.stats()["backfill_requests"] >= len(syms)
+            assert stream.stats()["gapfill_requests"] >= len(syms)
         finally:
             await ad.aclose()

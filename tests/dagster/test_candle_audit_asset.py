@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from livermore_pipelines.assets.audit import CHECK, candle_audit
 from livermore_pipelines.audit_schedule import audit_candles, candle_audit_schedule
-from livermore_pipelines.pools import UniverseEntry, universe_document
 from livermore_pipelines.resources import ExchangeClientsResource
 from livermore_pipelines.store import write_universe
+from livermore_pipelines.universe_builder import UniverseEntry, universe_document
 from streaming import keys
 from streaming.db.engine import make_engine
 from streaming.db.queries import get_exchange

@@ -21,7 +21,7 @@ def closes(sub: Subscriber, symbol: str = "ETHBTC", tf: str = "5m") -> list[int]
     return [d["timestamp"] for c, d in sub.messages if c == ch]
 
 
-async def test_duplicates_out_of_order_and_backfill_publish_once(redis_url, redis_client, fixtures_dir):
+async def test_duplicates_out_of_order_and_history_publish_once(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:40]
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
@@ -50,19 +50,19 @@ async def test_duplicates_out_of_order_and_backfill_publish_once(redis_url, redi
                      "close": cs[0].close, "volume": cs[0].volume, "source": "websocket"}
 
 
-async def test_live_close_after_backfill_of_later_bar_is_silent(redis_url, redis_client, fixtures_dir):
+async def test_live_close_after_history_of_later_bar_is_silent(redis_url, redis_client, fixtures_dir):
     cs = load_candles(fixtures_dir, "ETH_BTC-5m.csv")[:50]
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
     r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-    await p._install_backfill("ETHBTC", "5m", cs[:45])  # what warm-up does after its REST fetch
-    n_old = await p.process(updates(cs[40:45], "ETHBTC"))  # live frames for bars the backfill had
+    await p._install_history("ETHBTC", "5m", cs[:45])  # what warm-up does after its REST fetch
+    n_old = await p.process(updates(cs[40:45], "ETHBTC"))  # live frames for bars the history had
     n_new = await p.process(updates(cs[45:], "ETHBTC"))
     await r.aclose()
     sub.settle(redis_client)
     sub.close()
     assert (n_old, n_new) == (0, 5)
-    assert closes(sub) == [c.timestamp for c in cs[45:]]  # no historic events from the backfill
+    assert closes(sub) == [c.timestamp for c in cs[45:]]  # no historic events from the history
 
 
 async def test_restart_neither_loses_nor_repeats_and_rebuilds_macd_v(redis_url, redis_client, fixtures_dir):

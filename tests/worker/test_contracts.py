@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from livermore_pipelines.pools import build_universe, universe_document
+from livermore_pipelines.universe_builder import build_universe, universe_document
 from streaming import keys
 from streaming.adapters.base import ConnectionState
 from streaming.contracts.commands import CommandResponse

@@ -105,7 +105,7 @@ def test_one_stalled_symbol_is_detected_resubscribed_filled_and_recovers(start_w
     assert int(sim.stats("coinbase")["connections"]) == opened  # resubscribed on the open connection
     answer = ControlClient(redis_client).send("status", "coinbase", timeout=10)
     live = answer["result"]["exchanges"]["coinbase"]["stream"]
-    assert live["streams_resubscribes"] >= 1 and live["backfill_requests"] >= 1
+    assert live["streams_resubscribes"] >= 1 and live["gapfill_requests"] >= 1
 
     # every 5m bar of the stall closed, none missing, with the exchange's values (also the bar the
     # clock closed as quiet before the stall was noticed: it is filled again as a correction)

@@ -150,6 +150,6 @@ class TemplateLiveStream(LiveStream):
         return result
 
     def _apply_fill(self, key: Key, candles: list[Candle] | None, end: int) -> None:
-        for update in self.ledger.backfill(key[0], key[1], candles or []):
+        for update in self.ledger.fill(key[0], key[1], candles or []):
             self.listener.on_candle(update)
         self.owed[key] = max(self.owed.get(key, end), end)

@@ -36,7 +36,7 @@ class BinanceAdapter(RestBackedAdapter):
     def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None,
                  watchdog_s: float = 60.0, backoff: Backoff | None = None,
                  lifetime_s: float | None = None, check_exchange_info: bool = True,
-                 backfill_concurrency: int = 8, stale_after_s: float = 60.0) -> None:
+                 gapfill_concurrency: int = 8, stale_after_s: float = 60.0) -> None:
         super().__init__(config, clock_ms)
         self._stale_after_s = stale_after_s
         self.rest = BinanceRest(config.rest_url, dict(config.api_limits), config.name)
@@ -44,7 +44,7 @@ class BinanceAdapter(RestBackedAdapter):
         self._backoff = backoff
         self._lifetime_s = lifetime_s
         self._check_exchange_info = check_exchange_info
-        self._backfill_concurrency = backfill_concurrency
+        self._gapfill_concurrency = gapfill_concurrency
 
     def rest_symbol(self, symbol: str) -> str:
         return symbol.upper()
@@ -53,7 +53,7 @@ class BinanceAdapter(RestBackedAdapter):
         return BinanceLiveStream(self.config, self.rest, symbols, self.require_native(timeframes), listener,
                                  watchdog_s=self._watchdog_s, backoff=self._backoff, lifetime_s=self._lifetime_s,
                                  check_exchange_info=self._check_exchange_info, clock_ms=self._clock_ms,
-                                 backfill_concurrency=self._backfill_concurrency,
+                                 gapfill_concurrency=self._gapfill_concurrency,
                                  stale_after_s=self._stale_after_s)
 
 

@@ -1,7 +1,7 @@
 """Pure kline closing for Binance: the frame with "x": true closes a bar, exactly once.
 
 Klines are contiguous (a bar exists for every interval), so a frame for a bar later than the
-next one owed means closes were lost: `gap_start` tells the shell what to backfill.
+next one owed means closes were lost: `gap_start` tells the shell what to fill over REST.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class KlineBook:
             return update
         return CandleUpdate(self.exchange, symbol, timeframe, candle, False)
 
-    def backfill(self, symbol: str, timeframe: str, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
-        out = self.ledger.backfill(symbol, timeframe, candles)
+    def fill(self, symbol: str, timeframe: str, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
+        out = self.ledger.fill(symbol, timeframe, candles)
         last = self.ledger.last_closed.get((symbol, timeframe))
         if last is not None:
             self.owed[(symbol, timeframe)] = max(self.owed.get((symbol, timeframe), 0), last + step_ms)
@@ -60,7 +60,7 @@ class KlineBook:
         self.owed[key] = max(self.owed.get(key, 0), self.ledger.last_closed[key] + step_ms)
 
     def skip_to(self, symbol: str, timeframe: str, ts: int) -> None:
-        """Give up on bars before `ts` (a backfill failed, or REST does not have them): a gap is
+        """Give up on bars before `ts` (a gap fill failed, or REST does not have them): a gap is
         filled once, and never blocks live closes forever."""
         key = (symbol, timeframe)
         self.owed[key] = max(self.owed.get(key, ts), ts)

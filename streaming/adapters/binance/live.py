@@ -79,7 +79,7 @@ class BinanceLiveStream(LiveStream):
                  timeframes: Iterable[str], listener: StreamListener, *, watchdog_s: float = 60.0,
                  backoff: Backoff | None = None, lifetime_s: float | None = None,
                  check_exchange_info: bool = True, clock_ms: Callable[[], int] | None = None,
-                 backfill_concurrency: int = 8, stale_after_s: float = 60.0,
+                 gapfill_concurrency: int = 8, stale_after_s: float = 60.0,
                  stale_clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.rest = rest
@@ -103,7 +103,7 @@ class BinanceLiveStream(LiveStream):
         self.failures = LoopFailures(f"{config.name} stream", listener, self.counts)
         self.bound = OpenTimeBound(ExchangeClock(clock_ms))
         self.fills: GapFills[Key, Held] = GapFills(self._fetch, self._apply_fill, self._replay, listener,
-                                                   self.failures, backfill_concurrency)
+                                                   self.failures, gapfill_concurrency)
         self._initial = list(symbols)
         self._symbols: set[str] = set()
         self._by_stream: dict[str, Key] = {}
@@ -182,7 +182,7 @@ class BinanceLiveStream(LiveStream):
         for n in names:
             del self._by_stream[n]
         self.fills.drop(lambda key: key[0] not in gone)
-        # the book keeps their last closes: a re-subscribe backfills the gap instead of re-closing
+        # the book keeps their last closes: a re-subscribe fills the gap instead of re-closing
         for conn in self._conns:
             mine = [n for n in names if n in conn.streams]
             if mine:
@@ -412,7 +412,7 @@ class BinanceLiveStream(LiveStream):
     def _apply_fill(self, key: Key, candles: list[Candle] | None, end: int) -> None:
         symbol, tf = key
         if candles is not None:
-            for update in self.book.backfill(symbol, tf, self._steps[tf], candles):
+            for update in self.book.fill(symbol, tf, self._steps[tf], candles):
                 self.listener.on_candle(update)
         # what REST answered without is not there: the gap is filled once
         self.book.skip_to(symbol, tf, end)

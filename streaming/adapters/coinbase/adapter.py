@@ -36,18 +36,18 @@ class CoinbaseAdapter(RestBackedAdapter):
 
     def __init__(self, config: ExchangeConfig, *, clock_ms: Callable[[], int] | None = None,
                  grace_ms: int | None = None, watchdog_s: float = 30.0, backoff: Backoff | None = None,
-                 backfill_concurrency: int = 8, stale_after_s: float = 60.0) -> None:
+                 gapfill_concurrency: int = 8, stale_after_s: float = 60.0) -> None:
         super().__init__(config, clock_ms)
         self._stale_after_s = stale_after_s
         self.rest = CoinbaseRest(config.rest_url, dict(config.api_limits), config.name)
         self._grace_ms = grace_ms
         self._watchdog_s = watchdog_s
         self._backoff = backoff
-        self._backfill_concurrency = backfill_concurrency
+        self._gapfill_concurrency = gapfill_concurrency
 
     def live(self, symbols: Iterable[str], timeframes: Iterable[str], listener: StreamListener) -> LiveStream:
         self.require_native(timeframes)
         return CoinbaseLiveStream(self.config, self.rest, symbols, listener, grace_ms=self._grace_ms,
                                   watchdog_s=self._watchdog_s, clock_ms=self._clock_ms, backoff=self._backoff,
-                                  backfill_concurrency=self._backfill_concurrency,
+                                  gapfill_concurrency=self._gapfill_concurrency,
                                   stale_after_s=self._stale_after_s)

@@ -100,9 +100,9 @@ class CandleBook:
                     out.append(closed)
         return out
 
-    def backfill(self, symbol: str, candles: list[Candle]) -> list[CandleUpdate]:
+    def fill(self, symbol: str, candles: list[Candle]) -> list[CandleUpdate]:
         """REST history: closes what is newer than the last close; a stale forming bar is dropped."""
-        out = self.ledger.backfill(symbol, self.timeframe, candles)
+        out = self.ledger.fill(symbol, self.timeframe, candles)
         last = self.last_closed(symbol)
         current = self.forming.get(symbol)
         if current is not None and last is not None and current.timestamp <= last:

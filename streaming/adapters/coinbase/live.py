@@ -58,7 +58,7 @@ class CoinbaseLiveStream(LiveStream):
     def __init__(self, config: ExchangeConfig, rest: CoinbaseRest, symbols: Iterable[str],
                  listener: StreamListener, *, grace_ms: int | None = None, watchdog_s: float = 30.0,
                  clock_ms: Callable[[], int] | None = None, backoff: Backoff | None = None,
-                 tick_s: float = 0.5, backfill_concurrency: int = 8, stale_after_s: float = 60.0,
+                 tick_s: float = 0.5, gapfill_concurrency: int = 8, stale_after_s: float = 60.0,
                  stale_clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.rest = rest
@@ -78,7 +78,7 @@ class CoinbaseLiveStream(LiveStream):
             lambda: config.ws_url, listener, self.failures, watchdog_s=watchdog_s, backoff=self.backoff,
             connect_bucket=TokenBucket(float(limits.get("ws_connections_per_second", 8))))
         self.fills: GapFills[str, Held] = GapFills(self._fetch, self._apply_fill, self._route, listener,
-                                                   self.failures, backfill_concurrency)
+                                                   self.failures, gapfill_concurrency)
         self._initial = list(symbols)
         self._symbols: set[str] = set()
         self._resync: set[str] = set()  # symbols whose gap must be filled before live resumes
@@ -121,7 +121,7 @@ class CoinbaseLiveStream(LiveStream):
         for sym in gone:
             self._symbols.discard(sym)
             self._resync.discard(sym)
-            # the last close is kept: a later re-subscribe backfills the gap instead of re-closing history
+            # the last close is kept: a later re-subscribe fills the gap instead of re-closing history
             self.book.forming.pop(sym, None)
         self.fills.drop(lambda sym: sym in self._symbols)
         ws = self.socket.ws
@@ -356,7 +356,7 @@ class CoinbaseLiveStream(LiveStream):
 
     def _apply_fill(self, symbol: str, candles: list[Candle] | None, end: int) -> None:
         if candles is not None:
-            self._emit(self.book.backfill(symbol, candles))
+            self._emit(self.book.fill(symbol, candles))
             self._confirmed[symbol] = max(end, self._confirmed.get(symbol, 0))
 
     def _check_ack(self, subscriptions: dict[str, list[str]]) -> None:
