@@ -40,7 +40,8 @@ class Geoblocked:
         self.url = f"127.0.0.1:{port}"
 
     def __enter__(self) -> Geoblocked:
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
 
@@ -48,6 +49,8 @@ class Geoblocked:
         assert self._runner is not None
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 @pytest.fixture
