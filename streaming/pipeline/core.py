@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ConnectionState, ExchangeAdapter
 from streaming.adapters.clock import ExchangeClock
 from streaming.models import Candle, CandleUpdate
@@ -113,6 +114,7 @@ class CandlePipeline:
         self.on_published: Callable[[str, str, Candle], None] | None = None
         # the streams whose warm-up failed, fetched again in the background (made by warm_up)
         self.history: HistoryRetry | None = None
+        self.history_backoff = Backoff(2.0, 60.0)  # delays between its attempts
 
     # --- universe and introspection -----------------------------------------------------------
 
@@ -452,7 +454,8 @@ class CandlePipeline:
                 return await fetch_history(adapter, symbol, tf, config.warmup_candles, config.clock_ms())
 
             self.history = HistoryRetry(fetch, self._install_history, self.counters,
-                                        concurrency=config.warmup_concurrency, name=self.exchange_name)
+                                        concurrency=config.warmup_concurrency, backoff=self.history_backoff,
+                                        name=self.exchange_name)
         return self.history
 
     async def _install_backfill(self, symbol: str, tf: str, candles: list[Candle]) -> int:

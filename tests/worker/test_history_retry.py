@@ -126,7 +126,7 @@ def _check_stream(redis_client, sim, events, sym: str, tf: str, start: int, end:
             problems.append(f"{sym} {tf} {ev.timestamp}: event {ev} != truth")
     bars = stored(redis_client, EX_ID, sym, tf)
     if not bars or bars[0].timestamp >= bucket_start(start, tf):
-        return problems + [f"{sym} {tf}: no history stored ({len(bars)} bars)"]
+        return [*problems, f"{sym} {tf}: no history stored ({len(bars)} bars)"]
     want = [truth[t] for t in sorted(truth) if bars[0].timestamp <= t <= bars[-1].timestamp]
     if len(bars) != len(want) or not all(same_bar(a, b) for a, b in zip(bars, want, strict=False)):
         extra = sorted({c.timestamp for c in bars} ^ {c.timestamp for c in want})[:5]
@@ -134,7 +134,7 @@ def _check_stream(redis_client, sim, events, sym: str, tf: str, start: int, end:
                         f"(only on one side: {extra})")
     value = redis_client.get(keys.indicator(EX_ID, sym, tf))
     if value is None:
-        return problems + [f"{sym} {tf}: no MACD-V"]
+        return [*problems, f"{sym} {tf}: no MACD-V"]
     ind = orjson.loads(value)
     upto = fill_gaps([c for c in bars if c.timestamp <= ind["timestamp"]], tf)
     frame = pd.DataFrame({"high": [c.high for c in upto], "low": [c.low for c in upto],
