@@ -11,6 +11,8 @@ batch computation over the stored bars."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 
 import orjson
@@ -39,6 +41,14 @@ EX_ID = 2  # binance
 
 def status_field(redis_client, name: str) -> str | None:
     return redis_client.hget(keys.exchange_status(EX_ID), name)
+
+
+def status_text(env: dict[str, str]) -> str:
+    """`livermore status` as a user sees it."""
+    cli = "import sys; from streaming.cli import main; sys.exit(main())"
+    done = subprocess.run([sys.executable, "-c", cli, "status"], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return done.stdout
 
 
 def snapshot_missing(redis_client) -> list[int]:
@@ -79,6 +89,9 @@ def test_a_failed_warm_up_is_retried_reported_until_filled_and_publishes_nothing
             assert status_field(redis_client, "connection_state") == "connected"
             wait_for(lambda: snapshot_missing(redis_client) == [len(failing)], timeout=30,
                      message="history_missing in the stats snapshot")
+            text = status_text(env)
+            assert f"    {len(failing)} streams missing history: warm-up failed, retrying" in text.splitlines(), text
+            assert all(len(line) <= 80 for line in text.splitlines()), text
             for sym, tf in failing:  # nothing from before the start: the history is missing
                 assert all(c.timestamp >= bucket_start(start, tf) for c in stored(redis_client, EX_ID, sym, tf))
             time.sleep(3.0)  # a retry or two while the exchange still throttles
@@ -90,6 +103,7 @@ def test_a_failed_warm_up_is_retried_reported_until_filled_and_publishes_nothing
                      message="the missing history filled")
             wait_for(lambda: snapshot_missing(redis_client) == [0], timeout=30,
                      message="history_missing 0 in the stats snapshot")
+            assert "missing history" not in status_text(env)
             filled = sim.now_ms()
             wait_for(lambda: len(closes_between(filled, sim.now_ms(), "15m")) >= 2, timeout=60,
                      message="bars closing after the history was filled")
