@@ -64,7 +64,6 @@ class HistoryRetry:
         self.missing: dict[Stream, Missing] = {}
         self._tasks: dict[Stream, asyncio.Task[None]] = {}
         self._log = RateLimitedLog(log, 30.0)
-        self.on_change: Callable[[int], None] | None = None  # called with len(missing) when it changes
 
     @property
     def count(self) -> int:
@@ -87,7 +86,6 @@ class HistoryRetry:
         else:
             self.counters["history_not_retried"] += 1
             log.warning("%s: history of %s %s missing and not retried: %s", self.name, symbol, tf, error)
-        self._changed()
 
     def drop(self, wanted: Callable[[str], bool]) -> None:
         """Forget the streams of symbols no longer `wanted` (unsubscribed)."""
@@ -97,8 +95,6 @@ class HistoryRetry:
             task = self._tasks.pop(stream, None)
             if task is not None:
                 task.cancel()
-        if gone:
-            self._changed()
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -146,15 +142,7 @@ class HistoryRetry:
                 del self.missing[stream]
                 log.info("%s: history of %s %s filled (%d candles written); %d streams still missing",
                          self.name, symbol, tf, written, self.count)
-                self._changed()
                 return
         finally:
             if self._tasks.get(stream) is asyncio.current_task():
                 del self._tasks[stream]
-
-    def _changed(self) -> None:
-        if self.on_change is not None:
-            try:
-                self.on_change(self.count)
-            except Exception:
-                log.exception("history: reporting the missing count failed")
