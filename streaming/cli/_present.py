@@ -97,7 +97,8 @@ def worker_lines(worker: Mapping[str, Any]) -> list[str]:
 
 
 def exchange_lines(row: Mapping[str, Any], now: datetime | None = None) -> list[str]:
-    """An exchange: its state in words, since when / why, its warm-up while it runs, its stale streams."""
+    """An exchange: its state in words, since when / why, its warm-up while it runs, its stale streams
+    and the streams still missing history."""
     state = str(row.get("connection_state") or "idle")
     name = f"{row['name']} ({row.get('display_name') or row['name']})"
     if not row.get("active", True):
@@ -117,6 +118,10 @@ def exchange_lines(row: Mapping[str, Any], now: datetime | None = None) -> list[
     stale = row.get("stale_streams")
     if isinstance(stale, int) and stale > 0 and state == "connected":
         lines += fit(f"{stale} stale stream{'s' if stale > 1 else ''}: no frame past the threshold, resubscribed",
+                     "    ")
+    missing = row.get("history_missing")
+    if isinstance(missing, int) and missing > 0 and state in ("connected", "connecting"):
+        lines += fit(f"{missing} stream{'s' if missing > 1 else ''} missing history: warm-up failed, retrying",
                      "    ")
     error = row.get("last_error")
     if error and state != "idle":

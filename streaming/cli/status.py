@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
             "warm_up": status_progress(state),
             "warmup_requests": _number(state.get("warmup_requests")),
             "stale_streams": int(state["stale_streams"]) if str(state.get("stale_streams", "")).isdigit() else 0,
+            "history_missing": (int(state["history_missing"]) if str(state.get("history_missing", "")).isdigit()
+                                else 0),
             "workers": workers,
         })
     workers = (live or {}).get("workers", [])

@@ -42,6 +42,8 @@ class ExchangeStats(msgspec.Struct, frozen=True, kw_only=True):
     malformed_frames: Annotated[Count, Meta(description="frames that could not be parsed (skipped)")] = 0
     skipped_frames: Annotated[Count, Meta(description="parsed frames skipped (unknown symbol, out of bounds)")] = 0
     corrections: Annotated[Count, Meta(description="closed bars corrected after their close event")] = 0
+    history_missing: Annotated[Count, Meta(description=(
+        "streams whose warm-up failed and whose history is not in yet (fetched again in the background)"))] = 0
 
 
 def stats_from_hash(raw: Mapping[Any, Any]) -> dict[str, ExchangeStats]:

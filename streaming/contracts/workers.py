@@ -90,6 +90,9 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
     stale_streams: Annotated[str | None, Meta(description=(
         "live (symbol, timeframe) streams with no frame past their threshold now (merged: summed); "
         "absent until a stream went stale"))] = None
+    history_missing: Annotated[str | None, Meta(description=(
+        "(symbol, timeframe) streams whose warm-up failed and whose history is not in yet (fetched "
+        "again in the background; merged: summed); absent until a warm-up failed"))] = None
 
     def fields(self) -> dict[Any, str]:
         """The HSET mapping: the fields that are set."""

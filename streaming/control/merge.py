@@ -91,8 +91,8 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
     the connected workers (when none is, the latest any had); last_heartbeat: the latest;
     last_error: from the most recently updated errored worker when the state is error, else the
     most recently updated non-empty one; updated_at: `now`; worker_states: JSON worker_id -> state;
-    the warm-up fields as merge_warm_up makes them; stale_streams summed. One worker's status comes out unchanged (apart
-    from updated_at and worker_states).
+    the warm-up fields as merge_warm_up makes them; stale_streams and history_missing summed. One
+    worker's status comes out unchanged (apart from updated_at and worker_states).
     """
     items = sorted(statuses.items(), key=_by_update)  # oldest update first
 
@@ -117,14 +117,16 @@ def merge_statuses(statuses: Mapping[str, Mapping[str, str]], now: str) -> dict[
         "updated_at": now,
         "worker_states": orjson.dumps({w: state_of(s) for w, s in sorted(items)}).decode(),
         **merge_warm_up([s for _, s in items]),
-        **_stale_streams([s for _, s in items]),
+        **_summed("stale_streams", [s for _, s in items]),
+        **_summed("history_missing", [s for _, s in items]),
     }
 
 
-def _stale_streams(statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
-    """The stale streams of the workers, summed; nothing when no worker reported any."""
-    counts = [c for s in statuses if (c := _count(s.get("stale_streams"))) is not None]
-    return {"stale_streams": str(sum(counts))} if counts else {}
+def _summed(name: str, statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """A count field of the workers (stale streams, streams missing history), summed; nothing
+    when no worker reported any."""
+    counts = [c for s in statuses if (c := _count(s.get(name))) is not None]
+    return {name: str(sum(counts))} if counts else {}
 
 
 def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:

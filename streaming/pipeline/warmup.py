@@ -41,6 +41,9 @@ class WarmupReport:
     refused: dict[str, str] = field(default_factory=dict)  # symbol -> the exchange's reason
     failed: dict[str, str] = field(default_factory=dict)  # "SYM tf" -> error
     requests: int = 0  # candle requests sent to the exchange
+    # (symbol, tf) -> (open time of its newest stored bar, the error) of each failed stream
+    errors: dict[tuple[str, str], tuple[int | None, Exception]] = field(default_factory=dict)
+    now_ms: int = 0  # the history fetched ends at the bar forming then
 
     @property
     def ok(self) -> bool:
@@ -126,7 +129,7 @@ async def run_warm_up(
     called once per stream when its history is in (newest: open time of its newest stored bar)."""
     now_ms = config.clock_ms() if until_ms is None else until_ms
     jobs = [(s, tf) for s in symbols for tf in timeframes]
-    report = WarmupReport(total=len(jobs))
+    report = WarmupReport(total=len(jobs), now_ms=now_ms)
     sem = asyncio.Semaphore(config.warmup_concurrency)
     step = max(1, len(jobs) // 10)
     log.info("warm-up: %d streams (%d symbols x %d timeframes), %d candles each",
@@ -159,6 +162,7 @@ async def run_warm_up(
             raise
         except Exception as exc:  # one stream's failure must not stop the others
             report.failed[name] = f"{type(exc).__name__}: {exc}"
+            report.errors[(symbol, tf)] = (newest, exc)
             counters["warmup_failed"] += 1
             log.warning("warm-up: %s failed: %s", name, report.failed[name])
         finally:

@@ -66,6 +66,7 @@ class SessionHealth:
             await self._look_after_tasks()
             await self._check_frames(frames)
             await self._check_stale_count()
+            await self._check_history_missing()
         if self.last_frame is not None and self.state == ConnectionState.CONNECTED.value:
             await self.publisher.heartbeat(self.last_frame)
         else:
@@ -88,6 +89,13 @@ class SessionHealth:
             count = len(self.stream.stale_streams()) if self.stream is not None else 0
         if count != self.publisher.stale_count:
             await self.publisher.set_stale_count(count)
+
+    async def _check_history_missing(self) -> None:
+        """The status's count of streams missing their history follows the pipeline's retries."""
+        history = getattr(self.pipeline, "history", None)
+        count = history.count if history is not None else 0
+        if count != self.publisher.history_missing:
+            await self.publisher.set_history_missing(count)
 
     def watchdog_s(self) -> float:
         """How long the stream waits for a frame before it gives a connection up."""

@@ -43,6 +43,7 @@ class Reading:
     exchange_id: int
     streams: int = 0
     stale: list[str] = field(default_factory=list)
+    history_missing: int = 0
     counts: Counter[CounterKey] = field(default_factory=Counter)
     closes: CloseMeter = field(default_factory=_close_meter)
 
@@ -139,6 +140,8 @@ class ExchangeMeasure:
         counts.update(stream_counts(session.stream))
         counts.update(adapter_counts(session.adapter))
         counts.update(pipeline_counts(session.pipeline))
+        history = getattr(session.pipeline, "history", None)
+        reading.history_missing = history.count if history is not None else 0
         accepted = set(session.pools) - session.refused.keys()
         reading.streams = len(accepted) * len(TIMEFRAMES)
         if session.stream is not None:
@@ -158,4 +161,5 @@ def exchange_stats(reading: Reading, worker_id: str, since: str, now: str) -> Ex
         close_lag_ms_p50=p50, close_lag_ms_p99=p99,
         rest_requests=reading.total("rest_requests"), rest_429=reading.total("rest_429"),
         reconnects=reading.total("reconnects"), malformed_frames=reading.total("malformed"),
-        skipped_frames=reading.total("skipped"), corrections=reading.total("corrections"))
+        skipped_frames=reading.total("skipped"), corrections=reading.total("corrections"),
+        history_missing=reading.history_missing)

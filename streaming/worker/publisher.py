@@ -75,6 +75,7 @@ class StatusPublisher:
         self.last_error: str | None = None
         self.symbols: int | None = None  # how many symbols the session serves, once known
         self.stale_count = 0  # stale live streams, as last written
+        self.history_missing = 0  # streams without their history, as last written
         self.merged: dict[str, str] = {}  # the exchange's merged status as last written
         self._fresh = True  # a new session: what an earlier one of this worker wrote is not ours
 
@@ -106,9 +107,11 @@ class StatusPublisher:
         self.state = state
         own = ExchangeStatus(connection_state=state.value, updated_at=now, worker_id=self.worker_id,
                              connected_at=self.connected_at or "", last_heartbeat=self.last_heartbeat or "",
-                             last_error=self.last_error or "", stale_streams="0" if final else None)
+                             last_error=self.last_error or "", stale_streams="0" if final else None,
+                             history_missing="0" if final and self.history_missing else None)
         if final:
             self.stale_count = 0
+            self.history_missing = 0
         event = LifecycleEvent(EVENTS[state], self.exchange_id, self.exchange, self.worker_id, state.value, reason,
                                now, self.symbols)
         payload = msgspec.json.encode(event)
@@ -132,6 +135,12 @@ class StatusPublisher:
         """How many of the session's live streams are stale now, into the statuses."""
         self.stale_count = count
         await self._write_own(ExchangeStatus(stale_streams=str(count), updated_at=utc_iso()))
+        await self._write_merged()
+
+    async def set_history_missing(self, count: int) -> None:
+        """How many of the session's streams still miss the history their warm-up failed to fetch."""
+        self.history_missing = count
+        await self._write_own(ExchangeStatus(history_missing=str(count), updated_at=utc_iso()))
         await self._write_merged()
 
     async def _publish(self, payload: bytes) -> None:

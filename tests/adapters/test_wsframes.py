@@ -88,7 +88,7 @@ async def test_data_frames_cut_anywhere_reach_the_handler_whole_and_pings_are_an
             ws.attach(got.append)
             for i in range(0, len(wire), cut):
                 ws.data_received(wire[i:i + cut])
-            await wait_until(lambda: len(got) >= len(PAYLOADS), 5, "the data frames handled")
+            await wait_until(lambda got=got: len(got) >= len(PAYLOADS), 5, "the data frames handled")
             assert got == PAYLOADS, f"cut every {cut} bytes"
             await wait_until(lambda: len(client_frames(bytes(received))) >= 2, 5, "the pongs")
             assert client_frames(bytes(received)) == [(0xA, b"ping-1"), (0xA, b"ping-2")]

@@ -1,11 +1,14 @@
 """A slow exchange REST on 127.0.0.1, for tests run from synchronous code: every request is
 forwarded to the simulator's REST one at a time, each answer after `delay_s`, so a warm-up of a
-few streams takes seconds of real time (and many bars of a fast simulated clock)."""
+few streams takes seconds of real time (and many bars of a fast simulated clock). While
+`refuse(path_and_query)` says so, a request is answered 429 (Retry-After: 0) without asking the
+simulator: the exchange throttling some requests past the client's retries."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -21,6 +24,8 @@ class SlowRest:
         self.url = ""
         self.requests = 0
         self.candle_requests = 0
+        self.refuse: Callable[[str], bool] | None = None
+        self.refused = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -63,6 +68,11 @@ class SlowRest:
             self.candle_requests += 1
         async with self._one_at_a_time:
             await asyncio.sleep(self.delay_s)
+            refuse = self.refuse
+            if refuse is not None and refuse(request.rel_url.raw_path_qs):
+                self.refused += 1
+                return web.Response(status=429, body=b'{"code":-1003,"msg":"Too many requests."}',
+                                    headers={"Retry-After": "0"})
             headers: dict[str, Any] = {k: v for k, v in request.headers.items() if k.lower() != "host"}
             async with self._session.request(request.method, self.upstream + request.rel_url.raw_path_qs,
                                              headers=headers, data=await request.read()) as resp:

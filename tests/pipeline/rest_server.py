@@ -17,6 +17,7 @@ class RestServer:
     def __init__(self, data: dict[tuple[str, str], list[Candle]]) -> None:
         self.data = data  # (symbol, timeframe) -> candles oldest first
         self.requests: Counter[str] = Counter()
+        self.fail: dict[str, int] = {}  # "SYMBOL tf" -> the HTTP status its klines get instead (429: Retry-After 0)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -24,6 +25,9 @@ class RestServer:
         q = request.query
         key = (q["symbol"], q["interval"])
         self.requests[f"{key[0]} {key[1]}"] += 1
+        status = self.fail.get(f"{key[0]} {key[1]}")
+        if status is not None:
+            return web.json_response({"code": -1003, "msg": "failing"}, status=status, headers={"Retry-After": "0"})
         if not any(s == key[0] for s, _ in self.data):
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
         start, end, limit = int(q["startTime"]), int(q["endTime"]), int(q.get("limit", 500))

@@ -52,6 +52,14 @@ def test_exchange_lines_say_since_when_why_and_how_far():
     assert exchange_lines(stalling, NOW)[2:] == [
         "    2 stale streams: no frame past the threshold, resubscribed"]
     assert exchange_lines({**connected, "stale_streams": 0}, NOW) == exchange_lines(connected, NOW)
+    # streams whose warm-up failed: one short line until their history is in
+    holes = exchange_lines({**connected, "history_missing": 11}, NOW)
+    assert holes[2:] == ["    11 streams missing history: warm-up failed, retrying"]
+    assert all(len(line) <= 80 for line in holes)
+    assert exchange_lines({**connected, "history_missing": 1}, NOW)[2] == (
+        "    1 stream missing history: warm-up failed, retrying")
+    assert exchange_lines({**connected, "history_missing": 0}, NOW) == exchange_lines(connected, NOW)
+    assert len(exchange_lines({**idle, "history_missing": 3}, NOW)) == 1
     assert status_progress({"warmup_done": "10", "warmup_total": "10"}) is None  # done: nothing to show
     # a finished warm-up says how many REST requests it sent (0: a warm restart)
     warm_restart = {**connected, "warmup_requests": 0}

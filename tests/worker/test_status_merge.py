@@ -195,3 +195,11 @@ def test_stale_streams_are_summed_over_the_workers_and_absent_when_none_reported
                              "b": {**status("connected", 2), "stale_streams": "0"},
                              "c": {**status("connected", 3), "stale_streams": "junk"}}, NOW)
     assert merged["stale_streams"] == "2"
+
+
+def test_history_missing_is_summed_over_the_workers_and_absent_when_none_reported():
+    assert "history_missing" not in merge_statuses({"a": status("connected", 1), "b": status("connected", 2)}, NOW)
+    merged = merge_statuses({"a": {**status("connected", 1), "history_missing": "3"},
+                             "b": {**status("connected", 2), "history_missing": "4"},
+                             "c": {**status("connected", 3), "history_missing": "junk"}}, NOW)
+    assert merged["history_missing"] == "7"
