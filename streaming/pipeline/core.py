@@ -450,8 +450,12 @@ class CandlePipeline:
         if self.history is None:
             config = self.config
 
-            async def fetch(symbol: str, tf: str) -> list[Candle]:
-                return await fetch_history(adapter, symbol, tf, config.warmup_candles, config.clock_ms())
+            async def fetch(symbol: str, tf: str, live_from: int) -> list[Candle]:
+                # the warm-up's depth before the live side's first bar (as if the warm-up had
+                # worked, so a restart finds the store warm), up to now: the install cuts the overlap
+                now = config.clock_ms()
+                since = max(0, (bucket_start(now, tf) - live_from) // timeframe_ms(tf))
+                return await fetch_history(adapter, symbol, tf, config.warmup_candles + since, now)
 
             self.history = HistoryRetry(fetch, self._install_late_history, self.counters,
                                         concurrency=config.warmup_concurrency, backoff=self.history_backoff,

@@ -48,10 +48,11 @@ class Missing:
 
 
 class HistoryRetry:
-    def __init__(self, fetch: Callable[[str, str], Awaitable[list[Candle]]],
+    def __init__(self, fetch: Callable[[str, str, int], Awaitable[list[Candle]]],
                  install: Callable[[str, str, list[Candle], int], Awaitable[int]], counters: Counter[str], *,
                  concurrency: int = 2, backoff: Backoff | None = None, name: str = "") -> None:
-        """`fetch(symbol, tf)`: the stream's history from REST (raises on failure);
+        """`fetch(symbol, tf, live_from)`: the stream's history before `live_from` from REST (raises
+        on failure; as deep as the warm-up's, so a restart finds the store warm);
         `install(symbol, tf, candles, live_from)`: store it (returns how many changed the store)."""
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -113,7 +114,10 @@ class HistoryRetry:
                 self.counters["history_retries"] += 1
                 try:
                     async with self._slots:
-                        candles = await self._fetch(symbol, tf)
+                        wanted = self.missing.get(stream)
+                        if wanted is None:
+                            return
+                        candles = await self._fetch(symbol, tf, wanted.live_from)
                         entry = self.missing.get(stream)
                         if entry is None:
                             return

@@ -74,7 +74,7 @@ async def test_history_arriving_late_stops_before_the_live_bars_and_every_live_c
     stored = [json.loads(m) for m in redis_client.zrange(keys.candles(EX, "ETHBTC", "5m"), 0, -1)]
     hist = [c for c in five if c.timestamp < start]
     assert [d["timestamp"] for d in stored] == [c.timestamp for c in hist[-len(stored) + len(live):] + live]
-    assert len(stored) == 300  # the history fetched: the newest 300 bars then, live ones kept as published
+    assert len(stored) == 308  # as deep as a warm-up: 300 bars before the first live bar, then the 8 live ones
     # MACD-V rebuilt from the store when the history came, then carried on by the live closes
     ref = macd_v_series(frame(hist[-(len(stored) - len(live)):] + live))
     ind = json.loads(redis_client.get(keys.indicator(EX, "ETHBTC", "5m")))
