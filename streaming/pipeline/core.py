@@ -20,7 +20,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import ConnectionState, ExchangeAdapter
 from streaming.adapters.clock import ExchangeClock
 from streaming.models import Candle, CandleUpdate
@@ -28,8 +27,7 @@ from streaming.pipeline.aggregates import Aggregation
 from streaming.pipeline.close_meter import CloseMeter
 from streaming.pipeline.close_script import CloseOutcome, CloseScript
 from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool, aggregated_timeframes, normalize_pools
-from streaming.pipeline.history import install_history
-from streaming.pipeline.history_retry import HistoryRetry
+from streaming.pipeline.history_installer import HistoryInstaller
 from streaming.pipeline.inflight import Entry, InFlight
 from streaming.pipeline.listener import QueueListener
 from streaming.pipeline.reconcile import Reconciler
@@ -37,10 +35,10 @@ from streaming.pipeline.staging import Batch, Stream, stage_close
 from streaming.pipeline.state import StreamState
 from streaming.pipeline.streams import StreamStates
 from streaming.pipeline.validation import close_rejection
-from streaming.pipeline.warmup import WarmupReport, fetch_history, run_warm_up
+from streaming.pipeline.warmup import WarmupReport, run_warm_up
 from streaming.ratelog import RateLimitedLog
 from streaming.store.candles import CandleStore
-from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, bucket_start, timeframe_ms
+from streaming.timeframes import TIMEFRAMES, UnknownTimeframe, timeframe_ms
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +110,9 @@ class CandlePipeline:
         self._clock = ExchangeClock(config.clock_ms)  # measures how fast a simulated clock runs
         # called with (symbol, timeframe, candle) after a close was published (tests, bench)
         self.on_published: Callable[[str, str, Candle], None] | None = None
-        # the streams whose warm-up failed, fetched again in the background (made by warm_up)
-        self.history: HistoryRetry | None = None
-        self.history_backoff = Backoff(2.0, 60.0)  # delays between its attempts
+        # the warm-up's history, and a failed warm-up's fetched again in the background
+        self.history = HistoryInstaller(redis, self.store, exchange_id, exchange_name, config, self.states,
+                                        self.counters, self._lock, self._inflight)
 
     # --- universe and introspection -----------------------------------------------------------
 
@@ -125,9 +123,9 @@ class CandlePipeline:
     def set_pools(self, symbol_pools: Mapping[str, SymbolPool] | Iterable[str]) -> None:
         """Replace the universe; state of symbols that left is dropped (their Redis data stays)."""
         self.states.set_pools(normalize_pools(symbol_pools))
-        if self.history is not None:
+        if self.history.retry is not None:
             pools = self.states.pools
-            self.history.drop(lambda symbol: symbol in pools)
+            self.history.retry.drop(lambda symbol: symbol in pools)
 
     def state(self, symbol: str, timeframe: str) -> StreamState | None:
         return self.states.peek((symbol, timeframe))
@@ -139,7 +137,7 @@ class CandlePipeline:
                    rejected=dict(self.listener.rejected))
         if self.reconciler is not None:
             out["reconcile_pending"] = self.reconciler.pending
-        out["history_missing"] = self.history.count if self.history is not None else 0
+        out["history_missing"] = self.history.missing
         return out
 
     # --- process: one batch, start to finish --------------------------------------------------
@@ -356,8 +354,8 @@ class CandlePipeline:
         self.listener.ready.set()
         if self.reconciler is not None:
             await self.reconciler.close()
-        if self.history is not None:
-            await self.history.close()
+        if self.history.retry is not None:
+            await self.history.retry.close()
 
     async def drain(self) -> None:
         """Process everything queued so far (tests, bench, shutdown)."""
@@ -435,63 +433,7 @@ class CandlePipeline:
         for tf in tfs:
             if tf not in self.timeframes:
                 raise UnknownTimeframe(f"timeframe {tf!r} is not one of this pipeline's {', '.join(self.timeframes)}")
-        report = await run_warm_up(adapter, syms, tfs, self.config, self._install_history, progress, self.counters,
+        report = await run_warm_up(adapter, syms, tfs, self.config, self.history.install, progress, self.counters,
                                    until_ms=until_ms, stored=self.states.stored_tail, ready=ready)
-        if report.errors:
-            history = self._history_retry(adapter)
-            for (symbol, tf), (newest, exc) in report.errors.items():
-                # the live side publishes the bars after the newest stored one (or, with none, from
-                # the bar forming when the live stream opened)
-                live_from = newest + timeframe_ms(tf) if newest is not None else bucket_start(report.now_ms, tf)
-                history.add(symbol, tf, live_from, exc)
+        self.history.retry_failed(adapter, report)
         return report
-
-    def _history_retry(self, adapter: ExchangeAdapter) -> HistoryRetry:
-        if self.history is None:
-            config = self.config
-
-            async def fetch(symbol: str, tf: str, live_from: int) -> list[Candle]:
-                # the warm-up's depth before the live side's first bar (as if the warm-up had
-                # worked, so a restart finds the store warm), up to now: the install cuts the overlap
-                now = config.clock_ms()
-                since = max(0, (bucket_start(now, tf) - live_from) // timeframe_ms(tf))
-                return await fetch_history(adapter, symbol, tf, config.warmup_candles + since, now)
-
-            self.history = HistoryRetry(fetch, self._install_late_history, self.counters,
-                                        concurrency=config.warmup_concurrency, backoff=self.history_backoff,
-                                        name=self.exchange_name)
-        return self.history
-
-    async def _install_history(self, symbol: str, tf: str, candles: list[Candle]) -> int:
-        if self.states.pool(symbol) is None or not candles:
-            return 0
-        async with self._lock:
-            await self._inflight.settle()
-            return await self._install_locked(symbol, tf, candles)
-
-    async def _install_late_history(self, symbol: str, tf: str, candles: list[Candle], live_from: int) -> int:
-        """A failed warm-up's history, arrived later: only the bars before the first one the live
-        side stored at or after `live_from` (those have their close events), as the warm-up's."""
-        pool = self.states.pool(symbol)
-        if pool is None or not candles:
-            return 0
-        async with self._lock:
-            await self._inflight.settle()
-            stored = await self.store.read(self.exchange_id, symbol, tf, self.config.max_candles, pool.user_ids)
-            bound = min((c.timestamp for c in stored if c.timestamp >= live_from), default=live_from)
-            older = [c for c in candles if c.timestamp < bound]
-            self.counters["history_overlap_skipped"] += len(candles) - len(older)
-            return await self._install_locked(symbol, tf, older) if older else 0
-
-    async def _install_locked(self, symbol: str, tf: str, candles: list[Candle]) -> int:
-        pool = self.states.pool(symbol)
-        if pool is None:
-            return 0
-        try:
-            written, state = await install_history(self.redis, self.store, self.exchange_id, symbol, tf,
-                                                    candles, pool, self.config.max_candles)
-        except BaseException:
-            self.states.rewritten((symbol, tf))  # some of it may have been written
-            raise
-        self.states.installed((symbol, tf), state)
-        return written

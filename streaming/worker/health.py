@@ -92,8 +92,7 @@ class SessionHealth:
 
     async def _check_history_missing(self) -> None:
         """The status's count of streams missing their history follows the pipeline's retries."""
-        history = getattr(self.pipeline, "history", None)
-        count = history.count if history is not None else 0
+        count = self.pipeline.history.missing if self.pipeline is not None else 0
         if count != self.publisher.history_missing:
             await self.publisher.set_history_missing(count)
 

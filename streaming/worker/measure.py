@@ -140,8 +140,7 @@ class ExchangeMeasure:
         counts.update(stream_counts(session.stream))
         counts.update(adapter_counts(session.adapter))
         counts.update(pipeline_counts(session.pipeline))
-        history = getattr(session.pipeline, "history", None)
-        reading.history_missing = history.count if history is not None else 0
+        reading.history_missing = session.pipeline.history.missing if session.pipeline is not None else 0
         accepted = set(session.pools) - session.refused.keys()
         reading.streams = len(accepted) * len(TIMEFRAMES)
         if session.stream is not None:

@@ -159,7 +159,7 @@ async def test_a_stored_bar_is_never_replaced_by_one_built_from_part_of_its_5m(r
     r, p = await make_pipeline(redis_url, ["XRP-ETH"], exchange_id=EX, exchange="coinbase", timeframes=("5m", "1h"),
                                native_timeframes=COINBASE_NATIVE)
     # the warm-up stored the exchange's own 1h bar and the 5m bars before the second half of it
-    await p._install_history("XRP-ETH", "1h", [h for h in hours if h.timestamp <= hour.timestamp])
+    await p.history.install("XRP-ETH", "1h", [h for h in hours if h.timestamp <= hour.timestamp])
     # the live stream then delivers only the second half of that hour (the first half was lost)
     published = await p.process(updates(inside[6:] + after, "XRP-ETH", exchange="coinbase"))
     stats = p.stats()

@@ -55,7 +55,7 @@ async def test_live_close_after_history_of_later_bar_is_silent(redis_url, redis_
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
 
     r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",))
-    await p._install_history("ETHBTC", "5m", cs[:45])  # what warm-up does after its REST fetch
+    await p.history.install("ETHBTC", "5m", cs[:45])  # what warm-up does after its REST fetch
     n_old = await p.process(updates(cs[40:45], "ETHBTC"))  # live frames for bars the history had
     n_new = await p.process(updates(cs[45:], "ETHBTC"))
     await r.aclose()

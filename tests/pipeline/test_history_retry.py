@@ -41,22 +41,22 @@ async def test_history_arriving_late_stops_before_the_live_bars_and_every_live_c
                             env={}, clock_ms=lambda: now["ms"], check_exchange_info=False)
     r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), warmup_candles=300,
                                clock_ms=lambda: now["ms"])
-    p.history_backoff = Backoff(0.05, 0.2)
+    p.history.retry_backoff = Backoff(0.05, 0.2)
     sub = Subscriber(redis_url, [keys.candle_close_pattern(EX)])
     try:
         report = await p.warm_up(adapter, until_ms=cut)
         assert list(report.failed) == ["ETHBTC 5m"] and "RateLimitedError" in report.failed["ETHBTC 5m"]
-        assert p.history is not None and set(p.history.missing) == {("ETHBTC", "5m")}
+        assert p.history.retry is not None and set(p.history.retry.missing) == {("ETHBTC", "5m")}
         assert p.stats()["history_missing"] == 1
         # live without history: the first three closes publish
         assert await p.process(updates(live[:3], "ETHBTC")) == 3
         await _until(lambda: p.counters["history_failures"] >= 2)
-        assert p.history.count == 1  # still failing: still missing
+        assert p.history.retry.count == 1  # still failing: still missing
         # the exchange recovers while five more bars have closed that the live side has not
         # handed over yet: the history fetched reaches them, and must not swallow their closes
         now["ms"] = live[-1].timestamp + M5 + 1
         server.fail.clear()
-        await _until(lambda: p.history.count == 0)
+        await _until(lambda: p.history.retry.count == 0)
         assert p.counters["history_filled"] == 1 and p.stats()["history_missing"] == 0
         assert p.counters["history_overlap_skipped"] >= 3
         assert await p.process(updates(live[3:], "ETHBTC")) == 5
@@ -94,13 +94,13 @@ async def test_a_cause_retrying_cannot_fix_is_reported_and_not_retried(redis_url
     adapter = build_adapter({"id": EX, "name": "binance", "ws_url": "ws://127.0.0.1:1/ws", "rest_url": url},
                             env={}, clock_ms=lambda: cut, check_exchange_info=False)
     r, p = await make_pipeline(redis_url, ["ETHBTC"], timeframes=("5m",), warmup_candles=300, clock_ms=lambda: cut)
-    p.history_backoff = Backoff(0.05, 0.2)
+    p.history.retry_backoff = Backoff(0.05, 0.2)
     try:
         report = await p.warm_up(adapter, until_ms=cut)
         requests = server.requests["ETHBTC 5m"]
         await asyncio.sleep(0.5)  # several backoff delays: no retry may go out
-        assert report.failed and p.history is not None
-        missing = p.history.missing[("ETHBTC", "5m")]
+        assert report.failed and p.history.retry is not None
+        missing = p.history.retry.missing[("ETHBTC", "5m")]
         assert not missing.retrying and "451" in missing.error
         assert p.stats()["history_missing"] == 1 and p.counters["history_not_retried"] == 1
         assert p.counters["history_retries"] == 0 and server.requests["ETHBTC 5m"] == requests == 1
