@@ -6,23 +6,11 @@ import orjson
 import pytest
 
 from livermore_pipelines.assets.audit import CHECK, candle_audit
-from livermore_pipelines.assets.exchanges import exchanges
-from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
-from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
-from livermore_pipelines.resources import (
-    DatabaseResource,
-    DeploymentResource,
-    ExchangeClientsResource,
-    RedisResource,
-)
 from streaming import keys
-from streaming.control import spawn
-from streaming.db.migrate import upgrade
 from streaming.models import Candle
-from streaming.sim.testing import running_simulator
 from streaming.store import decode_candle, encode_candle
-from tests.helpers.sim import sim_clock_env, sim_config
+from tests.e2e.platform import publish_universe, sim_platform
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -32,29 +20,14 @@ SPEED = 60  # a 5m bar closes every 5 s, a 15m bar every 15 s
 
 @pytest.fixture
 def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
-    upgrade(sqlite_url)  # `livermore db upgrade`: the exchanges asset does not migrate
-    with running_simulator(sim_config(symbols=2, seed=3, speed=SPEED, include_recorded_products=False)) as sim:
-        for name, urls in sim.urls.items():
-            monkeypatch.setenv(f"LIVERMORE_{name.upper()}_REST_URL", urls.rest_url)
-            monkeypatch.setenv(f"LIVERMORE_{name.upper()}_WS_URL", urls.ws_url)
-        for name, value in sim_clock_env(sim).items():
-            monkeypatch.setenv(name, value)
-        resources = {"database": DatabaseResource(url=sqlite_url),
-                     "redis": RedisResource(url=redis_url, home=str(tmp_path / "home")),
-                     "exchange_clients": ExchangeClientsResource(), "deployment": DeploymentResource()}
-        with dg.DagsterInstance.ephemeral() as instance:
-            try:
-                yield sim, resources, instance
-            finally:
-                spawn.stop_spawned_workers()
+    with sim_platform(sqlite_url, redis_url, tmp_path / "home", monkeypatch, symbols=2, speed=SPEED) as platform:
+        yield platform
 
 
 @pytest.mark.parametrize(("exchange", "exchange_id"), [("coinbase", 1), ("binance", 2)])
 def test_audit_of_a_streamed_store_passes(exchange, exchange_id, platform, redis_client):
     sim, resources, instance = platform
-    assert dg.materialize([exchanges], resources=resources, instance=instance).success
-    for asset in (tier1_symbols, tier2_positions, symbol_universe):
-        assert dg.materialize([asset], resources=resources, instance=instance, partition_key=exchange).success
+    publish_universe(exchange, resources, instance)
     started = start_streaming.execute_in_process(
         run_config={"ops": {"start_exchange_streaming": {"config": {"exchange": exchange, "timeout_s": 120.0}}}},
         resources=resources, instance=instance)
@@ -84,9 +57,7 @@ def test_repair_while_the_worker_streams_publishes_no_second_close(platform, red
     """A stored 5m bar corrupted behind a running worker: the audit reports and repairs it, and the
     close channel carries only the worker's own closes, each bar once, none of them the repaired one."""
     sim, resources, instance = platform
-    assert dg.materialize([exchanges], resources=resources, instance=instance).success
-    for asset in (tier1_symbols, tier2_positions, symbol_universe):
-        assert dg.materialize([asset], resources=resources, instance=instance, partition_key="coinbase").success
+    publish_universe("coinbase", resources, instance)
     assert start_streaming.execute_in_process(
         run_config={"ops": {"start_exchange_streaming": {"config": {"exchange": "coinbase", "timeout_s": 120.0}}}},
         resources=resources, instance=instance).success

@@ -5,22 +5,12 @@ import json
 import dagster as dg
 import pytest
 
-from livermore_pipelines.assets.exchanges import exchanges
-from livermore_pipelines.assets.tiers import tier1_symbols, tier2_positions
 from livermore_pipelines.assets.universe import symbol_universe
 from livermore_pipelines.jobs import start_streaming, stop_streaming
-from livermore_pipelines.resources import (
-    DatabaseResource,
-    DeploymentResource,
-    ExchangeClientsResource,
-    RedisResource,
-)
 from streaming import keys
 from streaming.control import spawn
 from streaming.control.heartbeat import live_workers
-from streaming.db.migrate import upgrade
-from streaming.sim.testing import running_simulator
-from tests.helpers.sim import sim_clock_env, sim_config
+from tests.e2e.platform import publish_universe, sim_platform
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -28,22 +18,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def platform(sqlite_url, redis_url, tmp_path, monkeypatch):
-    upgrade(sqlite_url)  # `livermore db upgrade`: the exchanges asset does not migrate
-    with running_simulator(sim_config(symbols=3, seed=3, speed=60, include_recorded_products=False)) as sim:
-        for name, urls in sim.urls.items():
-            # the op spawns the worker with this environment: it talks to the simulator too
-            monkeypatch.setenv(f"LIVERMORE_{name.upper()}_REST_URL", urls.rest_url)
-            monkeypatch.setenv(f"LIVERMORE_{name.upper()}_WS_URL", urls.ws_url)
-        for name, value in sim_clock_env(sim).items():
-            monkeypatch.setenv(name, value)
-        resources = {"database": DatabaseResource(url=sqlite_url),
-                     "redis": RedisResource(url=redis_url, home=str(tmp_path / "home")),
-                     "exchange_clients": ExchangeClientsResource(), "deployment": DeploymentResource()}
-        with dg.DagsterInstance.ephemeral() as instance:
-            try:
-                yield resources, instance
-            finally:
-                spawn.stop_spawned_workers()
+    with sim_platform(sqlite_url, redis_url, tmp_path / "home", monkeypatch, symbols=3, speed=60) as (_, resources,
+                                                                                                     instance):
+        yield resources, instance
 
 
 def _config(op: str, **config) -> dict:
@@ -52,9 +29,7 @@ def _config(op: str, **config) -> dict:
 
 def test_start_reload_stop(platform, redis_client):
     resources, instance = platform
-    assert dg.materialize([exchanges], resources=resources, instance=instance).success
-    for asset in (tier1_symbols, tier2_positions, symbol_universe):
-        assert dg.materialize([asset], resources=resources, instance=instance, partition_key="coinbase").success
+    publish_universe("coinbase", resources, instance)
     universe = json.loads(redis_client.get(keys.universe(1)))
     assert sorted(s["symbol"] for s in universe["symbols"]) == ["SIM1-USD", "SIM2-USD", "SIM3-USD"]
 
@@ -95,9 +70,7 @@ def test_worker_killed_is_restarted_via_health_sensor(platform, redis_client):
     from livermore_pipelines.sensors import worker_health_sensor
 
     resources, instance = platform
-    assert dg.materialize([exchanges], resources=resources, instance=instance).success
-    for asset in (tier1_symbols, tier2_positions, symbol_universe):
-        dg.materialize([asset], resources=resources, instance=instance, partition_key="coinbase")
+    publish_universe("coinbase", resources, instance)
     first = start_streaming.execute_in_process(
         run_config=_config("start_exchange_streaming", exchange="coinbase", timeout_s=90.0),
         resources=resources, instance=instance)
