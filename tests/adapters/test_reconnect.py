@@ -37,6 +37,14 @@ async def nothing(ws) -> None:
     return None
 
 
+async def chatty(ws: ServerConnection) -> None:
+    """A server that sends a frame every 20 ms until the connection ends."""
+    with contextlib.suppress(Exception):
+        while True:
+            await ws.send("tick")
+            await asyncio.sleep(0.02)
+
+
 async def test_a_backlog_being_processed_never_starves_the_keepalive():
     # the whole backlog (2.4 s of handler CPU) outlasts the ping timeout several times over, while
     # one read's worth of frames (a few hundred x 0.2 ms) stays far below it even on a loaded machine
@@ -110,12 +118,6 @@ async def test_connected_means_frames_arrive_and_silence_reconnects():
 
 
 async def test_a_failing_open_hook_is_reported_and_retried():
-    async def chatty(ws: ServerConnection) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                await ws.send("tick")
-                await asyncio.sleep(0.02)
-
     async with server(chatty) as url:
         rec = Recorder()
         sock = make_socket(url, rec)
@@ -139,12 +141,6 @@ async def test_a_failing_open_hook_is_reported_and_retried():
 
 
 async def test_a_failing_frame_handler_is_reported_with_its_cause_and_the_connection_reopened():
-    async def chatty(ws: ServerConnection) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                await ws.send("tick")
-                await asyncio.sleep(0.02)
-
     async with server(chatty) as url:
         rec = Recorder()
         sock = make_socket(url, rec)
