@@ -9,11 +9,12 @@ same in every process).
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from typing import Any
 
 import orjson
+
+from bench.piped import PipedProcess
 
 Key = tuple[str, str, int]  # (SYMBOL, interval, open ms)
 
@@ -53,28 +54,18 @@ def _run(url: str, pipe: Any) -> None:
                     return
 
 
-class CloseWatch:
+class CloseWatch(PipedProcess):
     """`with CloseWatch(ws_url, streams) as w:` ... w.take() -> {(symbol, interval, open): arrival ns}."""
 
     def __init__(self, ws_url: str, streams: list[str]) -> None:
-        url = f"{ws_url}/stream?streams={'/'.join(streams)}"
-        self.pipe, child = multiprocessing.Pipe()
-        self.proc = multiprocessing.Process(target=_run, args=(url, child), daemon=True)
+        super().__init__(_run, f"{ws_url}/stream?streams={'/'.join(streams)}")
 
     def __enter__(self) -> CloseWatch:
-        self.proc.start()
-        if not self.pipe.poll(20) or self.pipe.recv() != "ready":
-            raise RuntimeError("the close watcher did not connect")
+        self.start(20, "the close watcher did not connect")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            self.pipe.send("stop")
-        except OSError:
-            pass
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.terminate()
+        self.stop()
 
     def take(self) -> dict[Key, int]:
         self.pipe.send("take")

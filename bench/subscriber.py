@@ -8,12 +8,13 @@ arrival time is that of the read that completed it.
 
 from __future__ import annotations
 
-import multiprocessing
 import select
 import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
+
+from bench.piped import PipedProcess
 
 MARK = b"$8\r\npmessage\r\n"
 
@@ -105,28 +106,19 @@ def _run(url: str, pattern: str, pipe: Any) -> None:
     sock.close()
 
 
-class Subscriber:
+class Subscriber(PipedProcess):
     """`with Subscriber(redis_url, pattern) as sub:` count() so far, take() -> [(ns, channel, data)]."""
 
     def __init__(self, url: str, pattern: str) -> None:
-        self.pipe, child = multiprocessing.Pipe()
-        self.proc = multiprocessing.Process(target=_run, args=(url, pattern, child), daemon=True)
+        super().__init__(_run, url, pattern)
 
     def __enter__(self) -> Subscriber:
-        self.proc.start()
-        if not self.pipe.poll(10) or self.pipe.recv() != "ready":
-            raise RuntimeError("the Redis subscriber did not start")
+        self.start(10, "the Redis subscriber did not start")
         time.sleep(0.05)  # the PSUBSCRIBE is sent; give Redis a moment to register it
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            self.pipe.send("stop")
-        except OSError:
-            pass
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.terminate()
+        self.stop()
 
     def count(self) -> int:
         self.pipe.send("count")
