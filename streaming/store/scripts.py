@@ -36,14 +36,19 @@ return tonumber(cur)
 
 # The whole candle close, for a batch of closes in one call: store, exactly-once close event,
 # indicator value and alerts.
-# Per close: store the candle (replace), then publish the close event, the indicator value and
-# the alerts only if the open time is newer than the stream's marker, and advance the marker.
+# Per close: the stream's marker is swapped for the close's open time first (SET ... GET: one
+# command for the common case, a bar newer than the marker). A newer bar replaces whatever is
+# stored at its open time, is published with its indicator value and alerts, and the candle key is
+# trimmed (a candle key that cannot take it fails the call with the marker put back, as if this
+# close had not begun); an equal or older bar puts the marker back and is only stored, and only if it differs
+# from the stored one (a correction; identical = a re-delivery). Every command saved here is paid
+# once per close: inside a script a command costs ~1 us of call overhead besides its own work.
 # One call per batch: packing many small commands, not Redis, was the cost. The keys of each close travel
 # inside its spec: a batch spans many streams, so it needs one Redis (or one shard per worker),
 # never a cluster slot per key anyway.
-# KEYS: 1 alerts stream. ARGV: 1 alerts channel, 2 stream maxlen, 3 candle maxlen, then one
-# MessagePack array per close (cmsgpack reads strings by their length: half the time cjson took to
-# unescape the JSON documents inside a JSON spec):
+# KEYS: 1 alerts stream. ARGV: 1 alerts channel, 2 stream maxlen, 3 candle maxlen, 4 one
+# MessagePack array of the batch's closes, each an array (cmsgpack reads strings by their length:
+# half the time cjson took to unescape the JSON documents inside a JSON spec):
 #   [[marker, indicator, alert state, candle key...], ttl_s, close channel, score (string), member,
 #    close event, indicator JSON ('' = none), [alert-state field, value, ...], [alert JSON, ...]]
 # (the first three are constant per stream: the worker encodes them once)
@@ -51,28 +56,41 @@ return tonumber(cur)
 # (streaming.pipeline.close_script.CloseOutcome).
 CLOSE_BATCH = """
 local channel, stream_max, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local trim_to = -(maxlen + 1)
+local specs = cmsgpack.unpack(ARGV[4])
 local out = {}
-for a = 4, #ARGV do
-  local s = cmsgpack.unpack(ARGV[a])
+for a = 1, #specs do
+  local s = specs[a]
   local ks, ttl, score, member = s[1], s[2], s[4], s[5]
-  local changed = 0
-  for i = 4, #ks do
-    local key = ks[i]
-    local old = redis.call('ZRANGEBYSCORE', key, score, score)
-    if #old ~= 1 or old[1] ~= member then
-      changed = 1
-      if #old > 0 then redis.call('ZREMRANGEBYSCORE', key, score, score) end
-      if redis.call('ZADD', key, score, member) == 1 and redis.call('ZCARD', key) > maxlen then
-        redis.call('ZREMRANGEBYRANK', key, 0, -(maxlen + 1))
+  local prev = redis.call('SET', ks[1], score, 'GET')
+  if prev and tonumber(prev) >= tonumber(score) then
+    redis.call('SET', ks[1], prev)
+    local changed = 0
+    for i = 4, #ks do
+      local key = ks[i]
+      local old = redis.call('ZRANGEBYSCORE', key, score, score)
+      if #old ~= 1 or old[1] ~= member then
+        changed = 1
+        if #old > 0 then redis.call('ZREMRANGEBYSCORE', key, score, score) end
+        redis.call('ZADD', key, score, member)
+        redis.call('ZREMRANGEBYRANK', key, 0, trim_to)
       end
+      if ttl > 0 then redis.call('EXPIRE', key, ttl) end
     end
-    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-  end
-  local marker = redis.call('GET', ks[1])
-  if marker and tonumber(marker) >= tonumber(score) then
-    out[#out + 1] = tostring(changed * 2)
+    out[a] = changed * 2
   else
-    redis.call('SET', ks[1], score)
+    for i = 4, #ks do
+      local key = ks[i]
+      local cleared = redis.pcall('ZREMRANGEBYSCORE', key, score, score)
+      if type(cleared) == 'table' and cleared.err then
+        -- e.g. a candle key of the wrong type: no marker may run ahead of its stored bar
+        if prev then redis.call('SET', ks[1], prev) else redis.call('DEL', ks[1]) end
+        return redis.error_reply(cleared.err)
+      end
+      redis.call('ZADD', key, score, member)
+      redis.call('ZREMRANGEBYRANK', key, 0, trim_to)
+      if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+    end
     redis.call('PUBLISH', s[3], s[6])
     if s[7] ~= '' then redis.call('SET', ks[2], s[7]) end
     if #s[8] > 0 then redis.call('HSET', ks[3], unpack(s[8])) end
@@ -80,7 +98,7 @@ for a = 4, #ARGV do
       redis.call('PUBLISH', channel, alert)
       redis.call('XADD', KEYS[1], 'MAXLEN', '~', stream_max, '*', 'json', alert)
     end
-    out[#out + 1] = '1'
+    out[a] = 1
   end
 end
 return table.concat(out)
