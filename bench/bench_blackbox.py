@@ -40,6 +40,7 @@ class Config:
     per_close: int = 150
     flood_rounds: int = 150              # 375,000 frames, one close per stream
     repeats: int = 3                     # rounds of every measurement; the table shows medians
+    storm_repeats: int = 7               # storms are short and swing most with load: more rounds
     searches: int = 3
     search_steps: int = 5
     step_seconds: float = 4.0
@@ -51,7 +52,7 @@ class Config:
     catch_up_bars: int = 40              # closed bars sent at once to every stream of the larger storm
 
 
-QUICK = Config(rate_symbols=100, repeats=1, searches=1, search_steps=2, step_seconds=1.5,
+QUICK = Config(rate_symbols=100, repeats=1, storm_repeats=1, searches=1, search_steps=2, step_seconds=1.5,
                storm_symbols=(50, 150), warm_rounds=3, peer_warm_rounds=1, cli_repeats=2, memory_streams=300,
                catch_up_bars=5)
 
@@ -113,10 +114,10 @@ def storms(server: LoadServer, platform: Platform, cfg: Config,
             Worker(platform, n_symbols, server.ws_url, server.rest_url) as worker:
         server.wait_streams(n_symbols * 5, alive=worker.alive)
         sc.warm(server, sub, cfg.warm_rounds)
-        out = sc.storms(server, sub, cfg.warm_rounds, cfg.repeats, sc.worker_key)
+        out = sc.storms(server, sub, cfg.warm_rounds, cfg.storm_repeats, sc.worker_key)
         rss = worker.settled_rss_kb()
         if n_symbols == cfg.storm_symbols[1]:
-            catch_up = sc.catch_up(server, sub, cfg.warm_rounds + cfg.repeats, cfg.catch_up_bars)
+            catch_up = sc.catch_up(server, sub, cfg.warm_rounds + cfg.storm_repeats, cfg.catch_up_bars)
             log(f"  catch-up, {cfg.catch_up_bars} bars x {n_symbols * 5:,} streams at once: {catch_up.closes:,} "
                 f"closes in {catch_up.seconds:.1f} s, lost {catch_up.lost}, reconnects {catch_up.reconnects}")
         worker.alive()
@@ -143,7 +144,7 @@ def peer_storms(server: LoadServer, platform: Platform, cfg: Config, exe: Path, 
         with Subscriber(platform.redis_url, PEER_PATTERN) as sub:
             server.wait_streams(n_symbols * 5, alive=alive)
             sc.warm(server, sub, cfg.peer_warm_rounds)
-            out = sc.storms(server, sub, cfg.peer_warm_rounds, cfg.repeats, sc.peer_key)
+            out = sc.storms(server, sub, cfg.peer_warm_rounds, cfg.storm_repeats, sc.peer_key)
             alive()
     finally:
         proc.terminate()
@@ -272,7 +273,8 @@ def main() -> None:
             if why:
                 notes.append(why)
     rows = table(cfg, m, notes)
-    title = (f"livermore black box{' (--quick: smoke figures)' if args.quick else ''}: medians of {cfg.repeats}, "
+    title = (f"livermore black box{' (--quick: smoke figures)' if args.quick else ''}: medians of {cfg.repeats} "
+             f"(storms {cfg.storm_repeats}), "
              f"{os.cpu_count()} cores, load {load_start:.1f} -> {os.getloadavg()[0]:.1f}, "
              f"{time.monotonic() - started:.0f} s")
     sys.stderr.flush()
