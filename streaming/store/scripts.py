@@ -3,23 +3,32 @@ can never be observed half-done, even with two workers or a crash between comman
 
 from __future__ import annotations
 
-# KEYS: candle keys. ARGV: score, member, maxlen, ttl_s (0 = none).
-# Returns 1 if the stored member changed (new bar or different values), 0 if identical.
-STORE = """
-local score, member, maxlen, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local changed = 0
-for i = 1, #KEYS do
-  local k = KEYS[i]
-  local old = redis.call('ZRANGEBYSCORE', k, score, score)
+# One candle key's bar at `score` made `member` unless it already is: a bar of another value at
+# that open time is replaced, the key trimmed to its newest -(trim_to + 1) bars, its TTL renewed
+# (ttl 0 = none). Returns 1 if the stored member changed, 0 if identical. Shared by STORE and by
+# CLOSE_BATCH's path for a bar that is not newer than the marker.
+_REPLACE = """
+local function replace(key, score, member, trim_to, ttl)
+  local changed = 0
+  local old = redis.call('ZRANGEBYSCORE', key, score, score)
   if #old ~= 1 or old[1] ~= member then
     changed = 1
-    redis.call('ZREMRANGEBYSCORE', k, score, score)
-    redis.call('ZADD', k, score, member)
-    if redis.call('ZCARD', k) > maxlen then
-      redis.call('ZREMRANGEBYRANK', k, 0, -(maxlen + 1))
-    end
+    if #old > 0 then redis.call('ZREMRANGEBYSCORE', key, score, score) end
+    redis.call('ZADD', key, score, member)
+    redis.call('ZREMRANGEBYRANK', key, 0, trim_to)
   end
-  if ttl > 0 then redis.call('EXPIRE', k, ttl) end
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+  return changed
+end
+"""
+
+# KEYS: candle keys. ARGV: score, member, maxlen, ttl_s (0 = none).
+# Returns 1 if the stored member changed (new bar or different values), 0 if identical.
+STORE = _REPLACE + """
+local score, member, trim_to, ttl = ARGV[1], ARGV[2], -(tonumber(ARGV[3]) + 1), tonumber(ARGV[4])
+local changed = 0
+for i = 1, #KEYS do
+  if replace(KEYS[i], score, member, trim_to, ttl) == 1 then changed = 1 end
 end
 return changed
 """
@@ -54,7 +63,7 @@ return tonumber(cur)
 # (the first three are constant per stream: the worker encodes them once)
 # Returns a string with one digit per close: 1 published, 0 identical re-delivery, 2 correction
 # (streaming.pipeline.close_script.CloseOutcome).
-CLOSE_BATCH = """
+CLOSE_BATCH = _REPLACE + """
 local channel, stream_max, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local trim_to = -(maxlen + 1)
 local specs = cmsgpack.unpack(ARGV[4])
@@ -67,15 +76,7 @@ for a = 1, #specs do
     redis.call('SET', ks[1], prev)
     local changed = 0
     for i = 4, #ks do
-      local key = ks[i]
-      local old = redis.call('ZRANGEBYSCORE', key, score, score)
-      if #old ~= 1 or old[1] ~= member then
-        changed = 1
-        if #old > 0 then redis.call('ZREMRANGEBYSCORE', key, score, score) end
-        redis.call('ZADD', key, score, member)
-        redis.call('ZREMRANGEBYRANK', key, 0, trim_to)
-      end
-      if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+      if replace(ks[i], score, member, trim_to, ttl) == 1 then changed = 1 end
     end
     out[a] = changed * 2
   else
