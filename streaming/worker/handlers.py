@@ -11,10 +11,9 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-import sqlalchemy as sa
 
 from streaming import keys
 from streaming.adapters.base import AdapterError, ConnectionState
@@ -34,13 +33,16 @@ from streaming.worker.universe import (
     select_pools,
 )
 
+if TYPE_CHECKING:
+    from streaming.db.lazy_engine import Connectable
+
 log = logging.getLogger("livermore.worker")
 
 Outcome = tuple[ResponseStatus, str | None, dict[str, Any]]
 
 
 class CommandHandlers:
-    def __init__(self, config: WorkerConfig, redis: aioredis.Redis, engine: sa.Engine | None) -> None:
+    def __init__(self, config: WorkerConfig, redis: aioredis.Redis, engine: Connectable | None) -> None:
         self.config = config
         self.redis = redis
         self.engine = engine

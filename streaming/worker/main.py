@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 
-from streaming.db.engine import make_engine
+from streaming.db.lazy_engine import LazyEngine
 from streaming.errors import UsageError
 from streaming.redis_clients import async_client
 from streaming.settings import Settings, load_settings, resolve_redis_url
@@ -19,7 +19,7 @@ log = logging.getLogger("livermore.worker")
 def run_worker(config: WorkerConfig, settings: Settings | None = None) -> int:
     settings = settings or load_settings()
     url = resolve_redis_url(settings)  # UsageError when unreachable: the worker is useless without Redis
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = LazyEngine(settings.database_url.get_secret_value())  # SQLAlchemy once the database is read
     try:
         if config.user is not None:
             try:
@@ -34,7 +34,7 @@ def run_worker(config: WorkerConfig, settings: Settings | None = None) -> int:
         engine.dispose()
 
 
-async def _main(config: WorkerConfig, url: str, engine) -> int:
+async def _main(config: WorkerConfig, url: str, engine: LazyEngine) -> int:
     from streaming.worker.worker import Worker
 
     # Everything imported so far lives as long as the process: out of the collector's reach, a

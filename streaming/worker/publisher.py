@@ -15,11 +15,10 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis.asyncio as aioredis
-import sqlalchemy as sa
 from redis.client import NEVER_DECODE
 from redis.exceptions import WatchError
 
@@ -28,10 +27,12 @@ from streaming.adapters.base import ConnectionState
 from streaming.contracts.workers import ExchangeStatus, LifecycleEvent, LifecycleEventName, WarmUpProgress
 from streaming.control.heartbeat import DEFAULT_MAX_AGE_S, fresh_heartbeats
 from streaming.control.merge import live_statuses, merge_statuses
-from streaming.db.queries import set_connection_status
 from streaming.ratelog import RateLimitedLog
 from streaming.redis_text import str_hash
 from streaming.timestamps import parse_utc_iso, utc_iso
+
+if TYPE_CHECKING:
+    from streaming.db.lazy_engine import Connectable
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ async def ensure_status(redis: aioredis.Redis, exchange_id: int, worker_id: str)
 
 
 class StatusPublisher:
-    def __init__(self, redis: aioredis.Redis, engine: sa.Engine | None, exchange_id: int, exchange: str,
+    def __init__(self, redis: aioredis.Redis, engine: Connectable | None, exchange_id: int, exchange: str,
                  worker_id: str) -> None:
         self.redis = redis
         self.engine = engine
@@ -231,6 +232,8 @@ class StatusPublisher:
         merged = self.merged
 
         def write() -> None:
+            from streaming.db.queries import set_connection_status  # SQLAlchemy: only once an exchange runs
+
             with engine.begin() as conn:
                 set_connection_status(
                     conn, self.exchange_id, merged.get("connection_state") or self.state.value,

@@ -13,11 +13,10 @@ import logging
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis.asyncio as aioredis
-import sqlalchemy as sa
 
 from streaming import keys
 from streaming.contracts.commands import Verb
@@ -27,11 +26,14 @@ from streaming.control.responses import SUCCESS, ResponseStatus
 from streaming.ratelog import RateLimitedLog
 from streaming.timestamps import utc_iso
 from streaming.worker.config import WorkerConfig
-from streaming.worker.exchanges import exchange_rows
+from streaming.worker.exchanges import announced_rows
 from streaming.worker.handlers import CommandHandlers
 from streaming.worker.inbox import CommandInbox
 from streaming.worker.publisher import ensure_status
 from streaming.worker.stats_writer import StatsWriter
+
+if TYPE_CHECKING:
+    from streaming.db.lazy_engine import Connectable
 
 log = logging.getLogger("livermore.worker")
 
@@ -40,7 +42,7 @@ PROGRESS_BEAT_S = 0.5  # while a warm-up runs, heartbeats (which carry its progr
 
 
 class Worker(CommandHandlers):
-    def __init__(self, config: WorkerConfig, redis: aioredis.Redis, engine: sa.Engine | None) -> None:
+    def __init__(self, config: WorkerConfig, redis: aioredis.Redis, engine: Connectable | None) -> None:
         super().__init__(config, redis, engine)
         self.started_at = utc_iso()
         self.stopping = asyncio.Event()
@@ -94,7 +96,7 @@ class Worker(CommandHandlers):
     async def _announce_exchanges(self) -> None:
         """Every exchange this worker knows gets its status hash (idle until someone starts it)."""
         try:
-            for row in await exchange_rows(self.engine, self.redis):
+            for row in await announced_rows(self.engine, self.redis):
                 if isinstance(row.get("id"), int):
                     await ensure_status(self.redis, row["id"], self.config.worker_id)
         except Exception as exc:  # Redis or the database away for a moment: a start writes it anyway
