@@ -29,10 +29,6 @@ class LazyEngine:
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()  # first use may come from two threads (asyncio.to_thread)
 
-    @property
-    def made(self) -> bool:
-        return self._engine is not None
-
     def get(self) -> sa.Engine:
         with self._lock:
             if self._engine is None:
