@@ -29,7 +29,8 @@ def rss_kb(pid: int) -> int:
 
 
 class Platform:
-    """A private redis-server and a migrated SQLite database (the worker's settings)."""
+    """A private redis-server and a migrated SQLite database (the worker's settings), with the
+    exchanges mirrored into Redis as Dagster's `exchanges` asset does on a running platform."""
 
     def __init__(self, root: Path) -> None:
         from streaming.redis_server import RedisServer
@@ -45,7 +46,22 @@ class Platform:
         (self.root / "redis").mkdir(parents=True, exist_ok=True)
         self.redis_url = self.redis.start()
         upgrade(self.database_url)
+        self._mirror_exchanges()
         return self
+
+    def _mirror_exchanges(self) -> None:
+        from livermore_pipelines.store import sync_exchange_meta
+        from streaming.db.engine import make_engine
+        from streaming.db.queries import list_exchanges
+
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                rows = list_exchanges(conn)
+        finally:
+            engine.dispose()
+        with self.client() as r:
+            sync_exchange_meta(r, rows)
 
     def __exit__(self, *exc: object) -> None:
         self.redis.stop()
@@ -56,6 +72,7 @@ class Platform:
     def flush(self) -> None:
         with self.client() as r:
             r.flushall()
+        self._mirror_exchanges()
 
     def env(self, ws_url: str = "", rest_url: str = "") -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVERMORE_")}
