@@ -94,12 +94,18 @@ def test_no_bar_lost_or_invented_through_start_reload_and_kill_9(exchange, quiet
                      and int(redis_client.get(keys.closed_marker(ex_id, syms[2], "5m"))) >= added_at,
                      timeout=60, message="the added symbol streaming live")
 
-            # kill -9, some bars close while nothing runs, then a warm restart
+            # kill -9, some bars close while nothing runs (at least two 5m closes and a 15m close on the
+            # simulator's clock), then a warm restart
             worker.proc.kill()
             worker.proc.wait()
-            time.sleep(2.5)
+            killed_at = sim.now_ms()
+            wait_for(lambda: len(closes_between(killed_at, sim.now_ms(), "5m")) >= 2
+                     and closes_between(killed_at, sim.now_ms(), "15m"), timeout=30, interval=0.05,
+                     message="bars closing while no worker runs")
             restarted = start_worker(env=env)
-            again = client.send("start", exchange, timeout=60)
+            # addressed to the new worker: sent to "*", the client would also wait for the killed worker's
+            # answer until its heartbeat goes stale (up to 15 s), long after the new one has answered
+            again = client.send("start", exchange, timeout=60, target=restarted.worker_id)
             assert again["status"] == "success", again
             restart = again["result"]["warm_up"]["until_ms"]
             assert again["result"]["warmup_requests"] == 0  # the cache is fresh: the stream fills the rest
