@@ -29,13 +29,15 @@ from tests.servers import wait_for
 pytestmark = pytest.mark.slow
 
 PARTITION = "coinbase"
+STALE_AFTER_S = "10"
 
 
 @pytest.fixture
 def platform(tmp_path, redis_url):
     port = free_port()
-    env = clean_env({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url},
-                    drop=("LIVERMORE_", "DAGSTER_"))
+    # a stream is stale after 10 s without a frame instead of 60: the stall below is seen 50 s sooner
+    env = clean_env({"LIVERMORE_HOME": str(tmp_path / "home"), "LIVERMORE_REDIS_URL": redis_url,
+                     "LIVERMORE_STALE_AFTER_S": STALE_AFTER_S}, drop=("LIVERMORE_", "DAGSTER_"))
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [*LIVERMORE, "up", "--offline", "--port", str(port), "--sim-speed", "600", "--sim-symbols", "3",
