@@ -1,5 +1,6 @@
 """Fixtures of the Dagster tests: a migrated database, resources on real servers, an instance."""
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -13,6 +14,8 @@ from livermore_pipelines.resources import (
     ExchangeClientsResource,
     RedisResource,
 )
+from streaming.adapters import http
+from streaming.adapters.backoff import Backoff
 from streaming.db.engine import make_engine
 from streaming.db.migrate import upgrade
 from streaming.db.schema import user_exchanges, users
@@ -59,6 +62,20 @@ def stored_instance(db_url, tmp_path, monkeypatch, request) -> Iterator[dg.Dagst
         kind = type(inst.event_log_storage).__name__
         assert ("Postgres" in kind) == (not db_url.startswith("sqlite")), kind
         yield inst
+
+
+class _QuickBackoff(Backoff):
+    """The REST client's backoff at 1/100 of its delays: the same retries, milliseconds apart."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0, factor: float = 2.0,
+                 rng: random.Random | None = None) -> None:
+        super().__init__(base / 100, cap / 100, factor, rng)
+
+
+@pytest.fixture
+def quick_http_retries(monkeypatch) -> None:
+    """Retries against an exchange that is not there take ~5 s of backoff per request otherwise."""
+    monkeypatch.setattr(http, "Backoff", _QuickBackoff)
 
 
 def add_user(engine: sa.Engine, user_id: int, exchange_id: int, key_env: str, secret_env: str,

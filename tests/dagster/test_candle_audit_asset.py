@@ -233,7 +233,8 @@ def test_without_a_universe_the_stored_shared_symbols_are_audited(coinbase, reso
     assert redis_client.exists(keys.candles(1, shared, "5m"))
 
 
-def test_an_unreachable_exchange_warns_and_changes_nothing(coinbase, resources, instance, redis_client, monkeypatch):
+def test_an_unreachable_exchange_warns_and_changes_nothing(coinbase, resources, instance, redis_client, monkeypatch,
+                                                           quick_http_retries):
     monkeypatch.setenv("LIVERMORE_COINBASE_REST_URL", f"http://127.0.0.1:{free_port()}")
     before = {k: redis_client.zrange(k, 0, -1) for k in redis_client.keys("*candles:*")}
     result = _run(resources, instance, "coinbase", symbols_per_run=10)

@@ -81,7 +81,7 @@ def test_tier1_bad_config_fails_before_any_request(sim_env, resources, instance)
     assert not result.success and "set top_n to a whole number" in _failure(result)
 
 
-def test_tier1_unreachable_exchange_fails_clearly(resources, instance, monkeypatch):
+def test_tier1_unreachable_exchange_fails_clearly(resources, instance, monkeypatch, quick_http_retries):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: nothing listens there
