@@ -15,7 +15,7 @@ from tests.servers import wait_for
 
 pytestmark = pytest.mark.slow
 
-SPEED = 60  # a 5m bar closes every 5 s, a 15m bar every 15 s
+SPEED = 120  # a 5m bar closes every 2.5 s, a 15m bar every 7.5 s
 
 
 @pytest.fixture
