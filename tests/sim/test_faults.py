@@ -161,7 +161,10 @@ def test_stall_symbol_silences_one_product_on_every_connection_then_sends_its_la
             status, answer = await asyncio.to_thread(
                 _post_fault, sim, {"fault": "stall_symbol", "symbol": "SIM1-USD", "seconds": 3})
             assert status == 200 and answer["fault"]["params"] == {"symbol": "SIM1-USD", "seconds": 3}
-            late = await connect(sim.urls["coinbase"].ws_url)  # opened while it stalls: no snapshot of SIM1
+            # opened while it stalls: no snapshot of SIM1. Its frames are left unread below: without flow
+            # control the client keeps reading them, so that close() completes its handshake at once
+            # instead of waiting out the 10 s close_timeout behind a full receive queue
+            late = await connect(sim.urls["coinbase"].ws_url, max_queue=None)
             await late.send(json.dumps({**SUB, "product_ids": ["SIM1-USD"]}))
             loop = asyncio.get_running_loop()
             start = loop.time()
