@@ -107,6 +107,9 @@ class BinanceLiveStream(LiveStream):
         self._initial = list(symbols)
         self._symbols: set[str] = set()
         self._by_stream: dict[str, Key] = {}
+        # (symbol, timeframe) -> the same tuple, made at subscription: a frame's key is replaced by
+        # it, so every per-stream dict downstream holds one tuple and one copy of the names per stream
+        self._keys: dict[Key, Key] = {}
         self._conns: list[_Conn] = []
         self._retired_frames = 0
         self._pending: dict[int, tuple[str, list[str]]] = {}  # request id -> (method, streams)
@@ -159,9 +162,10 @@ class BinanceLiveStream(LiveStream):
         for sym in new:
             for tf in self.timeframes:
                 name = st.stream_name(sym, tf)
-                self._by_stream[name] = (sym, tf)
+                key = self._keys.setdefault((sym, tf), (sym, tf))
+                self._by_stream[name] = key
                 streams.append(name)
-        self.staleness.watch((sym, tf) for sym in new for tf in self.timeframes)
+        self.staleness.watch(self._keys[sym, tf] for sym in new for tf in self.timeframes)
         active = [c for c in self._conns if not c.retired and not c.replacing]
         additions, fresh = st.pack(streams, [self.per_connection - len(c.streams) for c in active],
                                    self.per_connection)
@@ -180,7 +184,7 @@ class BinanceLiveStream(LiveStream):
         self.staleness.forget((sym, tf) for sym in gone for tf in self.timeframes)
         names = [n for n, (sym, _) in self._by_stream.items() if sym in gone]
         for n in names:
-            del self._by_stream[n]
+            self._keys.pop(self._by_stream.pop(n), None)
         self.fills.drop(lambda key: key[0] not in gone)
         # the book keeps their last closes: a re-subscribe fills the gap instead of re-closing
         for conn in self._conns:
@@ -355,8 +359,10 @@ class BinanceLiveStream(LiveStream):
         if self.bound.ahead(candle.timestamp, step, msg.closed):
             self.skips.skip(BAD_TIMESTAMP, f"{symbol} {tf} bar at {candle.timestamp} ms is ahead of our clock")
             return
-        self.staleness.frame((symbol, tf))
-        self._route((symbol, tf), (candle, msg.closed))
+        key = (symbol, tf)
+        key = self._keys.get(key, key)
+        self.staleness.frame(key)
+        self._route(key, (candle, msg.closed))
 
     def _route(self, key: Key, item: Held) -> None:
         """One kline: held behind its stream's gap fill, the start of a fill, or into the book."""
