@@ -24,10 +24,10 @@ def test_recording_parses_into_its_klines(recordings_dir):
     assert msgs[1].candle.close == 6.38e-06
 
     book = KlineBook("binance")
-    out = [book.on_kline(m.symbol, m.interval, 60_000, m.candle, m.closed) for m in msgs]
+    out = [book.on_kline((m.symbol, m.interval), 60_000, m.candle, m.closed) for m in msgs]
     closes = [u for u in out if u is not None and u.closed]
     assert len(closes) == 1 and closes[0].candle == final.candle and closes[0].symbol == "OMGBUSD"
-    assert book.gap_start("OMGBUSD", "1m", 1633998300000) is None
+    assert book.gap_start(("OMGBUSD", "1m"), 1633998300000) is None
 
 
 def test_raw_stream_acks_errors_and_shutdown():

@@ -81,20 +81,20 @@ def test_backfill_emits_rest_candles_in_order_and_drops_stale_forming():
 
 def test_kline_book_closes_once_and_reports_gaps():
     book = KlineBook("binance")
-    assert book.on_kline("X", "5m", M5, c(0), False).closed is False
-    assert book.on_kline("X", "5m", M5, c(0, 12), True).closed is True
-    assert book.on_kline("X", "5m", M5, c(0, 12), True) is None  # duplicate (overlap of two connections)
-    assert book.on_kline("X", "5m", M5, c(0, 13), False) is None  # late
+    assert book.on_kline(("X", "5m"), M5, c(0), False).closed is False
+    assert book.on_kline(("X", "5m"), M5, c(0, 12), True).closed is True
+    assert book.on_kline(("X", "5m"), M5, c(0, 12), True) is None  # duplicate (overlap of two connections)
+    assert book.on_kline(("X", "5m"), M5, c(0, 13), False) is None  # late
     assert book.counts["duplicate_closes"] == 1
-    assert book.gap_start("X", "5m", T0 + M5) is None
-    assert book.gap_start("X", "5m", T0 + 3 * M5) == T0 + M5
-    out = book.fill("X", "5m", M5, [c(1), c(2)])
+    assert book.gap_start(("X", "5m"), T0 + M5) is None
+    assert book.gap_start(("X", "5m"), T0 + 3 * M5) == T0 + M5
+    out = book.fill(("X", "5m"), M5, [c(1), c(2)])
     assert [u.source for u in out] == ["rest", "rest"]
-    assert book.gap_start("X", "5m", T0 + 3 * M5) is None
-    book.skip_to("X", "5m", T0 + 9 * M5)
-    assert book.gap_start("X", "5m", T0 + 9 * M5) is None
+    assert book.gap_start(("X", "5m"), T0 + 3 * M5) is None
+    book.skip_to(("X", "5m"), T0 + 9 * M5)
+    assert book.gap_start(("X", "5m"), T0 + 9 * M5) is None
     book.forget("X")
-    assert book.gap_start("X", "5m", T0 + 20 * M5) is None
+    assert book.gap_start(("X", "5m"), T0 + 20 * M5) is None
 
 
 def test_a_bar_closed_on_a_guess_can_be_reopened_for_a_fill_once():

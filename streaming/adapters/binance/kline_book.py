@@ -2,6 +2,9 @@
 
 Klines are contiguous (a bar exists for every interval), so a frame for a bar later than the
 next one owed means closes were lost: `gap_start` tells the shell what to fill over REST.
+
+A stream is its (symbol, timeframe) key: the shell passes the one tuple it made at subscription,
+so the book's dicts hold no tuple of their own per stream.
 """
 
 from __future__ import annotations
@@ -25,13 +28,11 @@ class KlineBook:
     def counts(self) -> Counter[str]:
         return self.ledger.counts
 
-    def gap_start(self, symbol: str, timeframe: str, ts: int) -> int | None:
-        owed = self.owed.get((symbol, timeframe))
+    def gap_start(self, key: Key, ts: int) -> int | None:
+        owed = self.owed.get(key)
         return owed if owed is not None and ts > owed else None
 
-    def on_kline(self, symbol: str, timeframe: str, step_ms: int, candle: Candle,
-                 closed: bool) -> CandleUpdate | None:
-        key = (symbol, timeframe)
+    def on_kline(self, key: Key, step_ms: int, candle: Candle, closed: bool) -> CandleUpdate | None:
         last = self.ledger.last_closed.get(key)
         if last is not None and candle.timestamp <= last:
             self.ledger.counts["duplicate_closes" if closed else "late_updates"] += 1
@@ -39,30 +40,28 @@ class KlineBook:
         if key not in self.owed:
             self.owed[key] = candle.timestamp
         if closed:
-            update = self.ledger.close(symbol, timeframe, candle)
+            update = self.ledger.close(key[0], key[1], candle, key=key)
             self.owed[key] = candle.timestamp + step_ms
             return update
-        return CandleUpdate(self.exchange, symbol, timeframe, candle, False)
+        return CandleUpdate(self.exchange, key[0], key[1], candle, False)
 
-    def fill(self, symbol: str, timeframe: str, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
-        out = self.ledger.fill(symbol, timeframe, candles)
-        last = self.ledger.last_closed.get((symbol, timeframe))
+    def fill(self, key: Key, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
+        out = self.ledger.fill(key[0], key[1], candles, key=key)
+        last = self.ledger.last_closed.get(key)
         if last is not None:
-            self.owed[(symbol, timeframe)] = max(self.owed.get((symbol, timeframe), 0), last + step_ms)
+            self.owed[key] = max(self.owed.get(key, 0), last + step_ms)
         return out
 
-    def seed(self, symbol: str, timeframe: str, step_ms: int, newest: int) -> None:
+    def seed(self, key: Key, step_ms: int, newest: int) -> None:
         """The newest bar already stored (the warm-up's): it counts as closed, and the bars after
         it are owed, so a first live kline later than the next one reveals a gap to fill."""
-        key = (symbol, timeframe)
         if newest > self.ledger.last_closed.get(key, newest - 1):
             self.ledger.last_closed[key] = newest
         self.owed[key] = max(self.owed.get(key, 0), self.ledger.last_closed[key] + step_ms)
 
-    def skip_to(self, symbol: str, timeframe: str, ts: int) -> None:
+    def skip_to(self, key: Key, ts: int) -> None:
         """Give up on bars before `ts` (a gap fill failed, or REST does not have them): a gap is
         filled once, and never blocks live closes forever."""
-        key = (symbol, timeframe)
         self.owed[key] = max(self.owed.get(key, ts), ts)
 
     def forget(self, symbol: str) -> None:

@@ -162,7 +162,8 @@ class BinanceLiveStream(LiveStream):
         for sym in new:
             for tf in self.timeframes:
                 name = st.stream_name(sym, tf)
-                key = self._keys.setdefault((sym, tf), (sym, tf))
+                key = (sym, tf)
+                key = self._keys.setdefault(key, key)
                 self._by_stream[name] = key
                 streams.append(name)
         self.staleness.watch(self._keys[sym, tf] for sym in new for tf in self.timeframes)
@@ -208,11 +209,12 @@ class BinanceLiveStream(LiveStream):
 
     def warmed_up(self, symbol: str, timeframe: str, newest: int | None) -> None:
         key = (symbol.upper(), timeframe)
+        key = self._keys.get(key, key)
         step = self._steps.get(timeframe)
         if step is None:
             return
         if newest is not None:
-            self.book.seed(key[0], timeframe, step, newest)
+            self.book.seed(key, step, newest)
         self.fills.resume(key)
 
     # -- symbols
@@ -375,12 +377,11 @@ class BinanceLiveStream(LiveStream):
             else:
                 held.append(item)
             return
-        symbol, tf = key
-        start = self.book.gap_start(symbol, tf, candle.timestamp)
+        start = self.book.gap_start(key, candle.timestamp)
         if start is not None:
             self.fills.start(key, start, candle.timestamp, item)
             return
-        update = self.book.on_kline(symbol, tf, self._steps[tf], candle, closed)
+        update = self.book.on_kline(key, self._steps[key[1]], candle, closed)
         if update is not None:
             if update.closed:
                 self.staleness.close(key, update.candle.timestamp)
@@ -416,9 +417,8 @@ class BinanceLiveStream(LiveStream):
         return await self.rest.candles(key[0], key[1], start, end)
 
     def _apply_fill(self, key: Key, candles: list[Candle] | None, end: int) -> None:
-        symbol, tf = key
         if candles is not None:
-            for update in self.book.fill(symbol, tf, self._steps[tf], candles):
+            for update in self.book.fill(key, self._steps[key[1]], candles):
                 self.listener.on_candle(update)
         # what REST answered without is not there: the gap is filled once
-        self.book.skip_to(symbol, tf, end)
+        self.book.skip_to(key, end)
