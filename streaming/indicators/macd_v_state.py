@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -29,6 +29,11 @@ _STATE_VERSION = 1
 _FAST_KEEP = 1.0 - FAST_ALPHA
 _SLOW_KEEP = 1.0 - SLOW_ALPHA
 _SIGNAL_KEEP = 1.0 - SIGNAL_ALPHA
+# The state as 14 plain values for a compact store (a worker keeps thousands of streams, and a
+# boxed float costs 32 bytes for its 8): bars, the nine floats (a null one as 0.0), atr_n, sig_n,
+# gap_mask, and one bit per nullable float that is null. Round-trips exactly.
+PACKED_FORMAT = "Q9dHHIB"
+PACKED_VALUES = 14
 
 
 class MacdVValue(msgspec.Struct, frozen=True, gc=False):
@@ -135,6 +140,27 @@ class MacdV:
             else:
                 self.sig = SIGNAL_ALPHA * mv + _SIGNAL_KEEP * self.sig
         return self._value(mv)
+
+    def packed(self) -> tuple[Any, ...]:
+        """The state as the PACKED_FORMAT values (`from_packed` restores it exactly)."""
+        fast, slow, pc, atr, sig = self.fast, self.slow, self.prev_close, self.atr, self.sig
+        nulls = ((fast is None) | (slow is None) << 1 | (pc is None) << 2 | (atr is None) << 3
+                 | (sig is None) << 4)
+        return (self.bars, 0.0 if fast is None else fast, self.fast_sum, 0.0 if slow is None else slow,
+                self.slow_sum, 0.0 if pc is None else pc, 0.0 if atr is None else atr, self.atr_sum,
+                0.0 if sig is None else sig, self.sig_sum, self.atr_n, self.sig_n, self.gap_mask, nulls)
+
+    @classmethod
+    def from_packed(cls, values: Sequence[Any]) -> MacdV:
+        self = cls.__new__(cls)
+        (self.bars, fast, self.fast_sum, slow, self.slow_sum, pc, atr, self.atr_sum, sig, self.sig_sum,
+         self.atr_n, self.sig_n, self.gap_mask, nulls) = values
+        self.fast = None if nulls & 1 else fast
+        self.slow = None if nulls & 2 else slow
+        self.prev_close = None if nulls & 4 else pc
+        self.atr = None if nulls & 8 else atr
+        self.sig = None if nulls & 16 else sig
+        return self
 
     def update_candle(self, candle: Candle) -> MacdVValue:
         return self.update(candle.high, candle.low, candle.close, candle.synthetic)

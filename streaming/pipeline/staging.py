@@ -74,8 +74,8 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
     alerts; an older or equal one only stores the candle (the script counts it as a duplicate or
     a correction)."""
     ts = candle.timestamp
-    last = state.last
-    expected_new = last is None or ts > last.timestamp
+    last_ts = state.last_ts
+    expected_new = last_ts is None or ts > last_ts
     if expected_new:
         value = state.advance(candle, head.timeframe)
         alerts_state, signals = evaluate(state.alerts, value, ts + head.timeframe_ms, cooldown_ms)

@@ -2,43 +2,100 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from streaming.alerts.rules import AlertState
 from streaming.gaps import GapFillError, fill_gaps, synthetic_between
 from streaming.indicators.macd_v import MacdV, MacdVValue
+from streaming.indicators.macd_v_state import PACKED_FORMAT
 from streaming.models import Candle
 from streaming.timeframes import TIMEFRAME_MS
 
+if TYPE_CHECKING:
+    from streaming.pipeline.staging import StreamHead
+
+# the packed state of a stream: MACD-V (streaming.indicators.macd_v_state), then the last candle's
+# prices and synthetic flag; little-endian without padding
+_MACD = struct.Struct("<" + PACKED_FORMAT)
+_LAST = struct.Struct("<5d?")
+_LAYOUT = struct.Struct("<" + PACKED_FORMAT + "5d?")
+_EMPTY = _LAYOUT.pack(*MacdV().packed(), 0.0, 0.0, 0.0, 0.0, 0.0, False)
+_NO_ALERTS = AlertState()  # frozen: every stream without alert state yet shares it
+
 
 class StreamState:
-    """One (symbol, timeframe) of one exchange. `last` is None until a candle was fed."""
+    """One (symbol, timeframe) of one exchange. `last` is None until a candle was fed.
 
-    __slots__ = ("alerts", "last", "macd")
+    Compact because a worker holds thousands of these: MACD-V's 13 values and the last candle's
+    prices are one packed bytes object (boxed, they were ~20 objects of 32 bytes or more) and the
+    last candle's open time is `last_ts` (the int the candle came with, shared with the adapter's
+    books). `macd` and `last` build a MacdV and a Candle from them on each read: change the
+    state through `advance` or by assigning them, never by mutating what they return. `head` is
+    the stream's encoded close prefixes, which StreamStates caches here: one record per stream."""
+
+    __slots__ = ("_packed", "alerts", "head", "last_ts")
 
     def __init__(self, macd: MacdV | None = None, last: Candle | None = None,
                  alerts: AlertState | None = None) -> None:
-        self.macd = macd or MacdV()
-        self.last = last
-        self.alerts = alerts or AlertState()
+        self.alerts = alerts or _NO_ALERTS
+        self.head: StreamHead | None = None
+        if macd is None and last is None:
+            self.last_ts: int | None = None
+            self._packed = _EMPTY
+        else:
+            self.put(macd or MacdV(), last)
+
+    def put(self, macd: MacdV, last: Candle | None) -> None:
+        """Replace MACD-V and the last candle."""
+        if last is None:
+            self.last_ts = None
+            self._packed = _LAYOUT.pack(*macd.packed(), 0.0, 0.0, 0.0, 0.0, 0.0, False)
+        else:
+            self.last_ts = last.timestamp
+            self._packed = _LAYOUT.pack(*macd.packed(), last.open, last.high, last.low, last.close, last.volume,
+                                        last.synthetic)
 
     @property
-    def last_ts(self) -> int | None:
-        return None if self.last is None else self.last.timestamp
+    def macd(self) -> MacdV:
+        return MacdV.from_packed(_MACD.unpack_from(self._packed))
+
+    @macd.setter
+    def macd(self, macd: MacdV) -> None:
+        self.put(macd, self.last)
+
+    @property
+    def last(self) -> Candle | None:
+        ts = self.last_ts
+        if ts is None:
+            return None
+        return Candle(ts, *_LAST.unpack_from(self._packed, _MACD.size))
+
+    @last.setter
+    def last(self, last: Candle | None) -> None:
+        self.put(self.macd, last)
 
     def advance(self, candle: Candle, timeframe: str) -> MacdVValue:
         """Feed one closed candle newer than `last`, after flat synthetic bars for skipped buckets
         (docs macd-v.md: they move the EMAs, not the ATR). The store never sees the synthetic bars."""
-        last = self.last
-        if last is not None and candle.timestamp - last.timestamp != TIMEFRAME_MS.get(timeframe):
-            try:
-                for filler in synthetic_between(last, candle.timestamp, timeframe):
-                    self.macd.update(filler.high, filler.low, filler.close, True)
-            except GapFillError:
-                # silent far longer than any gap worth filling: a new history starts here
-                self.macd = MacdV()
-        value = self.macd.update(candle.high, candle.low, candle.close, candle.synthetic)
-        self.last = candle
+        macd = self.macd
+        last_ts = self.last_ts
+        # the last candle itself only when a gap is to be filled from it
+        gap_from = None if last_ts is None or candle.timestamp - last_ts == TIMEFRAME_MS.get(timeframe) else self.last
+        try:
+            if gap_from is not None:
+                try:
+                    for filler in synthetic_between(gap_from, candle.timestamp, timeframe):
+                        macd.update(filler.high, filler.low, filler.close, True)
+                except GapFillError:
+                    # silent far longer than any gap worth filling: a new history starts here
+                    macd = MacdV()
+            value = macd.update(candle.high, candle.low, candle.close, candle.synthetic)
+        except BaseException:
+            self.put(macd, self.last)  # what MACD-V took before failing stays, as it always did
+            raise
+        self.put(macd, candle)
         return value
 
 
@@ -56,9 +113,5 @@ def rebuild(candles: Sequence[Candle], timeframe: str, alerts: AlertState | None
                 filled = fill_gaps(candles[i - 1:], timeframe)
             except GapFillError:
                 break
-    state.macd = MacdV.from_candles(filled)
-    state.last = candles[-1]
+    state.put(MacdV.from_candles(filled), candles[-1])
     return state
-
-
-

@@ -2,12 +2,12 @@
 coherent with it.
 
 Memory holds, per stream (symbol, timeframe), the StreamState (MACD-V, last candle, alert rules'
-state) and the stream's encoded StreamHead; per aggregated symbol, its TimeframeAggregator. All
-of it is a cache of what Redis holds: a stream seen for the first time is rebuilt from the stored
-candles and alert state (all streams of a batch in one pipelined round trip). The coherence rule
-lives here and only here: wherever memory may have run ahead of Redis, or Redis changed under
-it, the affected entries are dropped and rebuilt from the store on their next close. Dropping
-never touches other streams.
+state, and the stream's encoded StreamHead: one record, one dict entry); per aggregated symbol,
+its TimeframeAggregator. All of it is a cache of what Redis holds: a stream seen for the first
+time is rebuilt from the stored candles and alert state (all streams of a batch in one pipelined
+round trip). The coherence rule lives here and only here: wherever memory may have run ahead of
+Redis, or Redis changed under it, the affected entries are dropped and rebuilt from the store on
+their next close. Dropping never touches other streams.
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ class StreamStates:
         self._log = log
         self._pools: dict[str, SymbolPool] = dict(pools)
         self._states: dict[Stream, StreamState] = {}
-        self._heads: dict[Stream, StreamHead] = {}
         self._aggregators: dict[str, TimeframeAggregator] = {}
 
     # --- the universe -----------------------------------------------------------------------
@@ -73,9 +72,8 @@ class StreamStates:
         (their keys change; their Redis data stays)."""
         changed = {s for s, p in self._pools.items() if pools.get(s) != p}
         self._pools = dict(pools)
-        for cache in (self._states, self._heads):
-            for key in [k for k in cache if k[0] in changed]:
-                del cache[key]
+        for key in [k for k in self._states if k[0] in changed]:
+            del self._states[key]
         for sym in [s for s in self._aggregators if s in changed]:
             del self._aggregators[sym]
 
@@ -96,12 +94,15 @@ class StreamStates:
         return self._states.get(stream)
 
     def head(self, stream: Stream) -> StreamHead:
-        head = self._heads.get(stream)
+        """The stream's StreamHead, kept in its state: encoded again only after the state was
+        dropped and reloaded (rare; the reload costs a round trip anyway)."""
+        state = self.get(stream)
+        head = state.head
         if head is None:
             symbol, tf = stream
             pool = self._pools[symbol]
-            head = self._heads[stream] = stream_head(self.exchange_id, self.exchange_name, symbol, tf,
-                                                     pool.user_ids, self.config.user_ttl_s)
+            head = state.head = stream_head(self.exchange_id, self.exchange_name, symbol, tf, pool.user_ids,
+                                            self.config.user_ttl_s)
         return head
 
     def aggregator(self, symbol: str) -> TimeframeAggregator:
@@ -217,7 +218,8 @@ class StreamStates:
         res = await pipe.execute()
         self.counters["streams_loaded"] += len(need)
         now_ms = self.config.clock_ms()
-        for i, (sym, tf) in enumerate(need):
+        for i, stream in enumerate(need):
+            sym, tf = stream
             raw, alert_raw, marker = res[3 * i], res[3 * i + 1], res[3 * i + 2]
             if marker_in_future(marker, now_ms):
                 await self.repair_future(sym, tf, now_ms)
@@ -229,7 +231,7 @@ class StreamStates:
                 self.counters["bad_alert_state"] += 1
                 self._log.warning("alertstate", "alert state of %s %s unreadable (%s); starting fresh", sym, tf, exc)
                 alerts = AlertState()
-            self._states[(sym, tf)] = rebuild(self._decode_all(raw), tf, alerts)
+            self._states[stream] = rebuild(self._decode_all(raw), tf, alerts)  # `need`'s tuple: one per stream
         for j, (sym, _) in enumerate(aggs):
             candles = self._decode_all(res[3 * len(need) + j])
             self._aggregators[sym] = TimeframeAggregator.rebuild(candles, self.aggregated)
