@@ -379,9 +379,10 @@ def _make_pipeline(redis: aioredis.Redis, exchange_id: int, name: str, pools: Po
 
 def symbol_pools(pools: Pools) -> dict[str, SymbolPool]:
     """Our symbol -> users mapping in the pipeline's terms (SymbolPool)."""
-    from streaming.pipeline.config import SymbolPool
+    from streaming.pipeline.config import SHARED, SymbolPool
 
-    return {s: SymbolPool("user", users) if users else SymbolPool() for s, users in pools.items()}
+    # one shared pool object for all shared symbols (most of them), not one each
+    return {s: SymbolPool("user", users) if users else SHARED for s, users in pools.items()}
 
 
 def _rest_requests(adapter: Any) -> int:
