@@ -222,7 +222,7 @@ class BinanceLiveStream(LiveStream):
         good, bad, reason = split_valid(symbols)
         if bad:
             self._reject(bad, reason)
-        good = [s.upper() for s in good]
+        good = [s if s.isupper() else s.upper() for s in good]  # upper case already: no copy of the name
         new = [s for s in dict.fromkeys(good) if s not in self._symbols]
         if new and self.check_exchange_info:
             # Binance accepts a SUBSCRIBE for any name and then sends nothing: check the listing
@@ -259,7 +259,9 @@ class BinanceLiveStream(LiveStream):
         async def on_open(ws: ClientConnection) -> None:
             self.staleness.touch(self._by_stream[n] for n in conn.streams if n in self._by_stream)
             # streams that did not fit in the URL, or were added while connecting
-            await self._request(conn, "SUBSCRIBE", sorted(conn.streams - conn.in_url))
+            later = sorted(conn.streams - conn.in_url)
+            conn.in_url = set()  # needed only until here: not a second set of all its names meanwhile
+            await self._request(conn, "SUBSCRIBE", later)
 
         def on_frame(raw: bytes) -> None:
             self._on_frame(conn, raw)
