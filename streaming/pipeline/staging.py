@@ -32,8 +32,9 @@ Stream = tuple[str, str]
 _encode_spec = msgspec.msgpack.Encoder().encode
 
 
-class StreamHead(NamedTuple):
-    """The constant parts of one stream's closes, encoded once per stream."""
+class StreamHead(msgspec.Struct, frozen=True, gc=False):
+    """The constant parts of one stream's closes, encoded once per stream (kept for every live
+    stream: a Struct without a GC header is 80 bytes where a NamedTuple was 96)."""
 
     exchange_id: int
     exchange: str
