@@ -252,6 +252,10 @@ class _Hub:
                 if rate is None:
                     await conn.writable.wait()
                     await asyncio.sleep(0)  # let the other connections write too
+            if rate is not None:
+                # paced and behind (a write took longer than a frame's share of the rate): still
+                # let the other connections write, or they wait until this one is done
+                await asyncio.sleep(0)
         out.frames = done - first
         if sid:
             out.sid, out.bar, out.t_ns = np.concatenate(sid), np.concatenate(bar), np.concatenate(t_ns)
