@@ -197,7 +197,7 @@ def table(cfg: Config, m: Measured, notes: list[str]) -> list[Row]:
     lost = sum(f.lost for f in m.floods)
     rows = [
         Row(f"sustained, {cfg.rate_symbols * 5:,} streams", sc.median(m.sustained), "/s", ceiling, "ceiling",
-            ">= 0.5", f"sustained: highest paced rate with 0 lost and p99 lag <= {sc.MAX_LAG_MS:.0f} ms, 1 close "
+            ">= 0.5", f"sustained: highest paced rate sent with 0 lost and p99 lag <= {sc.MAX_LAG_MS:.0f} ms, 1 close "
             f"per {cfg.per_close} frames; median of {cfg.searches} searches of {cfg.search_steps} steps"),
         Row("fed as fast as it reads", sc.median([f.rate for f in m.floods]), "/s", ceiling, "ceiling", ">= 0.6",
             f"{lost} closes lost while fed as fast as it reads" if lost else ""),
