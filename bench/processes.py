@@ -50,18 +50,15 @@ class Platform:
         return self
 
     def _mirror_exchanges(self) -> None:
-        from livermore_pipelines.store import sync_exchange_meta
+        from livermore_pipelines.store import mirror_exchanges
         from streaming.db.engine import make_engine
-        from streaming.db.queries import list_exchanges
 
         engine = make_engine(self.database_url)
         try:
-            with engine.connect() as conn:
-                rows = list_exchanges(conn)
+            with engine.connect() as conn, self.client() as r:
+                mirror_exchanges(conn, r)
         finally:
             engine.dispose()
-        with self.client() as r:
-            sync_exchange_meta(r, rows)
 
     def __exit__(self, *exc: object) -> None:
         self.redis.stop()

@@ -14,6 +14,7 @@ from livermore_pipelines.ranking import RankedSymbol
 from livermore_pipelines.universe_builder import UniverseEntry
 from livermore_pipelines.valuation import Holding
 from streaming import keys
+from streaming.db.queries import list_exchanges
 from streaming.db.schema import exchange_symbols, positions, user_exchanges
 
 
@@ -38,6 +39,13 @@ def sync_exchange_meta(r: redis.Redis, rows: Sequence[Mapping[str, Any]]) -> Non
     if rows:
         pipe.hset(keys.EXCHANGES_BY_NAME, mapping={row["name"]: int(row["id"]) for row in rows})
     pipe.execute()
+
+
+def mirror_exchanges(conn: sa.Connection, r: redis.Redis) -> list[dict[str, Any]]:
+    """The `exchanges` table's rows, mirrored into Redis (sync_exchange_meta); returns the rows."""
+    rows = list_exchanges(conn)
+    sync_exchange_meta(r, rows)
+    return rows
 
 
 # --- tier 1 ------------------------------------------------------------------------------------

@@ -8,9 +8,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from livermore_pipelines.resources import DatabaseResource, RedisResource
-from livermore_pipelines.store import sync_exchange_meta
+from livermore_pipelines.store import mirror_exchanges
 from streaming.db.migrate import current_revision, head_revision
-from streaming.db.queries import list_exchanges
 
 EXCHANGES_TABLE = dg.TableSchema(columns=[
     dg.TableColumn("id", "int"), dg.TableColumn("name", "string"), dg.TableColumn("display_name", "string"),
@@ -29,10 +28,8 @@ def exchanges(context: AssetExecutionContext, database: DatabaseResource,
             raise dg.Failure(description=f"the database schema is at revision {current or 'none (empty database)'}, "
                                          f"the code needs {head}: run `livermore db upgrade` (or `livermore up`, "
                                          "which migrates on start), then materialize again")
-        with engine.connect() as conn:
-            rows = list_exchanges(conn)
-    with redis.client() as r:
-        sync_exchange_meta(r, rows)
+        with engine.connect() as conn, redis.client() as r:
+            rows = mirror_exchanges(conn, r)
     context.log.info("synced %d exchanges to Redis (schema at %s)", len(rows), current)
     records = [dg.TableRecord({
         "id": int(row["id"]), "name": row["name"], "display_name": row["display_name"],

@@ -15,12 +15,10 @@ class ClosedLedger:
         self.last_closed: dict[Key, int] = {}
         self.counts: Counter[str] = Counter()
 
-    def close(self, symbol: str, timeframe: str, candle: Candle, source: CandleSource = "websocket", *,
-              key: Key | None = None) -> CandleUpdate | None:
-        """The closed update for `candle`, or None if that bar (or a later one) already closed.
-        `key`: the caller's own (symbol, timeframe) tuple of the stream, kept instead of a new one."""
-        if key is None:
-            key = (symbol, timeframe)
+    def close(self, key: Key, candle: Candle, source: CandleSource = "websocket") -> CandleUpdate | None:
+        """The closed update for `candle` of stream `key`, or None if that bar (or a later one)
+        already closed. The ledger keeps the caller's tuple: an adapter that holds one per stream
+        passes it, so no second tuple per stream is made."""
         last = self.last_closed.get(key)
         if last is not None and candle.timestamp <= last:
             self.counts["duplicate_closes" if candle.timestamp == last else "late_closes"] += 1
@@ -29,14 +27,13 @@ class ClosedLedger:
         self.counts["closed"] += 1
         if source == "rest":
             self.counts["gap_filled"] += 1
-        return CandleUpdate(self.exchange, symbol, timeframe, candle, True, source)
+        return CandleUpdate(self.exchange, key[0], key[1], candle, True, source)
 
-    def fill(self, symbol: str, timeframe: str, candles: list[Candle], *,
-             key: Key | None = None) -> list[CandleUpdate]:
+    def fill(self, key: Key, candles: list[Candle]) -> list[CandleUpdate]:
         """Closed REST candles (oldest first) newer than the last close, as source="rest"."""
         out = []
         for c in sorted(candles, key=lambda c: c.timestamp):
-            u = self.close(symbol, timeframe, c, "rest", key=key)
+            u = self.close(key, c, "rest")
             if u is not None:
                 out.append(u)
         return out

@@ -33,7 +33,6 @@ _SIGNAL_KEEP = 1.0 - SIGNAL_ALPHA
 # boxed float costs 32 bytes for its 8): bars, the nine floats (a null one as 0.0), atr_n, sig_n,
 # gap_mask, and one bit per nullable float that is null. Round-trips exactly.
 PACKED_FORMAT = "Q9dHHIB"
-PACKED_VALUES = 14
 
 
 class MacdVValue(msgspec.Struct, frozen=True, gc=False):

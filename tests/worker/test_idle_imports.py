@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from streaming.db.engine import make_engine
-from streaming.db.queries import list_exchanges
 
 # Runs `livermore worker` in this interpreter; once the worker's first heartbeat and every
 # exchange's status hash (the announce, written by this worker) are in Redis, prints the heavy
@@ -45,15 +44,14 @@ sys.exit(main(["worker", "--worker-id", worker_id]))
 
 def _mirror_exchanges(database_url: str, redis_client) -> list[int]:
     """What the `exchanges` asset does (the same writer)."""
-    from livermore_pipelines.store import sync_exchange_meta
+    from livermore_pipelines.store import mirror_exchanges
 
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = list_exchanges(conn)
+            rows = mirror_exchanges(conn, redis_client)
     finally:
         engine.dispose()
-    sync_exchange_meta(redis_client, rows)
     return [int(row["id"]) for row in rows]
 
 

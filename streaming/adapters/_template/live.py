@@ -140,7 +140,7 @@ class TemplateLiveStream(LiveStream):
             return
         self.owed.setdefault(key, candle.timestamp)
         if closed:
-            update = self.ledger.close(key[0], key[1], candle)
+            update = self.ledger.close(key, candle)
             self.owed[key] = candle.timestamp + self.steps[key[1]]
             if update is not None:
                 self.listener.on_candle(update)
@@ -150,6 +150,6 @@ class TemplateLiveStream(LiveStream):
         return result
 
     def _apply_fill(self, key: Key, candles: list[Candle] | None, end: int) -> None:
-        for update in self.ledger.fill(key[0], key[1], candles or []):
+        for update in self.ledger.fill(key, candles or []):
             self.listener.on_candle(update)
         self.owed[key] = max(self.owed.get(key, end), end)

@@ -40,13 +40,13 @@ class KlineBook:
         if key not in self.owed:
             self.owed[key] = candle.timestamp
         if closed:
-            update = self.ledger.close(key[0], key[1], candle, key=key)
+            update = self.ledger.close(key, candle)
             self.owed[key] = candle.timestamp + step_ms
             return update
         return CandleUpdate(self.exchange, key[0], key[1], candle, False)
 
     def fill(self, key: Key, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
-        out = self.ledger.fill(key[0], key[1], candles, key=key)
+        out = self.ledger.fill(key, candles)
         last = self.ledger.last_closed.get(key)
         if last is not None:
             self.owed[key] = max(self.owed.get(key, 0), last + step_ms)

@@ -39,7 +39,7 @@ class CandleBook:
         return CandleUpdate(self.exchange, symbol, self.timeframe, candle, False)
 
     def _close(self, symbol: str, candle: Candle) -> CandleUpdate | None:
-        return self.ledger.close(symbol, self.timeframe, candle)
+        return self.ledger.close((symbol, self.timeframe), candle)
 
     def update(self, symbol: str, candle: Candle) -> list[CandleUpdate]:
         last = self.last_closed(symbol)
@@ -102,7 +102,7 @@ class CandleBook:
 
     def fill(self, symbol: str, candles: list[Candle]) -> list[CandleUpdate]:
         """REST history: closes what is newer than the last close; a stale forming bar is dropped."""
-        out = self.ledger.fill(symbol, self.timeframe, candles)
+        out = self.ledger.fill((symbol, self.timeframe), candles)
         last = self.last_closed(symbol)
         current = self.forming.get(symbol)
         if current is not None and last is not None and current.timestamp <= last:
