@@ -32,10 +32,19 @@ def _pg_tool(name: str) -> str:
     return found
 
 
+def _runuser() -> str:
+    # in /usr/sbin, which a minimal PATH (cron, `env -i`, some CI images) does not list
+    found = shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser")
+                                             if os.access(p, os.X_OK)), None)
+    if not found:
+        raise RuntimeError("runuser not found (util-linux): as root, PostgreSQL's tools run as `postgres` through it")
+    return found
+
+
 def _as_postgres(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
-    return ["runuser", "-u", "postgres", "--", *cmd]
+    return [_runuser(), "-u", "postgres", "--", *cmd]
 
 
 @contextmanager

@@ -147,12 +147,12 @@ def test_a_signal_during_start_up_leaves_nothing_behind(tmp_path):
     up = Up(home, "--offline", "--sim-symbols", "2", "--sim-start", str(TEST_START_MS))
     try:
         def dagster_is_starting():
-            try:
+            try:  # a child may exit between listing it and reading it: not yet, look again
                 kids = psutil.Process(up.proc.pid).children()
+                dagster = [k for k in kids if "dg" in " ".join(k.cmdline())]
+                return bool(dagster) and bool(dagster[0].children())
             except psutil.Error:
                 return False
-            dagster = [k for k in kids if "dg" in " ".join(k.cmdline())]
-            return bool(dagster) and bool(dagster[0].children())
 
         wait_for(dagster_is_starting, timeout=60, interval=0.05, message="Dagster's own processes")
         assert "Livermore is up" not in up.output()
