@@ -32,10 +32,15 @@ def _pg_tool(name: str) -> str:
     return found
 
 
+def find_runuser() -> str | None:
+    """runuser's path: it is in /usr/sbin, which a minimal PATH (cron, `env -i`, some CI images)
+    does not list."""
+    return shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser")
+                                            if os.access(p, os.X_OK)), None)
+
+
 def _runuser() -> str:
-    # in /usr/sbin, which a minimal PATH (cron, `env -i`, some CI images) does not list
-    found = shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser")
-                                             if os.access(p, os.X_OK)), None)
+    found = find_runuser()
     if not found:
         raise RuntimeError("runuser not found (util-linux): as root, PostgreSQL's tools run as `postgres` through it")
     return found

@@ -21,6 +21,7 @@ from streaming.redis_server import (
     state_file,
     stop_embedded_redis,
 )
+from tests.servers import find_runuser
 
 
 @pytest.fixture
@@ -127,10 +128,11 @@ def test_home_files_are_private(tmp_path):
 
 
 def _as_nobody(*cmd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["runuser", "-u", "nobody", "--", *cmd], capture_output=True, text=True, timeout=30)
+    return subprocess.run([find_runuser() or "runuser", "-u", "nobody", "--", *cmd], capture_output=True, text=True,
+                          timeout=30)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
+@pytest.mark.skipif(os.geteuid() != 0 or not find_runuser(),
                     reason="needs root and runuser to act as a second local user (nobody)")
 def test_another_local_user_can_neither_use_the_redis_nor_read_the_home():
     try:
