@@ -20,7 +20,7 @@ import redis
 import sqlalchemy as sa
 
 from streaming.db.engine import make_engine
-from streaming.settings import Settings, check_database_url, default_home, load_settings, redis_client
+from streaming.settings import Settings, check_database_url, default_home, load_settings, redis_client, settings_from
 
 T = TypeVar("T")
 DEPLOYMENTS = ("local", "production")
@@ -59,7 +59,9 @@ class RedisResource(dg.ConfigurableResource):
             client.close()
 
     def settings(self, database_url: str) -> Settings:
-        return Settings.model_validate({"home": self.home, "database_url": database_url, "redis_url": self.url})
+        # the settings an environment with these values would give (an empty URL: the embedded server)
+        return settings_from({"LIVERMORE_HOME": self.home, "LIVERMORE_DATABASE_URL": database_url,
+                              "LIVERMORE_REDIS_URL": self.url or ""})
 
 
 class DeploymentResource(dg.ConfigurableResource):
@@ -105,7 +107,7 @@ def resources_for_deployment(env: Mapping[str, str] | None = None) -> dict[str, 
     settings = load_settings(env)  # LIVERMORE_DEPLOYMENT is checked there
     if settings.deployment == "production":
         settings.require_servers()
-    given = settings.model_fields_set
+    given = settings.given
     return {
         "database": DatabaseResource(url=dg.EnvVar("LIVERMORE_DATABASE_URL") if "database_url" in given
                                      else settings.database_url.get_secret_value()),

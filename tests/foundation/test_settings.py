@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from streaming.errors import UsageError
-from streaming.settings import load_settings, mask_url, resolve_redis_url, settings_from
+from streaming.secret import Secret
+from streaming.settings import _CHECKS, FIELDS, load_settings, mask_url, resolve_redis_url, settings_from
 
 
 def test_defaults_use_home_and_sqlite(tmp_path):
@@ -119,3 +120,57 @@ def test_stale_threshold_per_exchange_and_metrics_port(tmp_path):
 def test_bad_stale_threshold_or_metrics_port_says_what_to_do(tmp_path, env, needle):
     with pytest.raises(UsageError, match=re.escape(needle)):
         load_settings({"LIVERMORE_HOME": str(tmp_path), **env})
+
+
+def test_a_secret_is_masked_wherever_it_is_printed():
+    secret = Secret("redis://:hunter2@h:1/0")
+    assert secret.get_secret_value() == "redis://:hunter2@h:1/0"
+    assert str(secret) == "**********" and repr(secret) == "Secret('**********')"
+    assert f"{secret} {secret!r}".count("hunter2") == 0
+    assert secret == Secret("redis://:hunter2@h:1/0") and secret != Secret("other")
+    assert secret != "redis://:hunter2@h:1/0"  # a Secret is never equal to the bare text it hides
+    assert len({secret, Secret("redis://:hunter2@h:1/0")}) == 1
+
+
+def test_the_settings_repr_shows_no_password(tmp_path):
+    s = settings_from({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DATABASE_URL": "postgresql://u:hunter2@db/liv",
+                       "LIVERMORE_REDIS_URL": "redis://:hunter3@h:1/0",
+                       "LIVERMORE_DAGSTER_DATABASE_URL": "postgresql://u:hunter4@db/dagster"})
+    for text in (repr(s), str(s), repr(s.for_offline())):
+        assert "hunter" not in text and "**********" in text
+
+
+def test_given_names_the_variables_the_environment_set(tmp_path):
+    s = settings_from({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_METRICS_PORT": "9100", "LIVERMORE_REDIS_URL": "",
+                       "LIVERMORE_NOT_A_SETTING": "x", "LIVERMORE_GIVEN": "home"})
+    assert s.given == {"home", "metrics_port"}
+    offline = s.for_offline()
+    assert offline.home == tmp_path / "offline"
+    assert offline.database_url.get_secret_value() == f"sqlite:///{tmp_path / 'offline' / 'livermore.db'}"
+    assert s.home == tmp_path  # frozen: for_offline made a new object
+    with pytest.raises(AttributeError):
+        s.home = tmp_path / "other"  # type: ignore[misc]
+
+
+def test_every_setting_has_a_check():
+    assert set(FIELDS) == set(_CHECKS)
+
+
+@pytest.mark.parametrize("name", ["LIVERMORE_HOME", "LIVERMORE_REDIS_SERVER_BIN", "LIVERMORE_SIM_RECORDINGS"])
+def test_a_path_with_an_unknown_users_tilde_is_one_clear_line(name):
+    with pytest.raises(UsageError) as exc:  # Path.expanduser's RuntimeError was a traceback
+        settings_from({name: "~no-such-user-here/x"})
+    assert str(exc.value) == (f"{name}='~no-such-user-here/x' starts with a ~ that names no home directory; "
+                              "use an absolute path")
+
+
+def test_every_invalid_variable_is_named_in_one_line_without_password():
+    with pytest.raises(UsageError) as exc:
+        settings_from({"LIVERMORE_DATABASE_URL": "mysql://u:hunter2@h/db", "LIVERMORE_SYSTEM_USER": "root",
+                       "LIVERMORE_UNIVERSE_CHECK_S": "often", "LIVERMORE_SIM_CLOCK": "1,2"})
+    message = str(exc.value)
+    assert "\n" not in message and "hunter2" not in message
+    named = [message.find(f"{name}=") for name in ("LIVERMORE_DATABASE_URL", "LIVERMORE_SYSTEM_USER",
+                                                    "LIVERMORE_UNIVERSE_CHECK_S", "LIVERMORE_SIM_CLOCK")]
+    assert -1 not in named and named == sorted(named)  # each named, in the order of the fields
+    assert "LIVERMORE_UNIVERSE_CHECK_S='often' must be a number of seconds from 0.2 to 86400 (default 30)" in message

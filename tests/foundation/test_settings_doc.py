@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from streaming import settings_doc
-from streaming.settings import ENV_PREFIX, LivermoreSettings
+from streaming.settings import FIELDS, variable
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"\bLIVERMORE_[A-Z][A-Z_]*[A-Z]\b")
@@ -16,12 +16,12 @@ VARIABLE = re.compile(r"\bLIVERMORE_[A-Z][A-Z_]*[A-Z]\b")
 def test_configuration_page_is_current():
     page = settings_doc.PAGE.read_text()
     assert page == settings_doc.render(page), "run `python -m streaming.settings_doc` and commit docs/configuration.md"
-    for name in LivermoreSettings.model_fields:
-        assert f"`{ENV_PREFIX}{name.upper()}`" in page
+    for name in FIELDS:
+        assert f"`{variable(name)}`" in page
 
 
 def test_every_variable_the_code_names_is_a_setting():
-    fields = {f"{ENV_PREFIX}{name.upper()}" for name in LivermoreSettings.model_fields}
+    fields = {variable(name) for name in FIELDS}
     unknown = set()
     for package in ("streaming", "livermore_pipelines"):
         for path in (ROOT / package).rglob("*.py"):

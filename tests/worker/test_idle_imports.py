@@ -1,6 +1,7 @@
 """An idle worker process stays light: with the `exchanges` mirror in Redis (what Dagster's
 `exchanges` asset writes) it announces its exchanges and beats without importing SQLAlchemy,
-the pipeline, the adapters' WebSocket client or the Prometheus client. Which modules, not how
+the pipeline, the adapters' WebSocket client, the Prometheus client or pydantic (the settings are a
+msgspec Struct). Which modules, not how
 many MB: the RSS figure is measured by the benchmark (docs/benchmarks.md)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import redis
 from streaming import keys
 
 HEAVY = ("sqlalchemy", "streaming.db.engine", "streaming.pipeline.core", "websockets", "aiohttp",
-         "prometheus_client", "numpy", "pandas", "dagster")
+         "prometheus_client", "numpy", "pandas", "dagster", "pydantic", "pydantic_settings")
 worker_id, ids = sys.argv[1], sys.argv[2].split(",")
 
 def watch():
