@@ -254,7 +254,6 @@ class ExchangeSession(SessionHealth):
             if self._stopping:
                 continue  # the stop publishes the final state itself
             if state == ConnectionState.CONNECTED:
-                self._connected.set()
                 self._failed_connects = 0
                 self._frames_at_failure = None
             elif state in (ConnectionState.DISCONNECTED, ConnectionState.ERROR):
@@ -269,6 +268,9 @@ class ExchangeSession(SessionHealth):
                 await self.publisher.set_state(state, detail, {"symbols": len(self.pools)})
             except Exception as exc:  # Redis hiccup: the next state change retries
                 log.warning("%s: could not publish state %s: %s", self.name, state.value, _reason(exc))
+            if state == ConnectionState.CONNECTED:
+                # only now: a start that returns on it finds its status hash saying so already
+                self._connected.set()
 
     async def _publish_stream_events(self) -> None:
         while True:
