@@ -88,7 +88,15 @@ def test_no_bar_lost_or_invented_through_start_reload_and_kill_9(exchange, quiet
             reload = client.send("reload-symbols", exchange, timeout=30)
             assert reload["status"] == "success" and reload["result"]["added"] == [syms[2]], reload
             added_at = reload["result"]["until_ms"]
-            wait_for(lambda: len(closes_between(added_at, sim.now_ms(), "15m")) >= 1
+
+            def reload_warmed_up() -> bool:
+                # its history is all in (a kill before that leaves a stream cold: the restart would
+                # rightly fetch it again); the requests are reported once the warm-up is done
+                status = redis_client.hgetall(keys.exchange_status(ex_id))
+                return (status.get("warmup_total") == status.get("warmup_done") == str(len(TIMEFRAMES))
+                        and status.get("warmup_requests", "") != "")
+
+            wait_for(lambda: reload_warmed_up() and len(closes_between(added_at, sim.now_ms(), "15m")) >= 1
                      and all(redis_client.exists(keys.indicator(ex_id, syms[2], tf)) for tf in TIMEFRAMES)
                      and redis_client.get(keys.closed_marker(ex_id, syms[2], "5m")) is not None
                      and int(redis_client.get(keys.closed_marker(ex_id, syms[2], "5m"))) >= added_at,
