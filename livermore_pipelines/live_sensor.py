@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import redis as redis_lib
@@ -90,8 +90,8 @@ def exchange_health(r: redis_lib.Redis, exchange: str, previous: Mapping[str, Re
         return None
     exchange_id = ids[exchange]
     workers = control.live_workers(r) if workers is None else workers
-    status = status_from_hash(r.hgetall(keys.exchange_status(exchange_id)))
-    stats = stats_from_hash(r.hgetall(keys.exchange_stats(exchange_id)))
+    status = status_from_hash(cast("dict[Any, Any]", r.hgetall(keys.exchange_status(exchange_id))))
+    stats = stats_from_hash(cast("dict[Any, Any]", r.hgetall(keys.exchange_stats(exchange_id))))
     return assess(exchange, status.connection_state, _serving(workers, exchange), stats, previous, last_close_at, now)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 import sqlalchemy as sa
@@ -154,7 +154,7 @@ def write_universe(r: redis.Redis, exchange_id: int, document: Mapping[str, Any]
 
 
 def read_universe(r: redis.Redis, exchange_id: int) -> dict[str, Any] | None:
-    raw = r.get(keys.universe(exchange_id))
+    raw = cast("bytes | str | None", r.get(keys.universe(exchange_id)))
     if raw is None:
         return None
     try:

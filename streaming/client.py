@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -106,7 +106,8 @@ class LivermoreClient:
         return self._subscription(patterns, timeout)
 
     def latest_indicator(self, exchange_id: int | str, symbol: str, timeframe: str) -> dict[str, Any] | None:
-        raw = self.redis.get(keys.indicator(self.exchange_id(exchange_id), symbol, timeframe))
+        key = keys.indicator(self.exchange_id(exchange_id), symbol, timeframe)
+        raw = cast("bytes | str | None", self.redis.get(key))
         return None if raw is None else json.loads(raw)
 
     def candles(self, exchange_id: int | str, symbol: str, timeframe: str, limit: int = 100,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -49,7 +49,7 @@ class ControlClient:
         return cmd.id
 
     def responses(self, command_id: str) -> list[dict[str, Any]]:
-        return parse_responses(self.redis.lrange(keys.command_responses(command_id), 0, -1))
+        return parse_responses(cast("list[Any]", self.redis.lrange(keys.command_responses(command_id), 0, -1)))
 
     def send(self, command: str, exchange: str | None = None, user: int | None = None, timeout: float = 30.0,
              *, symbols: list[str] | None = None, target: str = "*", wait: bool = True,

@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis
@@ -74,7 +74,8 @@ def fresh_heartbeats(raw: Mapping[Any, str | bytes], now: datetime,
 def live_workers(redis_client: redis.Redis, max_age_s: float = DEFAULT_MAX_AGE_S) -> list[dict[str, Any]]:
     """Workers with a fresh heartbeat: {worker_id, host, pid, started_at, last_heartbeat, exchanges, shard, user,
     age_s}."""
-    fresh, prune = fresh_heartbeats(redis_client.hgetall(keys.WORKERS), datetime.now(UTC), max_age_s)
+    records = cast("dict[Any, Any]", redis_client.hgetall(keys.WORKERS))
+    fresh, prune = fresh_heartbeats(records, datetime.now(UTC), max_age_s)
     if prune:
         redis_client.hdel(keys.WORKERS, *prune)
     return fresh

@@ -7,7 +7,7 @@ shows about the live side.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -17,7 +17,7 @@ from streaming.redis_text import str_hash
 
 
 def read_status(redis_client: redis.Redis, exchange_id: int) -> dict[str, str]:
-    return str_hash(redis_client.hgetall(keys.exchange_status(exchange_id)))
+    return str_hash(cast("dict[Any, Any]", redis_client.hgetall(keys.exchange_status(exchange_id))))
 
 
 def live_status(redis_client: redis.Redis, max_age_s: float = 15.0) -> dict[str, Any]:

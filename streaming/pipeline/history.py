@@ -4,7 +4,8 @@ published), MACD-V is rebuilt from the store and its newest value becomes the al
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -27,7 +28,8 @@ async def install_history(redis: aioredis.Redis, store: CandleStore, exchange_id
     await store.advance_marker(ex, symbol, tf, candles[-1].timestamp)
     stored = await store.read(ex, symbol, tf, max_candles, pool.user_ids)
     try:
-        old = decode_alert_state(await redis.hgetall(keys.alert_state(ex, symbol, tf)))
+        raw_state = redis.hgetall(keys.alert_state(ex, symbol, tf))
+        old = decode_alert_state(await cast("Awaitable[dict[Any, Any]]", raw_state))
     except ValueError:
         old = AlertState()
     state = rebuild(stored, tf)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -45,7 +46,7 @@ async def _db_rows(engine: Connectable) -> list[dict[str, Any]]:
 
 async def _redis_rows(redis: aioredis.Redis) -> list[dict[str, Any]]:
     rows = []
-    for _name, exchange_id in (await redis.hgetall(keys.EXCHANGES_BY_NAME)).items():
+    for _name, exchange_id in (await cast("Awaitable[dict[Any, Any]]", redis.hgetall(keys.EXCHANGES_BY_NAME))).items():
         try:
             raw = await redis.get(keys.exchange_meta(int(exchange_id)))
             row = orjson.loads(raw) if raw else None

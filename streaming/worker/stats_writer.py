@@ -49,7 +49,7 @@ class StatsWriter:
                     continue
                 stats = exchange_stats(measure.read(), self.worker_id, self.since, now)
                 key = keys.exchange_stats(measure.exchange_id)
-                pipe.hset(key, self.worker_id, msgspec.json.encode(stats))
+                pipe.hset(key, mapping={self.worker_id: msgspec.json.encode(stats)})
                 pipe.expire(key, STATS_TTL_S)
                 self.written[name] = measure.exchange_id
             await pipe.execute()

@@ -13,7 +13,7 @@ import logging
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -123,7 +123,7 @@ class Worker(CommandHandlers):
             with contextlib.suppress(Exception):
                 await self._metrics.stop()
         with contextlib.suppress(Exception):
-            await self.redis.hdel(keys.WORKERS, self.config.worker_id)
+            await cast("Awaitable[int]", self.redis.hdel(keys.WORKERS, self.config.worker_id))
             await self.redis.delete(keys.worker_heartbeat(self.config.worker_id))
 
     async def _supervised(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
@@ -159,7 +159,7 @@ class Worker(CommandHandlers):
         record = msgspec.json.encode(heartbeat(self.config.worker_id, self.started_at, states,
                                                self.config.shard_label, self.config.user, warm_up=warm_up))
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.WORKERS, self.config.worker_id, record)
+            pipe.hset(keys.WORKERS, mapping={self.config.worker_id: record})
             pipe.set(keys.worker_heartbeat(self.config.worker_id), record, ex=keys.HEARTBEAT_TTL_S)
             await pipe.execute()
 
