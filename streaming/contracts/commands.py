@@ -64,7 +64,8 @@ class CommandExpired(CommandError):
 class Command(msgspec.Struct, frozen=True):
     """A command to the workers (the JSON body form; the stream form has the same names)."""
 
-    id: Annotated[CommandId, Meta(description="unique per command; answers go to worker:responses:{id}")]
+    id: Annotated[CommandId, Meta(description=(
+        "unique per command, 1-64 of letters, digits and . _ -; answers go to worker:responses:{id}"))]
     verb: Annotated[Verb, Meta(description="what to do")] = msgspec.field(name="command")
     exchange: Annotated[ExchangeName | None, Meta(description=(
         "the exchange (required by start and reload-symbols; stop without one stops everything)"))] = None
@@ -72,11 +73,13 @@ class Command(msgspec.Struct, frozen=True):
     symbols: Annotated[tuple[Symbol, ...] | None, Meta(description=(
         "start only: exactly these symbols instead of the universe (comma-separated in the stream form)"))] = None
     sent_at_ms: Annotated[EpochMs, Meta(description=(
-        "when it was sent (default: the stream entry's time)"))] = msgspec.field(default=0, name="sent_at")
+        "when it was sent, epoch ms (default: the stream entry's time)"))] = msgspec.field(default=0, name="sent_at")
     expires_at_ms: Annotated[EpochMs, Meta(description=(
-        "answered `expired` and not executed after this (default: sent_at + 60 s)"))] = msgspec.field(
+        "epoch ms; answered `expired` and not executed after this (default: sent_at + 60 s)"))] = msgspec.field(
         default=0, name="expires_at")
-    target: Annotated[Target, Meta(description="which workers execute it")] = "*"
+    target: Annotated[Target, Meta(description=(
+        "which workers execute it: `*` or empty (every worker), a worker id, or `shard:K/N` (the worker "
+        "started with `--shard K/N`)"))] = "*"
 
     def __post_init__(self) -> None:
         if self.verb in NEEDS_EXCHANGE and self.exchange is None:

@@ -33,6 +33,7 @@ SYMBOL: Any = "{symbol}"
 TF: Any = "{tf}"
 USER: Any = "{user}"
 WORKER: Any = "{worker_id}"
+DESTINATION: Any = "{destination_id}"
 
 
 def _days(seconds: int) -> str:
@@ -73,7 +74,8 @@ MARKET = [
     Key(keys.user_candles(USER, ID, SYMBOL, TF), f"ZSET, TTL {_days(DEFAULT_USER_TTL_S)}",
         "the same for Tier-2-only symbols, one per holding user; readers try `candles:` first"),
     Key(keys.closed_marker(ID, SYMBOL, TF), "string",
-        "open time (ms) of the newest bar whose close event was published: makes close events exactly-once"),
+        "open time (ms) of the newest bar whose close event was published, or that a warm-up or history retry "
+        "stored as already published: makes close events exactly-once"),
     Key(keys.indicator(ID, SYMBOL, TF), "string (JSON)", "the latest MACD-V: an [indicator value](#indicator-value)"),
     Key(keys.alert_state(ID, SYMBOL, TF), "hash",
         "the alert rules' state: `v, prev_macd_v, cooldowns (JSON), oversold_latched, overbought_latched`"),
@@ -96,11 +98,11 @@ CONTROL = [
         "the [command responses](#command-response), oldest first: from each worker an `ack`, then `success` "
         "or `error`"),
     Key(keys.WORKERS, "hash", "worker_id -> [heartbeat](#heartbeat) JSON, rewritten every 2 s"),
-    Key(keys.worker_heartbeat(ID), f"string, TTL {_days(keys.HEARTBEAT_TTL_S)}", "the same JSON"),
-    Key(keys.worker_cursor(ID), f"string, TTL {_days(keys.CURSOR_TTL_S)}",
+    Key(keys.worker_heartbeat(WORKER), f"string, TTL {_days(keys.HEARTBEAT_TTL_S)}", "the same JSON"),
+    Key(keys.worker_cursor(WORKER), f"string, TTL {_days(keys.CURSOR_TTL_S)}",
         "the id of the last `worker:commands` entry the worker handled: a restart with the same `--worker-id` "
         "resumes after it"),
-    Key(keys.worker_command_taken(ID, "{command_id}"), "string, TTL while the command is valid + "
+    Key(keys.worker_command_taken(WORKER, "{command_id}"), "string, TTL while the command is valid + "
         f"{_days(keys.RESPONSES_TTL_S)}", "set when the worker takes a command id: an id added twice runs once"),
     Key(keys.spawn_lock("{shard or all}"), f"string (redis-py Lock), expires after {_days(keys.SPAWN_LOCK_TTL_S)}",
         "held while a worker is being spawned"),
@@ -119,11 +121,11 @@ CONTROL = [
 NOTIFY = [
     Key(keys.NOTIFY_GROUP, f"consumer group on `{keys.ALERTS_STREAM}`",
         "the alert delivery service's place in the alert stream ([alert delivery](alert-delivery.md))"),
-    Key(keys.notify_delivery(ID, "{alert_id}"), "string, PX while leased, then EX 7 days",
-        "`sending:{owner}` while one service sends the alert to destination `{id}`, then `sent` or `dead`: "
+    Key(keys.notify_delivery(DESTINATION, "{alert_id}"), "string, PX while leased, then EX 7 days",
+        "`sending:{owner}` while one service sends the alert to destination `{destination_id}`, then `sent` or `dead`: "
         "an alert reaches a destination once"),
-    Key(keys.notify_status(ID), "hash",
-        "per destination: `sent, messages, digests, failed, dead, last_error, last_error_at, last_sent_at`"),
+    Key(keys.notify_status(DESTINATION), "hash",
+        "one per destination: `sent, messages, digests, failed, dead, last_error, last_error_at, last_sent_at`"),
     Key(keys.NOTIFY_DEAD_STREAM, f"stream, ~{_n(keys.NOTIFY_DEAD_MAXLEN)}",
         "alerts given up on, field `json`, with the destination and the reason"),
     Key(keys.NOTIFY_CONSUMERS, "hash", "delivery service -> heartbeat JSON (queued alerts per destination)"),
@@ -147,7 +149,7 @@ MESSAGES = [
             "is answered `error` with the reason when it has a usable `id`, else counted and skipped; the worker's "
             "cursor moves past it either way."),
     Message("Command response", CommandResponse, f"JSON items of `{keys.command_responses('{command_id}')}`."),
-    Message("Heartbeat", Heartbeat, f"JSON in `{keys.WORKERS}` and at `{keys.worker_heartbeat(ID)}`."),
+    Message("Heartbeat", Heartbeat, f"JSON in `{keys.WORKERS}` and at `{keys.worker_heartbeat(WORKER)}`."),
     Message("Warm-up progress", WarmUpProgress, "The values of a heartbeat's `warm_up`.",
             "While a warm-up runs the worker writes its heartbeat at most every half second, so a reader "
             "polling it (`livermore start`, `livermore workers`) sees the progress move."),
@@ -158,7 +160,8 @@ MESSAGES = [
     Message("Lifecycle event", LifecycleEvent, f"JSON on `{keys.lifecycle_channel(ID)}` and in "
             f"`{keys.LIFECYCLE_STREAM}` (field `json`).",
             "A live stream is stale when none of its frames came for its exchange's frame cadence (Coinbase 1 s, "
-            "Binance 2 s) plus `LIVERMORE_STALE_AFTER_S` while its connection is up: `stream:stale` (`reason` says "
+            "Binance 2 s) plus `LIVERMORE_STALE_AFTER_S` (or its per-exchange "
+            "`LIVERMORE_<EXCHANGE>_STALE_AFTER_S`) while its connection is up: `stream:stale` (`reason` says "
             "how long), then it is resubscribed on the open connection and its gap filled over REST; "
             "`stream:recovered` once its frames arrive again."),
     Message("Exchange stats", ExchangeStats, f"JSON values of the hash `{keys.exchange_stats(ID)}`.",
@@ -180,7 +183,9 @@ Everything the live side shares goes through one Redis (the embedded server of
 `LIVERMORE_HOME`, or `LIVERMORE_REDIS_URL`). `{id}` is the integer id of the exchange in the
 `exchanges` table (1 coinbase, 2 binance, 3 binance_us); symbols are the exchange's own
 (`BTC-USD` on Coinbase, `BTCUSDT` on Binance) and never contain `:`, `*`, `?`, `[` or spaces
-(they are refused at the adapter boundary). Every key and channel name is built in
+(they are refused at the adapter boundary). `{worker_id}` is a worker's `--worker-id` and
+`{destination_id}` the id of an alert destination (a `notify_destinations` row). Every key and
+channel name is built in
 `streaming/keys.py`; every message is a msgspec Struct in `streaming/contracts`, which writers
 encode and readers decode with."""
 

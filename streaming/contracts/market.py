@@ -33,8 +33,8 @@ class CloseEvent(msgspec.Struct, frozen=True, gc=False):
     close: Price
     volume: Annotated[float, Meta(description="traded volume in the base currency")]
     source: Annotated[CandleSource, Meta(description=(
-        "where the bar came from: the live stream, REST (warm-up history or a gap fill), "
-        "or built from closed 5m bars"))]
+        "where the bar came from: `websocket` the live stream, `rest` a bar filled over REST after a gap "
+        "(warm-up history publishes no close events), `aggregate` built from closed 5m bars"))]
 
 
 class IndicatorValue(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -71,7 +71,9 @@ class AlertEvent(msgspec.Struct, frozen=True, gc=False):
     histogram: float | None
     price: Annotated[float, Meta(description="close of the bar")]
     timestamp: Annotated[OpenTime, Meta(description="open time of the bar whose close fired the alert")]
-    triggered_at: Annotated[IsoTime, Meta(description="when the alert was raised (ISO 8601, UTC)")]
+    triggered_at: Annotated[IsoTime, Meta(description=(
+        "wall-clock time the worker raised the alert (ISO 8601, UTC; offline too, where `timestamp` "
+        "follows the simulator's clock)"))]
 
 
 _encode = msgspec.json.Encoder().encode

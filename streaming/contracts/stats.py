@@ -37,10 +37,12 @@ class ExchangeStats(msgspec.Struct, frozen=True, kw_only=True):
     close_lag_ms_p99: Annotated[Millis | None, Meta(description=(
         "bar end to close event, 99th percentile over the recent closes (null before the first)"))] = None
     rest_requests: Annotated[Count, Meta(description="REST requests sent")] = 0
-    rest_429: Annotated[Count, Meta(description="REST answers 429 (rate limited)")] = 0
+    rest_429: Annotated[Count, Meta(description=(
+        "REST answers 429 or 418 (rate limited, or banned for ignoring it)"))] = 0
     reconnects: Annotated[Count, Meta(description="WebSocket reconnects")] = 0
     malformed_frames: Annotated[Count, Meta(description="frames that could not be parsed (skipped)")] = 0
-    skipped_frames: Annotated[Count, Meta(description="parsed frames skipped (unknown symbol, out of bounds)")] = 0
+    skipped_frames: Annotated[Count, Meta(description=(
+        "parsed frames or closes skipped (unknown symbol, out of bounds, refused by the pipeline)"))] = 0
     corrections: Annotated[Count, Meta(description="closed bars corrected after their close event")] = 0
     history_missing: Annotated[Count, Meta(description=(
         "streams whose warm-up failed and whose history is not in yet (fetched again in the background)"))] = 0

@@ -75,7 +75,7 @@ class ExchangeStatus(msgspec.Struct, frozen=True, kw_only=True):
         "merged hash only: JSON object worker_id -> that worker's state"))] = None
     warmup_done: Annotated[str | None, Meta(description=(
         "the warm-up: (symbol, timeframe) streams fetched so far (merged: summed over the workers); "
-        "empty when none ran"))] = None
+        "absent when no warm-up ran"))] = None
     warmup_total: Annotated[str | None, Meta(description="the warm-up: streams to fetch (merged: summed)")] = None
     warmup_candles: Annotated[str | None, Meta(description=(
         "the warm-up: candles written so far, empty while not counted yet (merged: summed)"))] = None
