@@ -117,7 +117,9 @@ def assess(exchange: str, status_state: str | None, live_worker_ids: Sequence[st
 
     `live_worker_ids`: workers with a fresh heartbeat that list this exchange. Stats of any other
     worker are left out (a worker killed hard leaves its last stats behind). `last_close_at`: when
-    a previous tick last saw closes; `now` is when this tick runs.
+    a previous tick last saw closes (on demand: the last materialization); `now` is when this tick
+    runs. Closes counted against a `previous` reading of the same run happened since that tick, so
+    now; a worker's totals without one only say that its closes came after its start.
     """
     should_run = status_state in RUNNING_STATES
     serving = sorted(w for w in live_worker_ids if w in stats)
@@ -128,9 +130,17 @@ def assess(exchange: str, status_state: str | None, live_worker_ids: Sequence[st
     lags50: list[float] = []
     lags99: list[float] = []
     readings: dict[str, Reading] = {}
+    seen: list[datetime] = []  # when closes certainly happened (at or after)
     for worker in serving:
         s = stats[worker]
-        d_closes, d_counters = interval_delta(s, previous.get(worker))
+        before = previous.get(worker)
+        d_closes, d_counters = interval_delta(s, before)
+        if sum(d_closes.values()) > 0:
+            # against a reading of the same run the closes came since the last tick: now; without
+            # one they are the worker's totals, and all that is known is that they came after its start
+            since = parse_utc_iso(s.since) if before is None or before.since != s.since else now
+            if since is not None:
+                seen.append(min(since, now))
         for tf, n in d_closes.items():
             closes[tf] = closes.get(tf, 0) + n
         for name, n in d_counters.items():
@@ -142,8 +152,9 @@ def assess(exchange: str, status_state: str | None, live_worker_ids: Sequence[st
         if s.close_lag_ms_p99 is not None:
             lags99.append(s.close_lag_ms_p99)
         readings[worker] = Reading.of(s)
-    if sum(closes.values()) > 0:
-        last_close_at = now.isoformat()
+    known = parse_utc_iso(last_close_at)
+    if seen and (known is None or max(seen) > known):
+        last_close_at = max(seen).isoformat()
     if not live_worker_ids:
         state = DOWN if should_run else STOPPED
     elif stale:

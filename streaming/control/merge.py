@@ -131,7 +131,8 @@ def _summed(name: str, statuses: Sequence[Mapping[str, str]]) -> dict[str, str]:
 
 def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     """Several workers' warm-up progress (heartbeat `warm_up` values; None: not warming up) as
-    one: streams and candles summed, the earliest start, the longest ETA; None when none runs."""
+    one: streams, candles and REST requests summed (None until every worker counts them), the
+    earliest start, the longest ETA; None when none runs."""
     running = [p for p in items if isinstance(p, Mapping)]
     if not running:
         return None
@@ -141,6 +142,8 @@ def sum_progress(items: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | 
         "streams_total": sum(int(p.get("streams_total") or 0) for p in running),
         "candles": None if any(p.get("candles") is None for p in running) else
         sum(int(p.get("candles") or 0) for p in running),
+        "requests": None if any(p.get("requests") is None for p in running) else
+        sum(int(p.get("requests") or 0) for p in running),
         "eta_s": max(float(e) for e in etas if e is not None) if etas and None not in etas else None,
         "started_at": _earliest([str(p.get("started_at") or "") for p in running]),
         "workers": len(running),

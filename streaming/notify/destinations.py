@@ -134,6 +134,30 @@ def apprise_plugin(url: str) -> Any:
         return apprise.Apprise.instantiate(url)
 
 
+def service_scheme(url: str) -> str:
+    """The scheme of the service a rendered URL reaches: Apprise's name for it (`discord` for a
+    native `https://discord.com/api/webhooks/...` URL too), else the URL's own scheme."""
+    plugin = apprise_plugin(url)
+    names: list[str] = []
+    for attr in ("secure_protocol", "protocol"):
+        value = getattr(plugin, attr, None)
+        names += [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)]
+    known = [n for n in names if n in SERVICE_LIMITS or n in UNLIMITED_SCHEMES]
+    return (known or names or [scheme_of(url)])[0]
+
+
+def stored_default(template: str, kind: str, env: Mapping[str, str]) -> RateLimit | None:
+    """The limit to keep with a new destination given no rate of its own. None when the stored
+    template's scheme already names the service (its default then applies everywhere); the
+    service's documented limit when only the rendered URL shows it (a whole URL in one variable,
+    a native https URL of the service): kept with the destination, so every process applies it,
+    also one without the variables."""
+    if kind != "apprise":
+        return None
+    actual = default_limit(kind, service_scheme(envref.render(template, env)))
+    return actual if actual is not None and actual != default_limit(kind, scheme_of(template)) else None
+
+
 def classify(template: str, secret_env: str | None, env: Mapping[str, str]) -> str:
     """The kind of a new destination's URL, or InvalidDestination with the reason."""
     if not template or len(template) > MAX_URL:

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from streaming.db.queries import get_exchange
 from streaming.db.schema import exchange_symbols, notify_destinations, notify_subscriptions
 from streaming.errors import UsageError
-from streaming.notify.destinations import Destination, InvalidDestination, RateLimit, check_name, classify
+from streaming.notify.destinations import (
+    Destination,
+    InvalidDestination,
+    RateLimit,
+    check_name,
+    classify,
+    stored_default,
+)
 from streaming.notify.subscriptions import InvalidSubscription, Subscription, check_filters
 
 
@@ -68,6 +75,8 @@ def add_destination(conn: sa.Connection, name: str, url: str, env: Mapping[str, 
         raise InvalidDestination(f"destination {name!r} exists; `livermore notify add {name}` without a URL adds a "
                                  "subscription to it, `livermore notify remove` deletes it")
     kind = classify(url, secret_env, env)
+    if rate is None:
+        rate = stored_default(url, kind, env)
     new_id = conn.execute(notify_destinations.insert().values(
         name=name, kind=kind, url=url, secret_env=secret_env, charts=charts,
         rate_count=rate.count if rate else None, rate_window_s=rate.window_s if rate else None,

@@ -47,12 +47,13 @@ def test_healthy_exchange_sums_workers_and_reports_the_worst_lag():
     all_stats = {"w1": stats("w1", streams=10, closes={"5m": 10}, close_lag_ms_p50=40.0, close_lag_ms_p99=90.0),
                  "w2": stats("w2", streams=5, closes={"5m": 5}, close_lag_ms_p50=70.0, close_lag_ms_p99=80.0),
                  "dead": stats("dead", streams=99, stale=["X-USD:5m"])}  # no heartbeat: left out
-    h = assess("coinbase", "connected", ["w1", "w2"], all_stats, {}, None, NOW)
-    assert h.state == LIVE and h.streams == 15 and h.closes == {"5m": 15} and h.stale == []
+    previous = {"w1": Reading.of(stats("w1", closes={"5m": 4})), "w2": Reading.of(stats("w2", closes={"5m": 1}))}
+    h = assess("coinbase", "connected", ["w1", "w2"], all_stats, previous, None, NOW)
+    assert h.state == LIVE and h.streams == 15 and h.closes == {"5m": 10} and h.stale == []
     assert h.close_lag_ms_p50 == 70.0 and h.close_lag_ms_p99 == 90.0
     assert h.fresh and h.last_close_at == NOW.isoformat()
     meta = h.metadata()
-    assert meta["streams_live"] == 15 and meta["closes_5m"] == 15 and meta["stale"] == "none"
+    assert meta["streams_live"] == 15 and meta["closes_5m"] == 10 and meta["stale"] == "none"
     assert {c.name: (c.passed, c.severity) for c in checks(h)} == {
         "streams_live": (True, "WARN"), "worker_alive": (True, "ERROR"), "fresh": (True, "WARN")}
 
@@ -101,3 +102,21 @@ def test_a_worker_just_started_gets_one_window_for_its_first_close():
     long_ago = (NOW - FRESH_WINDOW - timedelta(minutes=1)).isoformat()
     h = assess("coinbase", "connected", ["w1"], {"w1": stats(since=long_ago)}, {}, None, NOW)
     assert not h.fresh
+
+
+def test_totals_without_an_earlier_reading_date_the_closes_from_the_workers_start_not_now():
+    # on demand (no sensor cursor) a worker's totals say only that its closes came after its start
+    started = (NOW - timedelta(hours=5)).isoformat()
+    materialized = (NOW - timedelta(hours=4)).isoformat()
+    h = assess("coinbase", "connected", ["w1"], {"w1": stats(since=started, closes={"5m": 3})}, {}, materialized, NOW)
+    fresh = {c.name: c for c in checks(h)}["fresh"]
+    assert h.new_closes == 3 and h.last_close_at == materialized
+    assert not h.fresh and not fresh.passed and materialized in fresh.description
+    # a worker that started within the window and already closed bars is fresh
+    recent = (NOW - timedelta(minutes=3)).isoformat()
+    h = assess("coinbase", "connected", ["w1"], {"w1": stats(since=recent, closes={"5m": 3})}, {}, materialized, NOW)
+    assert h.fresh and h.last_close_at == recent
+    # a restarted worker (new since) counts from its start as well
+    previous = {"w1": Reading.of(stats(since=started, closes={"5m": 100}))}
+    h = assess("coinbase", "connected", ["w1"], {"w1": stats(since=recent, closes={"5m": 2})}, previous, None, NOW)
+    assert h.closes == {"5m": 2} and h.last_close_at == recent

@@ -113,7 +113,9 @@ def test_some_streams_stale_warn(resources, redis_client, stored_instance):
     by_name(r)
     status(r, 2, "connected")
     beat(r, "w1", {"binance": "connected"})
-    write_stats(r, 2, "w1", streams=10, stale=["BTCUSDT:5m", "ETHUSDT:5m"], closes={"5m": 8})
+    # the sensor's first tick: the worker's totals date its closes from its start, a minute ago
+    write_stats(r, 2, "w1", streams=10, stale=["BTCUSDT:5m", "ETHUSDT:5m"], closes={"5m": 8},
+                since=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())
     tick(instance, resources)
     obs = latest_observation(instance, "binance")
     assert obs["state"] == "degraded" and obs["streams_stale"] == 2 and obs["stale"] == "BTCUSDT:5m, ETHUSDT:5m"

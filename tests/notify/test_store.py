@@ -77,3 +77,21 @@ def test_symbol_tiers(any_engine):
             {"exchange_id": 1, "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tier": 1, "refreshed_at": now},
             {"exchange_id": 1, "symbol": "FOO-USD", "base": "FOO", "quote": "USD", "tier": 2, "refreshed_at": now}])
         assert store.symbol_tiers(conn) == {(1, "BTC-USD"): 1, (1, "FOO-USD"): 2}
+
+
+def test_a_service_reached_through_a_variable_or_its_https_url_keeps_its_documented_limit(any_engine):
+    env = {**ENV, "DISCORD_URL": "https://discord.com/api/webhooks/123456/abcdefTOKEN", "HOOK_ID": "123456",
+           "HOOK_TOKEN": "abcdefTOKEN"}
+    with any_engine.begin() as conn:
+        whole = store.add_destination(conn, "whole", "{DISCORD_URL}", env)
+        native = store.add_destination(conn, "native", "https://discord.com/api/webhooks/{HOOK_ID}/{HOOK_TOKEN}", env)
+        scheme = store.add_destination(conn, "scheme", "discord://{HOOK_ID}/{HOOK_TOKEN}", env)
+        chosen = store.add_destination(conn, "chosen", "{DISCORD_URL}", env, rate=RateLimit(1, 5.0))
+        phone = store.add_destination(conn, "phone", "tgram://{TG_BOT}/{TG_CHAT}", env)
+    assert whole.rate == native.rate == RateLimit(5, 2.0)
+    assert scheme.rate is None and scheme.rate_limit() == RateLimit(5, 2.0)  # the stored scheme says it
+    assert chosen.rate == RateLimit(1, 5.0) and phone.rate is None
+    with any_engine.connect() as conn:  # a process without the variables applies the same limits
+        limits = {d.name: d.rate_limit() for d in store.list_destinations(conn)}
+    assert limits == {"whole": RateLimit(5, 2.0), "native": RateLimit(5, 2.0), "scheme": RateLimit(5, 2.0),
+                      "chosen": RateLimit(1, 5.0), "phone": RateLimit(1, 1.0)}

@@ -70,8 +70,9 @@ def test_exchange_lines_say_since_when_why_and_how_far():
 def test_progress_of_several_workers_is_summed():
     a = {"streams_done": 5, "streams_total": 10, "candles": 100, "eta_s": 4.0, "started_at": "2026-11-24T10:00:01Z"}
     b = {"streams_done": 1, "streams_total": 10, "candles": 20, "eta_s": 9.0, "started_at": "2026-11-24T10:00:00Z"}
-    assert sum_progress([a, None, b]) == {"streams_done": 6, "streams_total": 20, "candles": 120, "eta_s": 9.0,
-                                          "started_at": "2026-11-24T10:00:00Z", "workers": 2}
+    assert sum_progress([a, None, b]) == {"streams_done": 6, "streams_total": 20, "candles": 120, "requests": None,
+                                          "eta_s": 9.0, "started_at": "2026-11-24T10:00:00Z", "workers": 2}
+    assert sum_progress([{**a, "requests": 3}, {**b, "requests": 4}])["requests"] == 7
     assert sum_progress([None]) is None
     assert sum_progress([a, {**b, "candles": None, "eta_s": None}])["candles"] is None
     merged = merge_warm_up([{"warmup_done": "5", "warmup_total": "10", "warmup_candles": "100", "warmup_eta_s": "4",
