@@ -73,10 +73,10 @@ def check_endpoint(url: str, variable: str, schemes: tuple[str, ...]) -> str:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ValueError(f"{variable}={shown(url)} is not a valid URL ({exc}); "
+        raise ValueError(f"{variable}={shown(mask_url(url))} is not a valid URL ({exc}); "
                          f"use e.g. {schemes[-1]}://host:port, or unset it to use the exchange's own") from None
     if parts.scheme not in schemes or not parts.hostname:
-        raise ValueError(f"{variable}={shown(url)} is not a {'/'.join(schemes)} URL; "
+        raise ValueError(f"{variable}={shown(mask_url(url))} is not a {'/'.join(schemes)} URL; "
                          f"use e.g. {schemes[-1]}://host:port, or unset it to use the exchange's own")
     return url.strip()
 

@@ -322,8 +322,9 @@ def settings_from(env: Mapping[str, str]) -> LivermoreSettings:
 
     Every invalid variable is reported, in one line, in the order of the fields.
     """
+    # the names exactly as documented: with `livermore_home` beside `LIVERMORE_HOME` either could win
     texts = {key[len(ENV_PREFIX):].lower(): value for key, value in env.items()
-             if key.upper().startswith(ENV_PREFIX) and value != ""}
+             if key.startswith(ENV_PREFIX) and key.isupper() and value != ""}
     given = [field for field in FIELDS if field in texts]
     values: dict[str, Any] = {}
     problems = []
@@ -345,7 +346,7 @@ _current: tuple[frozenset[tuple[str, str]], LivermoreSettings] | None = None
 def current_settings() -> LivermoreSettings:
     """This process's settings, parsed from os.environ once (again only if the LIVERMORE_* variables change)."""
     global _current
-    snapshot = frozenset((k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX))
+    snapshot = frozenset((k, v) for k, v in os.environ.items() if k.startswith(ENV_PREFIX))
     if _current is None or _current[0] != snapshot:
         _current = (snapshot, settings_from(os.environ))
     return _current[1]

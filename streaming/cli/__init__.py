@@ -14,7 +14,7 @@ import os
 import pkgutil
 import sys
 
-from streaming.cli._common import Parser
+from streaming.cli._common import CommandFormatter, Parser
 from streaming.errors import UsageError, one_line
 
 # exit codes of a command stopped from outside, as a shell reports a process killed by the signal
@@ -31,17 +31,6 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-class _Formatter(argparse.HelpFormatter):
-    """Every command's summary starts on the command's line (argparse measures the command names
-    without the extra indent it prints them with, and would push the longest one's summary down)."""
-
-    def add_argument(self, action: argparse.Action) -> None:
-        super().add_argument(action)
-        if isinstance(action, argparse._SubParsersAction) and action.help is not argparse.SUPPRESS:
-            longest = max((len(name) for name in action.choices), default=0)
-            self._action_max_length = max(self._action_max_length, longest + self._current_indent + 2)
-
-
 class _Version(argparse.Action):
     """--version, which reads the installed version only when asked (importlib.metadata is slow)."""
 
@@ -54,7 +43,7 @@ class _Version(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="livermore",
-        formatter_class=_Formatter,
+        formatter_class=CommandFormatter,
         description="Livermore: live MACD-V alerts for Coinbase, Binance and Binance.US. "
                     "`livermore COMMAND --help` describes each command.",
     )

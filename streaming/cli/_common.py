@@ -45,10 +45,23 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"livermore: error: {one_line(text)} (see `{self.prog} --help`)\n")
 
 
+class CommandFormatter(argparse.HelpFormatter):
+    """Every command's summary starts on the command's line (argparse measures the command names
+    without the extra indent it prints them with, and would push the longest one's summary down).
+    Used by `livermore --help` and by every command's own help (`livermore db --help`)."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction) and action.help is not argparse.SUPPRESS:
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(self._action_max_length, longest + self._current_indent + 2)
+
+
 def add_command(subparsers: Any, name: str, summary: str, details: str = "") -> argparse.ArgumentParser:
     """A subcommand with its one-line summary in `livermore --help` and the summary + details in its own."""
+    description = f"{summary[0].upper()}{summary[1:]}." + (f" {details}" if details else "")
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help=summary, description=f"{summary[0].upper()}{summary[1:]}." + (f" {details}" if details else ""))
+        name, help=summary, formatter_class=CommandFormatter, description=description)
     return parser
 
 
@@ -160,6 +173,13 @@ def check_exchanges(settings: LivermoreSettings, redis: Any, names: list[str]) -
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UsageError(f"unknown exchange {shown(name, 40)}{hint}; known exchanges: {', '.join(known)}")
+
+
+def check_named_exchanges(settings: LivermoreSettings, exchange: str | list[str] | None) -> None:
+    """check_exchanges for an `--exchange` option (one name or a list), before Redis is touched."""
+    names = [exchange] if isinstance(exchange, str) else list(exchange or [])
+    if names:
+        check_exchanges(settings, None, names)
 
 
 def emit(line: str) -> None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from streaming.cli._common import emit, seconds
+from streaming.cli._common import check_named_exchanges, emit, seconds
 from streaming.defaults import DEFAULT_RECONNECT_TIMEOUT_S
 from streaming.errors import printable
 
@@ -35,6 +35,7 @@ def follow(settings: LivermoreSettings, args: argparse.Namespace, subscribe: Cal
     from streaming.client import LivermoreClient, RedisUnavailable, resolve_exchanges
     from streaming.settings import resolve_redis_url
 
+    check_named_exchanges(settings, args.exchange)
     client = LivermoreClient(resolve_redis_url(settings), reconnect_timeout=args.reconnect_timeout,
                              on_status=_status)
     try:

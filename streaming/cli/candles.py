@@ -6,7 +6,15 @@ import argparse
 import json
 
 from streaming import keys
-from streaming.cli._common import MAX_LIMIT, add_command, count, emit, settings_for, timeframe
+from streaming.cli._common import (
+    MAX_LIMIT,
+    add_command,
+    check_named_exchanges,
+    count,
+    emit,
+    settings_for,
+    timeframe,
+)
 from streaming.cli._follow import add_follow_options, follow
 from streaming.errors import UsageError
 from streaming.timeframes import TIMEFRAMES
@@ -43,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from streaming.settings import redis_client
     _check(args)
     settings = settings_for(args)
+    check_named_exchanges(settings, args.exchange)
     if args.follow:
         return follow(settings, args,
                       lambda client, ids: client.candle_closes(exchanges=ids, symbol=args.symbol or "*",

@@ -17,7 +17,8 @@ import textwrap
 import time
 from typing import Any
 
-from streaming.errors import UsageError
+from streaming.cli._common import CommandFormatter, settings_for
+from streaming.errors import UsageError, shown
 from streaming.timeframes import TIMEFRAMES
 
 WIDTH = 80
@@ -37,12 +38,13 @@ def _number(text: str | None, option: str, minimum: float, integer: bool = False
         value = None
     if value is None or value < minimum or value != value:
         kind = "a whole number" if integer else "a number"
-        raise UsageError(f"{option} must be {kind} >= {minimum:g}, got {text!r}")
+        raise UsageError(f"{option} must be {kind} >= {minimum:g}, got {shown(text)}")
     return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("notify", help="deliver alerts to webhooks, Discord, Telegram, Slack, e-mail...",
+    p = subparsers.add_parser("notify", help="deliver alerts: webhooks, Discord, Telegram, Slack, e-mail",
+                              formatter_class=CommandFormatter,
                               description="Without a subcommand: run the alert delivery service.")
     p.add_argument("--consumer", metavar="NAME",
                    help="consumer name in the Redis group (default host:pid; a fixed name resumes its own "
@@ -99,10 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # --- database commands -----------------------------------------------------------------------
 
-def _engine():
+def _engine(args: argparse.Namespace):
     from streaming.db.engine import check_connection, make_engine
-    from streaming.settings import load_settings
-    engine = make_engine(load_settings().database_url.get_secret_value())
+    engine = make_engine(settings_for(args).database_url.get_secret_value())
     check_connection(engine)
     return engine
 
@@ -121,7 +122,7 @@ def run_add(args: argparse.Namespace) -> int:
                "types": _split(args.type), "min_level": _number(args.min_level, "--min-level", 0)}
     if args.url is None and (args.secret_env or args.rate or args.no_chart):
         raise UsageError("--secret-env, --rate and --no-chart belong to a new destination: give its URL too")
-    engine = _engine()
+    engine = _engine(args)
     try:
         with engine.begin() as conn:  # one transaction: a refused subscription leaves no destination
             if args.url is not None:
@@ -164,7 +165,7 @@ def _short(text: str, width: int) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    engine = _engine()
+    engine = _engine(args)
     try:
         dests, subs, names = _listing(engine)
     finally:
@@ -190,7 +191,7 @@ def run_remove(args: argparse.Namespace) -> int:
     from streaming.notify.subscriptions import InvalidSubscription
 
     sub_id = _number(args.subscription, "--subscription", 1, integer=True)
-    engine = _engine()
+    engine = _engine(args)
     try:
         with engine.begin() as conn:
             if sub_id is None:
@@ -211,7 +212,7 @@ def run_test(args: argparse.Namespace) -> int:
     from streaming.notify import store
     from streaming.notify.destinations import InvalidDestination
 
-    engine = _engine()
+    engine = _engine(args)
     try:
         with engine.connect() as conn:
             dest = store.get_destination(conn, args.name)
@@ -251,14 +252,14 @@ async def _send_test(dest) -> tuple[bool, float, str]:
 def run_status(args: argparse.Namespace) -> int:
     from streaming.notify.ledger import live_consumers, read_status
     from streaming.redis_clients import sync_client
-    from streaming.settings import load_settings, resolve_redis_url
+    from streaming.settings import resolve_redis_url
 
-    engine = _engine()
+    engine = _engine(args)
     try:
         dests, _, _ = _listing(engine)
     finally:
         engine.dispose()
-    client = sync_client(resolve_redis_url(load_settings()))
+    client = sync_client(resolve_redis_url(settings_for(args)))
     try:
         status = read_status(client, [d.id for d in dests])
         consumers = live_consumers(client)
@@ -268,11 +269,12 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"destinations": rows, "consumers": consumers}, indent=2))
         return 0
-    print(f"{'destination':<24}{'sent':>8}{'digests':>9}{'failed':>8}{'dead':>7}{'queued':>8}  last sent")
+    # 20 + 7 + 8 + 7 + 6 + 7 + 2 + a 20-character time = 77 columns
+    print(f"{'destination':<20}{'sent':>7}{'digests':>8}{'failed':>7}{'dead':>6}{'queued':>7}  last sent")
     for r in rows:
         when = (r["last_sent_at"] or "-").replace("+00:00", "Z")[:20]
-        print(f"{_short(r['name'], 23):<24}{r['sent']:>8}{r['digests']:>9}{r['failed']:>8}{r['dead']:>7}"
-              f"{r['queued']:>8}  {when}")
+        print(f"{_short(r['name'], 19):<20}{r['sent']:>7}{r['digests']:>8}{r['failed']:>7}{r['dead']:>6}"
+              f"{r['queued']:>7}  {when}")
     for r in rows:
         if r["last_error"]:
             line = f"{r['name']}: last error at {r['last_error_at']}: {r['last_error']}"
@@ -291,7 +293,7 @@ def run_service(args: argparse.Namespace) -> int:
     from streaming.notify import store
     from streaming.notify.outbox import RetryPolicy
     from streaming.notify.service import ServiceConfig, default_consumer
-    from streaming.settings import load_settings, resolve_redis_url
+    from streaming.settings import resolve_redis_url
 
     numbers = {name: _number(getattr(args, name.replace("-", "_")), f"--{name}", 0.1)
                for name in ("lease-s", "claim-idle-s", "backoff-s", "reload-s")}
@@ -300,7 +302,7 @@ def run_service(args: argparse.Namespace) -> int:
     config = ServiceConfig(consumer=args.consumer or default_consumer(), lease_s=numbers["lease-s"],
                            claim_idle_s=numbers["claim-idle-s"], reload_s=numbers["reload-s"],
                            retry=RetryPolicy(attempts, backoff, max(60.0, backoff)))
-    settings = load_settings()
+    settings = settings_for(args)
     engine = make_engine(settings.database_url.get_secret_value())
     try:
         check_connection(engine)

@@ -82,7 +82,7 @@ NO_WORKER = "no worker is running; start one with `livermore worker` (or pass --
 def _send(args: argparse.Namespace) -> int:
     from streaming.cli._progress import WarmUpDisplay
     from streaming.control.client import ControlClient
-    from streaming.control.commands import CommandError, is_for
+    from streaming.control.commands import CommandError, is_for, make_command
     from streaming.control.heartbeat import live_workers
     from streaming.control.spawn import ensure_worker_running
     from streaming.settings import redis_client
@@ -90,6 +90,11 @@ def _send(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     if args.exchange:  # before Redis: a typo is reported at once, even on a home not set up yet
         check_exchanges(settings, None, [args.exchange])
+    symbols = args.symbols.split(",") if getattr(args, "symbols", None) else None
+    try:  # bad symbols or target: exit 2 with the reason, whether or not a worker runs
+        make_command(args.verb, now_ms=0, exchange=args.exchange, symbols=symbols, target=args.target)
+    except CommandError as exc:
+        raise UsageError(exc.reason) from None
     redis = redis_client(settings)
     display = WarmUpDisplay(args.exchange) if args.verb == "start" and args.wait and args.exchange else None
     try:
@@ -104,7 +109,6 @@ def _send(args: argparse.Namespace) -> int:
             if args.wait:  # nobody would answer: say so now, queue nothing a later worker would run
                 return _answer(args, {"status": "error", "reason": NO_WORKER, "result": {}, "responses": []})
             print(f"livermore: warning: {NO_WORKER}; the command stays queued for 60s", file=sys.stderr)
-        symbols = args.symbols.split(",") if getattr(args, "symbols", None) else None
         try:
             answer = ControlClient(redis).send(args.verb, exchange=args.exchange, timeout=args.timeout,
                                                symbols=symbols, target=args.target, wait=args.wait,

@@ -11,6 +11,8 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from streaming.errors import shown
+
 _SHARD_RE = re.compile(r"^\s*(\d{1,4})\s*/\s*(\d{1,4})\s*$")
 
 
@@ -44,8 +46,8 @@ def shard_of(exchange: str, symbol: str, count: int) -> int:
 def parse_shard(text: str) -> Shard:
     m = _SHARD_RE.match(text or "")
     if not m:
-        raise InvalidShard(f"invalid shard {text!r}: use K/N, e.g. 1/3 for the first of three workers")
+        raise InvalidShard(f"invalid shard {shown(text)}: use K/N, e.g. 1/3 for the first of three workers")
     index, count = int(m.group(1)), int(m.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise InvalidShard(f"invalid shard {text!r}: K must be between 1 and N (N >= 1)")
+        raise InvalidShard(f"invalid shard {shown(text)}: K must be between 1 and N (N >= 1)")
     return Shard(index, count)

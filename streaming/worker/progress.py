@@ -33,6 +33,7 @@ class WarmUpTracker:
         self.started_at = utc_iso(started_wall)
         self.every_s = every_s
         self._published_at: float | None = None
+        self.ended_mono: float | None = None  # when finish() was called: the warm-up's length stops there
 
     def step(self, done: int, total: int, candles: int | None, now_mono: float) -> bool:
         """Record a callback; True when this step should be published."""
@@ -50,6 +51,7 @@ class WarmUpTracker:
         self.candles = candles
         self.requests = requests
         self._published_at = now_mono
+        self.ended_mono = now_mono
 
     @property
     def finished(self) -> bool:
@@ -68,9 +70,11 @@ class WarmUpTracker:
                               eta_s=None if eta is None else round(eta, 1))
 
     def summary(self, now_mono: float) -> dict[str, Any]:
-        """What the start answer says about the warm-up (Dagster logs it)."""
+        """What the start answer says about the warm-up (Dagster logs it); `seconds` is how long it
+        took once it is done, how long it has been running before."""
+        end = now_mono if self.ended_mono is None else self.ended_mono
         return {"streams_done": self.done, "streams_total": self.total, "candles": self.candles,
-                "seconds": round(max(0.0, now_mono - self.started_mono), 1)}
+                "seconds": round(max(0.0, end - self.started_mono), 1)}
 
 
 class WarmUpReporter:

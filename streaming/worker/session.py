@@ -288,6 +288,8 @@ class ExchangeSession(SessionHealth):
         """Subscribe/unsubscribe the difference on the open connection(s); never reconnects."""
         diff = diff_pools(self.pools, pools)
         self.pools = dict(pools)
+        # a symbol no longer served is no longer refused (added back, it is tried again)
+        self.refused = {sym: why for sym, why in self.refused.items() if sym in self.pools}
         if self.pipeline is not None:
             self.pipeline.set_pools(symbol_pools(pools))
         warm = bool(diff.added) and self.warm_up_enabled and self.pipeline is not None

@@ -174,3 +174,19 @@ def test_every_invalid_variable_is_named_in_one_line_without_password():
                                                     "LIVERMORE_UNIVERSE_CHECK_S", "LIVERMORE_SIM_CLOCK")]
     assert -1 not in named and named == sorted(named)  # each named, in the order of the fields
     assert "LIVERMORE_UNIVERSE_CHECK_S='often' must be a number of seconds from 0.2 to 86400 (default 30)" in message
+
+
+@pytest.mark.parametrize("name,value", [("LIVERMORE_COINBASE_WS_URL", "http://u:hunter2@h"),
+                                        ("LIVERMORE_BINANCE_REST_URL", "https://u:hunter2@h:99999"),
+                                        ("LIVERMORE_BINANCE_US_WS_URL", "ws://:hunter2@h:1:2")])
+def test_an_exchange_url_is_quoted_back_without_its_password(name, value):
+    with pytest.raises(UsageError) as exc:
+        settings_from({name: value})
+    message = str(exc.value)
+    assert f"{name}=" in message and "hunter2" not in message and "***" in message
+
+
+def test_only_the_documented_upper_case_names_are_read(tmp_path):
+    s = settings_from({"livermore_home": str(tmp_path / "lower"), "LIVERMORE_HOME": str(tmp_path / "upper"),
+                       "Livermore_Redis_Url": "not a url"})
+    assert s.home == (tmp_path / "upper").resolve() and s.redis_url is None

@@ -83,6 +83,16 @@ def test_add_list_remove_and_status(cli_env, engine, capsys):
     assert listed[0]["variables"] == ["DISCORD_ID", "DISCORD_TOKEN"] and len(listed[0]["subscriptions"]) == 2
     code, out, _ = cli(capsys, "status")
     assert code == 0 and "desk" in out and all(len(line) <= 80 for line in out.splitlines())
+    import redis as redis_lib
+
+    from streaming import keys
+    with redis_lib.Redis.from_url(cli_env["LIVERMORE_REDIS_URL"]) as r:  # a busy destination, sent to lately
+        r.hset(keys.notify_status(listed[0]["id"]), mapping={
+            "sent": 1234567, "messages": 1234567, "digests": 123456, "failed": 123456, "dead": 12345,
+            "last_sent_at": "2026-12-06T17:07:03.123456+00:00"})
+    code, out, _ = cli(capsys, "status")
+    assert code == 0 and "1234567" in out and "2026-12-06T17:07:03." in out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
     for text in (out, json.dumps(listed)):
         assert TOKEN not in text
     assert cli(capsys, "remove", "desk", "--subscription", "1")[0] == 0
@@ -111,3 +121,19 @@ def test_notify_test_sends_a_signed_sample_and_reports_failures(redis_url, db_ur
     assert unset.returncode == 2 and unset.stderr.strip().endswith("export it in this shell to test hook")
     for r in (add, ok, bad, unset):
         assert SECRET not in r.stdout + r.stderr
+
+
+def test_offline_notify_commands_use_the_offline_home(monkeypatch, tmp_path, capsys):
+    for k in list(os.environ):
+        if k.startswith("LIVERMORE_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("LIVERMORE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    for prefix in ([], ["--offline"]):
+        assert main([*prefix, "db", "upgrade"]) == 0
+    assert main(["--offline", "notify", "add", "sim-hook", "https://127.0.0.1:9/h", "--secret-env", "HOOK_SECRET"]) == 0
+    capsys.readouterr()
+    assert main(["--offline", "notify", "list", "--json"]) == 0
+    assert [d["name"] for d in json.loads(capsys.readouterr().out)] == ["sim-hook"]
+    assert main(["notify", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # the online home has none

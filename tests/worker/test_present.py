@@ -96,6 +96,9 @@ def test_tracker_eta_and_publication_rate():
     assert tracker.step(10, 10, 3000, 101.3) is True  # the last one always
     assert tracker.finished and tracker.summary(103.0) == {"streams_done": 10, "streams_total": 10,
                                                            "candles": 3000, "seconds": 3.0}
+    tracker.finish(3000, 104.5, requests=20)
+    # done: the answer says how long it took, however much later it is asked
+    assert tracker.summary(113.0)["seconds"] == tracker.summary(200.0)["seconds"] == 4.5
 
 
 class Report:

@@ -66,6 +66,10 @@ def test_refused_symbols_are_listed_with_the_reason_and_none_usable_exits_1(star
     result = orjson.loads(as_json.stdout)["result"]
     assert result["refused"] == {"NOPE-USD": "coinbase did not accept these product ids"}
     assert result["already_running"] is True
+    # a start without the refused symbol: it is no longer served, so no longer listed as refused
+    other = run_livermore(["start", "coinbase", "--symbols", "SIM1-USD,SIM2-USD", "--json"], sim_env, timeout=60)
+    result = orjson.loads(other.stdout)["result"]
+    assert result["refused"] == {} and result["accepted"] == ["SIM1-USD", "SIM2-USD"], result
 
     stopped = run_livermore(["stop", "coinbase"], sim_env, timeout=60)
     assert stopped.returncode == 0 and stopped.stdout.strip() == "stop coinbase: stopped", stopped.stdout
