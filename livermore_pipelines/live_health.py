@@ -187,7 +187,8 @@ def checks(health: LiveHealth) -> list[CheckOutcome]:
     n_stale = len(health.stale)
     streams = CheckOutcome(
         "streams_live", passed=n_stale == 0, severity="WARN",
-        description=(f"all {health.streams} streams live" if n_stale == 0 else
+        description=(f"{health.exchange} is stopped: no streams expected" if health.state == STOPPED else
+                     f"all {health.streams} streams live" if n_stale == 0 else
                      f"{n_stale} of {health.streams} streams stale: {', '.join(health.stale[:10])}"
                      + (" ..." if n_stale > 10 else "")))
     if health.should_run and not health.workers:

@@ -78,6 +78,7 @@ def test_worker_dead_while_the_exchange_should_run_is_an_error():
 def test_stopped_exchange_is_not_an_error():
     h = assess("coinbase", "disconnected", [], {}, {}, None, NOW)
     assert h.state == STOPPED and {c.name: c.passed for c in checks(h)}["worker_alive"]
+    assert all(c.passed and "coinbase is stopped" in c.description for c in checks(h))
 
 
 def test_freshness_follows_the_last_close_not_the_tick():
