@@ -19,8 +19,8 @@ def stage(macd_v: float | None, signal: float | None) -> str | None:
     """The range-rule stage of one reading, or None when the rules do not classify it.
 
     Rules are tried in the documented order. Cases the rules leave open, decided here:
-    - MACD-V exactly -50 and below its signal: "retracing" (the -50 border joins the calmer
-      zone, like the inclusive 50 border of "rebounding").
+    - MACD-V exactly -50 and below its signal: None (neither "reversing", < -50, nor
+      "retracing", > -50, nor "ranging", |MACD-V| < 50: the rules as written leave it out).
     - Signal not yet available: only "oversold" (needs no signal) and "ranging" (|MACD-V| < 50)
       can be told; anything else is None.
     - MACD-V equal to its signal (histogram 0) with |MACD-V| >= 50 and not oversold: None.
@@ -40,7 +40,9 @@ def stage(macd_v: float | None, signal: float | None) -> str | None:
         if macd_v < signal:
             if macd_v < -50.0:
                 return "reversing"
-            return "retracing"
+            if macd_v > -50.0:
+                return "retracing"
+            return None
     if -50.0 < macd_v < 50.0:
         return "ranging"
     return None

@@ -1,4 +1,4 @@
-"""AlertState <-> the Redis HASH `alerts:{id}:{symbol}:{tf}` the close script reads and writes.
+"""AlertState <-> the Redis HASH `alertstate:{id}:{symbol}:{tf}` the close script reads and writes.
 
 The alert rules (streaming.alerts.rules) know nothing of this format; the store keeps it.
 """

@@ -28,7 +28,7 @@ from streaming.indicators import STAGES, stage
         (-49.99, 0.0, "retracing"),
         (200.0, 250.0, "retracing"),  # above 150 but falling under its signal
         (100.0, 120.0, "retracing"),
-        (-50.0, -10.0, "retracing"),  # uncovered border, decided: retracing
+        (-50.0, -10.0, None),  # the border no rule covers (reversing < -50, retracing > -50)
         (10.0, 10.0, "ranging"),
         (-49.9, None, "ranging"),
         (49.9, None, "ranging"),
