@@ -16,9 +16,9 @@ exchange-specific: the URL, what to send once connected, and what to do with eac
   waits on it.
 - Liveness: websockets' keepalive (`ping_interval`/`ping_timeout`) finds a dead TCP connection;
   pings, pongs and close frames are fed to websockets as they are read, between the data frames
-  around them, so the server's pings are answered and our pongs seen in the same read callback,
-  however long a backlog is: one read (at most 256 KiB) is handled before the event loop takes
-  the next. A watchdog task checks every `watchdog_s / 4` (at least once a second) whether
+  around them, so the server's pings are answered and our pongs seen in the read callback that
+  carried them, however long a backlog of data frames waits (handled in slices between reads,
+  streaming.adapters.wsframes). A watchdog task checks every `watchdog_s / 4` (at least once a second) whether
   frames arrived; after `watchdog_s` without one it aborts the connection. It also reports when
   the connection has lived `lifetime_s` (`on_expiring`).
 - Failure: a network error reports DISCONNECTED with the reason (a connect that fails says why in

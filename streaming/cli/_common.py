@@ -85,17 +85,19 @@ def seconds(text: str) -> float:
     return value
 
 
-def number(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
-    """A finite number in [low, high] (or (low, high] with low_open)."""
+def number(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """A finite number in [low, high] (either end open with low_open / high_open)."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         above = value > low if low_open else value >= low
-        if not (math.isfinite(value) and above and value <= high):
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
             bound = f"above {low:g}" if low_open else f"from {low:g}"
-            raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not a number {bound} to {high:g}")
+            top = f"to below {high:g}" if high_open else f"to {high:g}"
+            raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not a number {bound} {top}")
         return value
 
     return parse

@@ -31,10 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seed of the synthetic markets: the same seed gives the same prices (default 1)")
     p.add_argument("--speed", type=number(0, 10_000, low_open=True), default=1.0, metavar="X",
                    help="simulated seconds per real second (default 1)")
-    p.add_argument("--update-interval", type=number(0, 3600, low_open=True), default=0.5, metavar="S",
-                   help="real seconds between candle updates (default 0.5)")
-    p.add_argument("--gap-probability", type=number(0, 1), default=0.0, metavar="P",
-                   help="chance a 5m bucket has no trade, 0 to 1 (default 0)")
+    p.add_argument("--update-interval", type=number(0.001, 60), default=0.5, metavar="S",
+                   help="real seconds between candle updates, 0.001 to 60 (default 0.5)")
+    p.add_argument("--gap-probability", type=number(0, 1, high_open=True), default=0.0, metavar="P",
+                   help="chance a 5m bucket has no trade, from 0 to below 1 (default 0)")
     p.add_argument("--recordings", type=Path, default=None, help="folder of recordings to serve "
                    "(default: the ones shipped in streaming/sim/data)")
     p.add_argument("--urls-file", type=Path, default=None, help="write the URLs (and credentials) as JSON here")
@@ -116,6 +116,7 @@ async def _serve(config, urls_file: Path | None) -> None:
             creds = {ex: dict(zip(("api_key", "api_secret"), sim.credentials(ex), strict=True)) for ex in urls}
             urls_file.parent.mkdir(parents=True, exist_ok=True)
             urls_file.touch(mode=0o600)
+            urls_file.chmod(0o600)  # a file that was there keeps its mode through touch: not with credentials
             # the simulator's clock, so `livermore up --offline` can hand it to the worker (streaming.clock)
             start_ms, real_start_ms, speed = sim.clock_reading()
             clock = {"start_ms": start_ms, "real_start_ms": real_start_ms, "speed": speed}

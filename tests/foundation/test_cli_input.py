@@ -79,6 +79,8 @@ HUGE = "9" * 30
         (["up", "--port", "70000"], {}, "not a port number"),
         (["up", "--offline", "--sim-speed", "nan"], {}, "--sim-speed"),
         (["exchange-sim", "--gap-probability", "2"], {}, "--gap-probability"),
+        (["exchange-sim", "--gap-probability", "1"], {}, "from 0 to below 1"),
+        (["exchange-sim", "--update-interval", "100"], {}, "--update-interval"),
         (["exchange-sim", "--host", ""], {}, "--allow-remote"),
         (["exchange-sim", "--host", "0.0.0.0"], {}, "--allow-remote"),
         (["status"], {"LIVERMORE_SIM_CLOCK": "abc"}, "LIVERMORE_SIM_CLOCK"),
