@@ -146,7 +146,9 @@ def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
             cursor.readings[name] = health.readings
             if health.last_close_at:
                 cursor.last_close[name] = health.last_close_at
-            due = cursor.checks_due(name, outcome_of(health), now)
+            # the state is part of the outcome: stopped -> live passes the same checks, but what they
+            # say ("stopped" / "streamed by w1") changed and must not wait five minutes
+            due = cursor.checks_due(name, f"{health.state}:{outcome_of(health)}", now)
             if health.state == STOPPED:
                 if was != STOPPED:  # once, so the checks say "stopped" instead of their last failure
                     events += check_evaluations(health)

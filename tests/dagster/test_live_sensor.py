@@ -154,6 +154,13 @@ def test_a_stopped_exchange_is_reported_once_then_skipped(resources, redis_clien
     assert not [e for e in stopped.asset_events if isinstance(e, dg.AssetObservation)]
     quiet = tick(instance, resources, cursor=stopped.cursor)
     assert quiet.asset_events == [] and "nothing streams" in quiet.skip_reason.skip_message
+    # started again: the checks pass as when stopped, but say so at once, not five minutes later
+    status(r, 1, "connected")
+    beat(r, "w1", {"coinbase": "connected"})
+    write_stats(r, 1, "w1", streams=10, closes={"5m": 3}, since=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())
+    live = tick(instance, resources, cursor=quiet.cursor)
+    said = {e.check_name: e.description for e in live.asset_events if isinstance(e, dg.AssetCheckEvaluation)}
+    assert said["coinbase_worker_alive"] == "streamed by w1" and "stopped" not in said["coinbase_streams_live"]
 
 
 def test_checks_run_on_demand(resources, redis_client, stored_instance):
