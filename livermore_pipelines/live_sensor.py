@@ -105,8 +105,10 @@ def last_materialized_at(instance: dg.DagsterInstance, exchange: str) -> str | N
 
 
 def outcome_of(health: LiveHealth) -> str:
-    """The checks' pass/fail as one word, e.g. `PFP`: what decides whether they are reported again."""
-    return "".join("P" if o.passed else "F" for o in checks(health))
+    """The exchange's state and its checks' pass/fail as one word, e.g. `live:PFP`: what decides
+    whether the checks are reported again. The state is in it because stopped -> live passes the
+    same checks while what they say ("stopped" / "streamed by w1") changed."""
+    return f"{health.state}:" + "".join("P" if o.passed else "F" for o in checks(health))
 
 
 def live_events(health: LiveHealth, with_checks: bool = True) -> list[LiveEvent]:
@@ -146,9 +148,7 @@ def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
             cursor.readings[name] = health.readings
             if health.last_close_at:
                 cursor.last_close[name] = health.last_close_at
-            # the state is part of the outcome: stopped -> live passes the same checks, but what they
-            # say ("stopped" / "streamed by w1") changed and must not wait five minutes
-            due = cursor.checks_due(name, f"{health.state}:{outcome_of(health)}", now)
+            due = cursor.checks_due(name, outcome_of(health), now)
             if health.state == STOPPED:
                 if was != STOPPED:  # once, so the checks say "stopped" instead of their last failure
                     events += check_evaluations(health)
