@@ -63,7 +63,9 @@ def test_no_bar_lost_or_invented_through_start_reload_and_kill_9(exchange, quiet
     with testing.running_simulator(sim_config(symbols=3, seed=11, speed=SPEED, gap_probability=quiet)) as sim, \
             SlowRest(sim.urls[exchange].rest_url, delay_s=0.5) as slow:
         syms = sim.symbols(exchange)
-        env = {**worker_env, **sim_clock_env(sim)}
+        # the reload below is the one that adds the new symbol: the periodic universe check (0.5 s in
+        # tests) could otherwise see the new universe first and leave the reload nothing to add
+        env = {**worker_env, **sim_clock_env(sim), "LIVERMORE_UNIVERSE_CHECK_S": "86400"}
         for name, urls in sim.urls.items():
             env[f"LIVERMORE_{name.upper()}_WS_URL"] = urls.ws_url
             env[f"LIVERMORE_{name.upper()}_REST_URL"] = slow.url if name == exchange else urls.rest_url

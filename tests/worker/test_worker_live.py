@@ -105,7 +105,8 @@ def test_autostart_with_explicit_symbols_and_warm_up(start_worker, sim_env, redi
 
 
 def test_reload_symbols_changes_subscriptions_without_reconnecting(start_worker, sim, sim_env, redis_client):
-    start_worker("--no-warmup", env=sim_env)
+    # the periodic universe check (0.5 s in tests) must not see the new universe before the reload does
+    start_worker("--no-warmup", env={**sim_env, "LIVERMORE_UNIVERSE_CHECK_S": "86400"})
     set_universe(redis_client, SYMS[:2])
     client = ControlClient(redis_client)
     assert client.send("start", "coinbase", timeout=60)["status"] == "success"
