@@ -2,9 +2,12 @@
 
 `stage_close` advances one stream's in-memory state by a closed candle (MACD-V, alert rules) and
 encodes the close's spec: its keys, candle TTL, close channel, the candle member, the close
-event, the indicator value, the alert state and the alerts. The script stores the candle and
-publishes the rest only if the bar is newer than the stream's marker in Redis; memory only
-*expects* the close to be new, and StreamStates drops the state wherever Redis disagreed.
+event, the indicator value, the alert state's changed fields, the alerts and the whole alert state
+(for a hash found incomplete). The layout is CLOSE_BATCH's: one flat MessagePack array per close,
+without nested arrays, because every table the script's decoder builds costs Redis time.
+The script stores the candle and publishes the rest only if the bar is newer than the stream's
+marker in Redis; memory only *expects* the close to be new, and StreamStates drops the state
+wherever Redis disagreed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from streaming.alerts.rules import evaluate
 from streaming.models import Candle
 from streaming.pipeline.events import close_event_from_member, close_event_open, indicator_json
 from streaming.pipeline.state import StreamState
-from streaming.store.alert_state import alert_state_args
+from streaming.store.alert_state import alert_state_write
 from streaming.store.candles import candle_keys
 from streaming.store.codec import encode_candle
 from streaming.timeframes import TIMEFRAME_MS
@@ -41,19 +44,19 @@ class StreamHead(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     timeframe: str
     timeframe_ms: int
-    spec_open: bytes  # the spec up to the candle: its keys, candle TTL and close channel
+    spec_open: bytes  # the spec's items up to the candle (keys, candle TTL, close channel), no header
+    spec_items: int  # how many items spec_open holds
     event_open: bytes  # the close event up to the timestamp: exchange, symbol, timeframe
 
 
 def stream_head(exchange_id: int, exchange: str, symbol: str, timeframe: str, user_ids: Sequence[int],
                 user_ttl_s: int) -> StreamHead:
-    ks = [keys.closed_marker(exchange_id, symbol, timeframe), keys.indicator(exchange_id, symbol, timeframe),
-          keys.alert_state(exchange_id, symbol, timeframe), *candle_keys(exchange_id, symbol, timeframe, user_ids)]
-    # a MessagePack array of the 9 parts: its header and the 3 constant ones
-    spec_open = b"\x99" + _encode_spec((ks, user_ttl_s if user_ids else 0,
-                                          keys.candle_close_channel(exchange_id, symbol, timeframe)))[1:]
-    return StreamHead(exchange_id, exchange, symbol, timeframe, TIMEFRAME_MS[timeframe], spec_open,
-                      close_event_open(exchange_id, exchange, symbol, timeframe))
+    stored = candle_keys(exchange_id, symbol, timeframe, user_ids)
+    items = (len(stored), keys.closed_marker(exchange_id, symbol, timeframe),
+             keys.indicator(exchange_id, symbol, timeframe), keys.alert_state(exchange_id, symbol, timeframe),
+             *stored, user_ttl_s if user_ids else 0, keys.candle_close_channel(exchange_id, symbol, timeframe))
+    return StreamHead(exchange_id, exchange, symbol, timeframe, TIMEFRAME_MS[timeframe], _items(_encode_spec(items)),
+                      len(items), close_event_open(exchange_id, exchange, symbol, timeframe))
 
 
 class Staged(NamedTuple):
@@ -73,24 +76,39 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
     A candle newer than `state.last` advances `state` (MACD-V, then the alert rules with `now` =
     the candle's close time) and its spec carries the indicator value, the alert state and the
     alerts; an older or equal one only stores the candle (the script counts it as a duplicate or
-    a correction)."""
+    a correction).
+
+    The alert state goes whole the first time (`state.alerts_stored` false), then as the fields
+    that changed, with the whole state beside them for the script to write instead if the hash
+    turns out to lack a field (deleted meanwhile)."""
     ts = candle.timestamp
     last_ts = state.last_ts
     expected_new = last_ts is None or ts > last_ts
     if expected_new:
         value = state.advance(candle, head.timeframe)
-        alerts_state, signals = evaluate(state.alerts, value, ts + head.timeframe_ms, cooldown_ms)
-        state.alerts = alerts_state
-        fields = alert_state_args(alerts_state)
+        old = state.alerts
+        new, signals = evaluate(old, value, ts + head.timeframe_ms, cooldown_ms)
+        fields, whole = alert_state_write(old, new, state.alerts_stored)
+        state.alerts = new
+        state.alerts_stored = True  # if Redis disagrees, StreamStates reloads the stream
         ind = indicator_json(ts, value).decode()
         alerts = [encode_alert(alert_event(head.exchange_id, head.exchange, head.symbol, head.timeframe, ts,
                                            candle.close, s)).decode() for s in signals] if signals else []
     else:
-        fields, ind, alerts = [], "", []
+        fields, whole, ind, alerts = [], "", "", []
     member = encode_candle(candle)
     event = close_event_from_member(head.event_open, member, source)
-    tail = _encode_spec((str(ts), member.decode(), event.decode(), ind, fields, alerts))
-    return head.spec_open + tail[1:], Staged(head.symbol, head.timeframe, candle, expected_new)
+    tail = _items(_encode_spec((str(ts), member.decode(), event.decode(), ind, len(fields), *fields,
+                                len(alerts), *alerts, whole)))
+    count = head.spec_items + 7 + len(fields) + len(alerts)
+    return (b"\xdc" + count.to_bytes(2, "big") + head.spec_open + tail,
+            Staged(head.symbol, head.timeframe, candle, expected_new))
+
+
+def _items(array: bytes) -> bytes:
+    """A MessagePack array's items without its header (fixarray or array 16)."""
+    return array[1:] if array[0] < 0xDC else array[3:]
+
 
 
 class Batch:

@@ -33,13 +33,16 @@ class StreamState:
     last candle's open time is `last_ts` (the int the candle came with, shared with the adapter's
     books). `macd` and `last` build a MacdV and a Candle from them on each read: change the
     state through `advance` or by assigning them, never by mutating what they return. `head` is
-    the stream's encoded close prefixes, which StreamStates caches here: one record per stream."""
+    the stream's encoded close prefixes, which StreamStates caches here: one record per stream.
+    `alerts_stored`: Redis holds `alerts` whole (loaded from there, or written by a close or the
+    warm-up), so a close need only write the fields it changes."""
 
-    __slots__ = ("_packed", "alerts", "head", "last_ts")
+    __slots__ = ("_packed", "alerts", "alerts_stored", "head", "last_ts")
 
     def __init__(self, macd: MacdV | None = None, last: Candle | None = None,
-                 alerts: AlertState | None = None) -> None:
+                 alerts: AlertState | None = None, alerts_stored: bool = False) -> None:
         self.alerts = alerts or _NO_ALERTS
+        self.alerts_stored = alerts_stored
         self.head: StreamHead | None = None
         if macd is None and last is None:
             self.last_ts: int | None = None
@@ -99,9 +102,11 @@ class StreamState:
         return value
 
 
-def rebuild(candles: Sequence[Candle], timeframe: str, alerts: AlertState | None = None) -> StreamState:
-    """State after replaying stored candles (oldest first) with the same gap filling as live."""
-    state = StreamState(alerts=alerts)
+def rebuild(candles: Sequence[Candle], timeframe: str, alerts: AlertState | None = None,
+            alerts_stored: bool = False) -> StreamState:
+    """State after replaying stored candles (oldest first) with the same gap filling as live;
+    `alerts_stored`: `alerts` is what Redis holds."""
+    state = StreamState(alerts=alerts, alerts_stored=alerts_stored)
     if not candles:
         return state
     try:

@@ -225,13 +225,15 @@ class StreamStates:
                 await self.repair_future(sym, tf, now_ms)
                 raw = await self.redis.zrange(candle_keys(ex, sym, tf, self._pools[sym].user_ids)[0],
                                               -self.config.max_candles, -1)
+            stored = bool(alert_raw)
             try:
                 alerts = decode_alert_state(alert_raw)
             except ValueError as exc:
                 self.counters["bad_alert_state"] += 1
                 self._log.warning("alertstate", "alert state of %s %s unreadable (%s); starting fresh", sym, tf, exc)
-                alerts = AlertState()
-            self._states[stream] = rebuild(self._decode_all(raw), tf, alerts)  # `need`'s tuple: one per stream
+                alerts, stored = AlertState(), False
+            # `need`'s tuple: one per stream
+            self._states[stream] = rebuild(self._decode_all(raw), tf, alerts, alerts_stored=stored)
         for j, (sym, _) in enumerate(aggs):
             candles = self._decode_all(res[3 * len(need) + j])
             self._aggregators[sym] = TimeframeAggregator.rebuild(candles, self.aggregated)

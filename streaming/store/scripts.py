@@ -55,12 +55,17 @@ return tonumber(cur)
 # One call per batch: packing many small commands, not Redis, was the cost. The keys of each close travel
 # inside its spec: a batch spans many streams, so it needs one Redis (or one shard per worker),
 # never a cluster slot per key anyway.
+# The alert state is written as the fields that changed; HSET counting a new field means the hash
+# was incomplete (deleted meanwhile), and the whole state, sent beside them, is written instead.
 # KEYS: 1 alerts stream. ARGV: 1 alerts channel, 2 stream maxlen, 3 candle maxlen, 4 one
-# MessagePack array of the batch's closes, each an array (cmsgpack reads strings by their length:
+# MessagePack array of the batch's closes (streaming.pipeline.staging), each one flat array,
+# because each nested table the decoder builds costs time (cmsgpack reads strings by their length:
 # half the time cjson took to unescape the JSON documents inside a JSON spec):
-#   [[marker, indicator, alert state, candle key...], ttl_s, close channel, score (string), member,
-#    close event, indicator JSON ('' = none), [alert-state field, value, ...], [alert JSON, ...]]
-# (the first three are constant per stream: the worker encodes them once)
+#   k, marker key, indicator key, alert-state key, candle key 1..k, ttl_s, close channel,
+#   score (string), member, close event, indicator JSON ('' = none), n, alert-state field and
+#   value x n/2, m, alert JSON x m, the whole alert state ('' = none: a JSON array of its fields
+#   and values, decoded only when needed)
+# (the items up to the close channel are constant per stream: the worker encodes them once)
 # Returns a string with one digit per close: 1 published, 0 identical re-delivery, 2 correction
 # (streaming.pipeline.close_script.CloseOutcome).
 CLOSE_BATCH = _REPLACE + """
@@ -70,34 +75,40 @@ local specs = cmsgpack.unpack(ARGV[4])
 local out = {}
 for a = 1, #specs do
   local s = specs[a]
-  local ks, ttl, score, member = s[1], s[2], s[4], s[5]
-  local prev = redis.call('SET', ks[1], score, 'GET')
+  local last_key = s[1] + 4
+  local marker, ttl, score, member = s[2], s[last_key + 1], s[last_key + 3], s[last_key + 4]
+  local prev = redis.call('SET', marker, score, 'GET')
   if prev and tonumber(prev) >= tonumber(score) then
-    redis.call('SET', ks[1], prev)
+    redis.call('SET', marker, prev)
     local changed = 0
-    for i = 4, #ks do
-      if replace(ks[i], score, member, trim_to, ttl) == 1 then changed = 1 end
+    for i = 5, last_key do
+      if replace(s[i], score, member, trim_to, ttl) == 1 then changed = 1 end
     end
     out[a] = changed * 2
   else
-    for i = 4, #ks do
-      local key = ks[i]
+    for i = 5, last_key do
+      local key = s[i]
       local cleared = redis.pcall('ZREMRANGEBYSCORE', key, score, score)
       if type(cleared) == 'table' and cleared.err then
         -- e.g. a candle key of the wrong type: no marker may run ahead of its stored bar
-        if prev then redis.call('SET', ks[1], prev) else redis.call('DEL', ks[1]) end
+        if prev then redis.call('SET', marker, prev) else redis.call('DEL', marker) end
         return redis.error_reply(cleared.err)
       end
       redis.call('ZADD', key, score, member)
       redis.call('ZREMRANGEBYRANK', key, 0, trim_to)
       if ttl > 0 then redis.call('EXPIRE', key, ttl) end
     end
-    redis.call('PUBLISH', s[3], s[6])
-    if s[7] ~= '' then redis.call('SET', ks[2], s[7]) end
-    if #s[8] > 0 then redis.call('HSET', ks[3], unpack(s[8])) end
-    for _, alert in ipairs(s[9]) do
-      redis.call('PUBLISH', channel, alert)
-      redis.call('XADD', KEYS[1], 'MAXLEN', '~', stream_max, '*', 'json', alert)
+    local p = last_key + 5
+    redis.call('PUBLISH', s[last_key + 2], s[p])
+    if s[p + 1] ~= '' then redis.call('SET', s[3], s[p + 1]) end
+    local n = s[p + 2]
+    if n > 0 and redis.call('HSET', s[4], unpack(s, p + 3, p + 2 + n)) > 0 and s[#s] ~= '' then
+      redis.call('HSET', s[4], unpack(cjson.decode(s[#s])))
+    end
+    local q = p + 3 + n
+    for i = q + 1, q + s[q] do
+      redis.call('PUBLISH', channel, s[i])
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', stream_max, '*', 'json', s[i])
     end
     out[a] = 1
   end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,12 @@ from streaming.alerts.rules import (
     level_label,
 )
 from streaming.indicators import MacdVValue
-from streaming.store.alert_state import alert_state_fields, decode_alert_state
+from streaming.store.alert_state import (
+    alert_state_args,
+    alert_state_fields,
+    alert_state_write,
+    decode_alert_state,
+)
 
 T0 = 1_700_000_000_000
 BAR = 300_000
@@ -196,6 +202,24 @@ def test_state_round_trip_through_flat_dict():
     assert decode_alert_state({}) == AlertState()
     assert set(alert_state_fields(AlertState())) == set(d)  # fixed field set: HSET replaces it all
     assert decode_alert_state(alert_state_fields(AlertState(prev_macd_v=-0.1 + 1e-17))).prev_macd_v == -0.1 + 1e-17
+
+
+_STATES = st.builds(
+    AlertState,
+    st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    st.dictionaries(st.sampled_from(["level_150", "level_-150", "reversal_oversold"]), st.integers(0, 2**53)),
+    st.booleans(), st.booleans())
+
+
+@given(_STATES, _STATES)
+def test_a_change_writes_exactly_the_fields_that_differ_and_the_whole_state_as_json(old, new):
+    before, after = alert_state_fields(old), alert_state_fields(new)
+    args, whole = alert_state_write(old, new, stored=True)
+    changes = dict(zip(*[iter(args)] * 2, strict=True))
+    assert all(after[k] == v != before[k] for k, v in changes.items())  # nothing written for nothing
+    assert decode_alert_state({**before, **changes}) == new  # the stored hash reads as the new state
+    assert (orjson.loads(whole) == alert_state_args(new)) if changes else whole == ""
+    assert alert_state_write(old, new, stored=False) == (alert_state_args(new), "")  # not stored: all of it
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,16 @@ def up_then_down() -> list[Candle]:
     return bars(prices)
 
 
-def decode(spec: bytes) -> list:
-    return msgspec.msgpack.decode(spec)  # as the script's cmsgpack.unpack reads it
+def decode(spec: bytes) -> tuple:
+    """The spec's parts, read as CLOSE_BATCH reads its flat array (streaming.store.scripts):
+    (keys, ttl, channel, score, member, event, indicator, alert-state args, alerts, whole state)."""
+    s = msgspec.msgpack.decode(spec)  # as the script's cmsgpack.unpack reads it
+    k = s[0]
+    ks, (ttl, channel, score, member, event, ind, n), rest = s[1:4 + k], s[4 + k:11 + k], s[11 + k:]
+    fields, m = rest[:n], rest[n]
+    alerts, whole = rest[n + 1:n + 1 + m], rest[n + 1 + m:]
+    assert len(whole) == 1, s
+    return ks, ttl, channel, score, member, event, ind, fields, alerts, whole[0]
 
 
 def test_a_new_close_advances_macd_v_and_encodes_the_whole_spec():
@@ -52,7 +60,7 @@ def test_a_new_close_advances_macd_v_and_encodes_the_whole_spec():
         want = oracle.update(c.high, c.low, c.close)
         assert staged.expected_new and staged.symbol == "ETHBTC" and staged.timeframe == "5m" and staged.candle == c
     assert state.last == c and state.macd.to_dict() == oracle.to_dict()
-    ks, ttl, channel, score, member, event, ind, fields, alerts = decode(spec)
+    ks, ttl, channel, score, member, event, ind, fields, alerts, whole = decode(spec)
     assert ks == [keys.closed_marker(EX, "ETHBTC", "5m"), keys.indicator(EX, "ETHBTC", "5m"),
                   keys.alert_state(EX, "ETHBTC", "5m"), keys.candles(EX, "ETHBTC", "5m")]
     assert ttl == 0 and channel == keys.candle_close_channel(EX, "ETHBTC", "5m") and score == str(c.timestamp)
@@ -63,8 +71,27 @@ def test_a_new_close_advances_macd_v_and_encodes_the_whole_spec():
                                  "close": c.close, "volume": c.volume, "source": "websocket"}
     value = json.loads(ind)
     assert value["timestamp"] == c.timestamp and math.isclose(value["macd_v"], want.macd_v, rel_tol=1e-12)
-    assert dict(zip(fields[::2], fields[1::2], strict=True)) == alert_state_fields(state.alerts)
+    # the whole state went with the first close; since then only what changed, the whole beside it
+    assert fields == ["prev_macd_v", repr(want.macd_v)]
+    whole = json.loads(whole)
+    assert dict(zip(whole[::2], whole[1::2], strict=True)) == alert_state_fields(state.alerts)
     assert alerts == []
+
+
+def test_the_alert_state_goes_whole_until_stored_then_as_its_changes():
+    head = stream_head(EX, "binance", "ETHBTC", "5m", (), 86_400)
+    state = StreamState()
+    cs = bars([100.0 + i % 7 for i in range(40)])
+    *_, fields, _, whole = decode(stage_close(state, head, cs[0], "websocket", 300_000)[0])
+    assert dict(zip(fields[::2], fields[1::2], strict=True)) == alert_state_fields(AlertState()) and whole == ""
+    assert state.alerts_stored
+    # no MACD-V yet: nothing changes, nothing is written
+    *_, fields, _, whole = decode(stage_close(state, head, cs[1], "websocket", 300_000)[0])
+    assert (fields, whole) == ([], "")
+    # a state not known to be stored (e.g. its hash was absent or unreadable) goes whole again
+    state.alerts_stored = False
+    *_, fields, _, whole = decode(stage_close(state, head, cs[2], "websocket", 300_000)[0])
+    assert len(fields) == 10 and whole == ""
 
 
 def test_an_old_or_repeated_close_only_stores_and_leaves_state_alone():
@@ -77,10 +104,10 @@ def test_an_old_or_repeated_close_only_stores_and_leaves_state_alone():
     for old in (cs[-1], cs[3], Candle(cs[-1].timestamp, 1.0, 2.0, 0.5, 1.5, 9.0)):
         spec, staged = stage_close(state, head, old, "rest", 300_000)
         assert not staged.expected_new
-        _, _, _, score, member, event, ind, fields, alerts = decode(spec)
+        _, _, _, score, member, event, ind, fields, alerts, whole = decode(spec)
         assert json.loads(member)["timestamp"] == old.timestamp
         assert score == str(old.timestamp) and json.loads(event)["source"] == "rest"
-        assert (ind, fields, alerts) == ("", [], [])
+        assert (ind, fields, alerts, whole) == ("", [], [], "")
     assert (state.macd.to_dict(), state.last, state.alerts) == before
 
 

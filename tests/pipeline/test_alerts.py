@@ -10,7 +10,7 @@ from streaming import keys
 from streaming.alerts.rules import AlertState, evaluate
 from streaming.indicators.macd_v import MacdV
 from streaming.models import Candle
-from streaming.store.alert_state import decode_alert_state
+from streaming.store.alert_state import alert_state_fields, decode_alert_state
 from tests.pipeline.helpers import Subscriber, make_pipeline, trend_candles, updates
 
 EX = 3
@@ -63,6 +63,31 @@ async def test_trend_alerts_reach_subscriber_and_stream_exactly(redis_url, redis
     assert [json.loads(f["json"]) for _, f in stream] == got
     state = redis_client.hgetall(keys.alert_state(EX, "SOLUSDT", "5m"))
     assert decode_alert_state(state).prev_macd_v is not None
+
+
+async def test_the_stored_alert_state_is_whole_after_every_close_even_if_deleted_meanwhile(redis_url, redis_client):
+    cs = up_then_down()
+    m, st, states = MacdV(), AlertState(), []
+    for c in cs:
+        st, _ = evaluate(st, m.update(c.high, c.low, c.close), c.timestamp + 300_000)
+        states.append(st)
+    # deleted once without MACD-V yet (the state stays fresh: nothing is written), once while a
+    # cooldown runs (the next close writes it whole, not only what it changed)
+    cooling = next(i for i, st in enumerate(states) if st.cooldowns) + 1
+    deleted_before = {5, cooling}
+    key = keys.alert_state(EX, "SOLUSDT", "5m")
+    r, p = await make_pipeline(redis_url, ["SOLUSDT"], exchange_id=EX, timeframes=("5m",))
+    for i, u in enumerate(updates(cs, "SOLUSDT")):
+        if i in deleted_before:
+            redis_client.delete(key)
+        await p.process([u])
+        stored = redis_client.hgetall(key)
+        # absent only while nothing changed since it was deleted (absent reads as the fresh state)
+        assert decode_alert_state(stored) == states[i], i
+        assert stored in ({}, alert_state_fields(states[i])), i
+        if i == cooling:
+            assert stored == alert_state_fields(states[i])
+    await r.aclose()
 
 
 async def test_cooldown_and_latches_survive_a_restart(redis_url, redis_client):
