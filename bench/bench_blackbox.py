@@ -11,11 +11,13 @@ are not the table's. Only 127.0.0.1 is used; Redis and the database are private 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,14 +109,96 @@ def rates(server: LoadServer, platform: Platform, cfg: Config) -> tuple[list[sc.
     return floods, best
 
 
-def storms(server: LoadServer, platform: Platform, cfg: Config,
-           n_symbols: int) -> tuple[list[sc.Storm], int, sc.CatchUp | None]:
+class PeerCryptofeed:
+    """cryptofeed's CandlesRedis on n symbols x 5 timeframes, on a load server of its own, so its
+    storms can alternate with the worker's: both stay connected, and each storm goes to one."""
+
+    def __init__(self, platform: Platform, cfg: Config, exe: Path, n_symbols: int) -> None:
+        self.platform, self.cfg, self.exe, self.n = platform, cfg, exe, n_symbols
+        self.log_path = platform.root / f"cryptofeed-{n_symbols}.log"
+        self.stack = contextlib.ExitStack()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PeerCryptofeed:
+        try:
+            self.server = self.stack.enter_context(LoadServer(self.n))
+            self.sub = self.stack.enter_context(Subscriber(self.platform.redis_url, PEER_PATTERN))
+            self.proc = peers.cryptofeed(self.exe, self.server.ws_url, self.server.rest_url, self.platform.redis_url,
+                                         self.n, self.log_path)
+            self.server.wait_streams(self.n * 5, alive=self.alive)
+            with self._notifications():
+                sc.warm(self.server, self.sub, self.cfg.peer_warm_rounds)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stack.close()
+
+    def alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace").strip()
+            raise RuntimeError(f"cryptofeed exited with {self.proc.returncode}: {tail.splitlines()[-1:] or ''}")
+
+    @contextlib.contextmanager
+    def _notifications(self) -> Iterator[None]:
+        # a notification per ZADD is the peer's "close event"; off otherwise, so the worker's own
+        # ZADDs never pay for notifications nobody is measuring
+        with self.platform.client() as r:
+            r.config_set("notify-keyspace-events", "Kz")
+        try:
+            yield
+        finally:
+            with self.platform.client() as r:
+                r.config_set("notify-keyspace-events", "")
+
+    def storm(self, i: int) -> sc.Storm:
+        with self._notifications():
+            out = sc.storms(self.server, self.sub, self.cfg.peer_warm_rounds + i, 1, sc.peer_key)[0]
+        self.alive()
+        return out
+
+
+def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int, peer_exe: Path | None,
+           notes: list[str]) -> tuple[list[sc.Storm], list[sc.Storm], int, sc.CatchUp | None]:
+    """The worker's storms and, alternating with them, cryptofeed's (a drifting machine load then
+    moves both alike); the worker's RSS; the catch-up for the larger storm."""
     catch_up = None
+    ours: list[sc.Storm] = []
+    theirs: list[sc.Storm] = []
     with Subscriber(platform.redis_url, CLOSE_PATTERN) as sub, \
             Worker(platform, n_symbols, server.ws_url, server.rest_url) as worker:
         server.wait_streams(n_symbols * 5, alive=worker.alive)
         sc.warm(server, sub, cfg.warm_rounds)
-        out = sc.storms(server, sub, cfg.warm_rounds, cfg.storm_repeats, sc.worker_key)
+        with contextlib.ExitStack() as stack:
+            peer = None
+            if peer_exe is not None:
+                try:
+                    peer = stack.enter_context(PeerCryptofeed(platform, cfg, peer_exe, n_symbols))
+                except RuntimeError as exc:
+                    notes.append(f"cryptofeed storm of {n_symbols * 5:,} skipped: {str(exc).splitlines()[0][:200]}")
+            for i in range(cfg.storm_repeats):
+                ours += sc.storms(server, sub, cfg.warm_rounds + i, 1, sc.worker_key)
+                log(f"  worker, {n_symbols * 5:,} closes at once: last event {ours[-1].last_ms:.0f} ms, "
+                    f"p50 {ours[-1].p50_ms:.0f} ms, lost {ours[-1].lost}")
+                if peer is not None:
+                    try:
+                        theirs.append(peer.storm(i))
+                    except RuntimeError as exc:
+                        notes.append(f"cryptofeed storms of {n_symbols * 5:,} stopped: "
+                                     f"{str(exc).splitlines()[0][:200]}")
+                        peer = None
+                        continue
+                    log(f"  cryptofeed, {n_symbols * 5:,} closes at once: last write {theirs[-1].last_ms:.0f} ms, "
+                        f"p50 {theirs[-1].p50_ms:.0f} ms, lost {theirs[-1].lost}")
         rss = worker.settled_rss_kb()
         if n_symbols == cfg.storm_symbols[1]:
             catch_up = sc.catch_up(server, sub, cfg.warm_rounds + cfg.storm_repeats, cfg.catch_up_bars)
@@ -122,45 +206,8 @@ def storms(server: LoadServer, platform: Platform, cfg: Config,
                 f"closes in {catch_up.seconds:.1f} s, lost {catch_up.lost}, reconnects {catch_up.reconnects}")
         worker.alive()
     platform.flush()
-    for s in out:
-        log(f"  worker, {n_symbols * 5:,} closes at once: last event {s.last_ms:.0f} ms, p50 {s.p50_ms:.0f} ms, "
-            f"lost {s.lost}")
     log(f"  worker RSS with {n_symbols * 5:,} live streams: {rss / 1024:.1f} MB")
-    return out, rss, catch_up
-
-
-def peer_storms(server: LoadServer, platform: Platform, cfg: Config, exe: Path, n_symbols: int) -> list[sc.Storm]:
-    with platform.client() as r:
-        r.config_set("notify-keyspace-events", "Kz")  # a notification per ZADD: the peer's "close event"
-    proc = peers.cryptofeed(exe, server.ws_url, server.rest_url, platform.redis_url, n_symbols,
-                            platform.root / f"cryptofeed-{n_symbols}.log")
-
-    def alive() -> None:
-        if proc.poll() is not None:
-            tail = (platform.root / f"cryptofeed-{n_symbols}.log").read_text(errors="replace").strip()
-            raise RuntimeError(f"cryptofeed exited with {proc.returncode}: {tail.splitlines()[-1:] or ''}")
-
-    try:
-        with Subscriber(platform.redis_url, PEER_PATTERN) as sub:
-            server.wait_streams(n_symbols * 5, alive=alive)
-            sc.warm(server, sub, cfg.peer_warm_rounds)
-            out = sc.storms(server, sub, cfg.peer_warm_rounds, cfg.storm_repeats, sc.peer_key)
-            alive()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        server.wait_streams(0, timeout=15)
-        with platform.client() as r:
-            r.config_set("notify-keyspace-events", "")
-        platform.flush()
-    for s in out:
-        log(f"  cryptofeed, {n_symbols * 5:,} closes at once: last write {s.last_ms:.0f} ms, p50 {s.p50_ms:.0f} ms, "
-            f"lost {s.lost}")
-    return out
+    return ours, theirs, rss, catch_up
 
 
 @dataclass
@@ -257,14 +304,11 @@ def main() -> None:
             log("worker frame rates")
             m.floods, m.sustained = rates(server, platform, cfg)
             for n in cfg.storm_symbols:
-                log(f"close storm: {n * 5:,} streams")
-                m.storms[n], m.rss_kb[n], catch_up = storms(server, platform, cfg, n)
+                log(f"close storm: {n * 5:,} streams" + (", alternating with cryptofeed's" if exe else ""))
+                m.storms[n], theirs, m.rss_kb[n], catch_up = storms(server, platform, cfg, n, exe, notes)
                 m.catch_up = catch_up or m.catch_up
-                if exe is not None:
-                    try:
-                        m.peer_storms[n] = peer_storms(server, platform, cfg, exe, n)
-                    except RuntimeError as exc:
-                        notes.append(f"cryptofeed storm of {n * 5:,} skipped: {str(exc).splitlines()[0][:200]}")
+                if theirs:
+                    m.peer_storms[n] = theirs
     if exe is not None:
         for kind in ("talipp", "numpy"):
             value, why = peers.memory_per_stream(exe, kind, cfg.memory_streams)

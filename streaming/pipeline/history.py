@@ -42,5 +42,4 @@ async def install_history(redis: aioredis.Redis, store: CandleStore, exchange_id
     fields: dict[Any, Any] = alert_state_fields(state.alerts)
     pipe.hset(keys.alert_state(ex, symbol, tf), mapping=fields)
     await pipe.execute()
-    state.alerts_stored = True
     return written, state

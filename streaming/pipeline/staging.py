@@ -89,8 +89,7 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
         old = state.alerts
         new, signals = evaluate(old, value, ts + head.timeframe_ms, cooldown_ms)
         fields, whole = alert_state_write(old, new, state.alerts_stored)
-        state.alerts = new
-        state.alerts_stored = True  # if Redis disagrees, StreamStates reloads the stream
+        state.alerts = new  # stored with this close; if Redis disagrees, StreamStates reloads the stream
         ind = indicator_json(ts, value).decode()
         alerts = [encode_alert(alert_event(head.exchange_id, head.exchange, head.symbol, head.timeframe, ts,
                                            candle.close, s)).decode() for s in signals] if signals else []

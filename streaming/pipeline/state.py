@@ -34,15 +34,13 @@ class StreamState:
     books). `macd` and `last` build a MacdV and a Candle from them on each read: change the
     state through `advance` or by assigning them, never by mutating what they return. `head` is
     the stream's encoded close prefixes, which StreamStates caches here: one record per stream.
-    `alerts_stored`: Redis holds `alerts` whole (loaded from there, or written by a close or the
-    warm-up), so a close need only write the fields it changes."""
+    `alerts` given is what Redis holds; without it the state starts fresh and not stored."""
 
-    __slots__ = ("_packed", "alerts", "alerts_stored", "head", "last_ts")
+    __slots__ = ("_packed", "alerts", "head", "last_ts")
 
     def __init__(self, macd: MacdV | None = None, last: Candle | None = None,
-                 alerts: AlertState | None = None, alerts_stored: bool = False) -> None:
+                 alerts: AlertState | None = None) -> None:
         self.alerts = alerts or _NO_ALERTS
-        self.alerts_stored = alerts_stored
         self.head: StreamHead | None = None
         if macd is None and last is None:
             self.last_ts: int | None = None
@@ -59,6 +57,14 @@ class StreamState:
             self.last_ts = last.timestamp
             self._packed = _LAYOUT.pack(*macd.packed(), last.open, last.high, last.low, last.close, last.volume,
                                         last.synthetic)
+
+    @property
+    def alerts_stored(self) -> bool:
+        """Redis holds `alerts` whole (read from there, or written by a close or the warm-up),
+        so a close need only write the fields it changes. Told by identity, not by a flag: every
+        state the alert rules return is a new object, and only a stream never stored holds the
+        shared fresh one (a slot would cost each of thousands of streams 16 bytes)."""
+        return self.alerts is not _NO_ALERTS
 
     @property
     def macd(self) -> MacdV:
@@ -102,11 +108,10 @@ class StreamState:
         return value
 
 
-def rebuild(candles: Sequence[Candle], timeframe: str, alerts: AlertState | None = None,
-            alerts_stored: bool = False) -> StreamState:
+def rebuild(candles: Sequence[Candle], timeframe: str, alerts: AlertState | None = None) -> StreamState:
     """State after replaying stored candles (oldest first) with the same gap filling as live;
-    `alerts_stored`: `alerts` is what Redis holds."""
-    state = StreamState(alerts=alerts, alerts_stored=alerts_stored)
+    `alerts`: what Redis holds (None: nothing)."""
+    state = StreamState(alerts=alerts)
     if not candles:
         return state
     try:

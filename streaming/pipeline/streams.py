@@ -225,15 +225,13 @@ class StreamStates:
                 await self.repair_future(sym, tf, now_ms)
                 raw = await self.redis.zrange(candle_keys(ex, sym, tf, self._pools[sym].user_ids)[0],
                                               -self.config.max_candles, -1)
-            stored = bool(alert_raw)
+            alerts: AlertState | None = None
             try:
-                alerts = decode_alert_state(alert_raw)
+                alerts = decode_alert_state(alert_raw) if alert_raw else None
             except ValueError as exc:
                 self.counters["bad_alert_state"] += 1
                 self._log.warning("alertstate", "alert state of %s %s unreadable (%s); starting fresh", sym, tf, exc)
-                alerts, stored = AlertState(), False
-            # `need`'s tuple: one per stream
-            self._states[stream] = rebuild(self._decode_all(raw), tf, alerts, alerts_stored=stored)
+            self._states[stream] = rebuild(self._decode_all(raw), tf, alerts)  # `need`'s tuple: one per stream
         for j, (sym, _) in enumerate(aggs):
             candles = self._decode_all(res[3 * len(need) + j])
             self._aggregators[sym] = TimeframeAggregator.rebuild(candles, self.aggregated)
