@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reload-s", metavar="S", default="30",
                    help="re-read destinations and subscriptions this often (default 30)")
     p.set_defaults(func=run_service)
-    sub = p.add_subparsers(dest="notify_command", metavar="SUBCOMMAND")
+    # optional: without one the service runs, so the usage line must not show it as required
+    sub = p.add_subparsers(dest="notify_command", metavar="[SUBCOMMAND]")
 
     add = sub.add_parser("add", help="add a destination (NAME URL) or a subscription to one (NAME)",
                          description="NAME URL: a new destination and its first subscription. NAME alone: "

@@ -39,6 +39,19 @@ def test_every_command_option_and_positional_says_what_it_is():
     assert missing == []
 
 
+def test_a_subcommand_is_shown_required_exactly_where_it_is():
+    """`livermore notify` alone runs the service: its usage must not show a required subcommand,
+    and a command that needs one must not show it as optional."""
+    parser = build_parser()
+    for path, sub in [((), parser), *dict(_subcommands(parser)).items()]:
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                runs_alone = sub.get_default("func") is not None
+                usage = sub.format_usage()
+                shown_optional = "[" + (action.metavar or "").strip("[]") + "]" in usage
+                assert shown_optional == runs_alone, (path, usage)
+
+
 def test_help_and_version_fit_a_terminal():
     env = clean_env({"COLUMNS": str(WIDTH)})
     top = run_livermore(["--help"], env)
