@@ -33,7 +33,7 @@ from bench.report import Row, render, wrap
 from bench.subscriber import Subscriber
 
 CLOSE_PATTERN = "channel:exchange:2:candle:close:*"
-PEER_PATTERN = "__keyspace@0__:candles*"
+PEER_PATTERN = "__keyspace@0__:candles*-BINANCE-*"  # cryptofeed's keys only, not the worker's candles:2:...
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,15 @@ class PeerCryptofeed:
     """cryptofeed's CandlesRedis on n symbols x 5 timeframes, on a load server of its own, so its
     storms can alternate with the worker's: both stay connected, and each storm goes to one."""
 
-    def __init__(self, platform: Platform, cfg: Config, exe: Path, n_symbols: int) -> None:
-        self.platform, self.cfg, self.exe, self.n = platform, cfg, exe, n_symbols
+    def __init__(self, platform: Platform, cfg: Config, exe: Path, n_symbols: int, server_procs: int) -> None:
+        self.platform, self.cfg, self.exe, self.n, self.procs = platform, cfg, exe, n_symbols, server_procs
         self.log_path = platform.root / f"cryptofeed-{n_symbols}.log"
         self.stack = contextlib.ExitStack()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> PeerCryptofeed:
         try:
-            self.server = self.stack.enter_context(LoadServer(self.n))
+            self.server = self.stack.enter_context(LoadServer(self.n, procs=self.procs))  # as the worker's
             self.sub = self.stack.enter_context(Subscriber(self.platform.redis_url, PEER_PATTERN))
             self.proc = peers.cryptofeed(self.exe, self.server.ws_url, self.server.rest_url, self.platform.redis_url,
                                          self.n, self.log_path)
@@ -182,7 +182,7 @@ def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int, 
             peer = None
             if peer_exe is not None:
                 try:
-                    peer = stack.enter_context(PeerCryptofeed(platform, cfg, peer_exe, n_symbols))
+                    peer = stack.enter_context(PeerCryptofeed(platform, cfg, peer_exe, n_symbols, server.procs))
                 except RuntimeError as exc:
                     notes.append(f"cryptofeed storm of {n_symbols * 5:,} skipped: {str(exc).splitlines()[0][:200]}")
             for i in range(cfg.storm_repeats):
@@ -193,7 +193,7 @@ def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int, 
                     try:
                         theirs.append(peer.storm(i))
                     except RuntimeError as exc:
-                        notes.append(f"cryptofeed storms of {n_symbols * 5:,} stopped: "
+                        notes.append(f"cryptofeed storms of {n_symbols * 5:,} stopped after {len(theirs)}: "
                                      f"{str(exc).splitlines()[0][:200]}")
                         peer = None
                         continue
