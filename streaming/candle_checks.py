@@ -29,9 +29,16 @@ def candle_defect(c: object) -> str | None:
     if not isinstance(c, Candle):
         return "not_a_candle"
     ts = c.timestamp
+    o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
+    try:
+        # every close passes here: one chained test for a sound bar (False for NaN and for an
+        # infinity), the checks below only to name what is wrong
+        if type(ts) is int and ts >= 0 and 0.0 < lo <= o <= h <= MAX_VALUE and lo <= cl <= h and 0.0 <= v <= MAX_VALUE:
+            return None
+    except TypeError:
+        pass
     if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
         return "bad_timestamp"
-    o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
     try:
         if not (_isfinite(o) and _isfinite(h) and _isfinite(lo) and _isfinite(cl) and _isfinite(v)):
             return "non_finite"

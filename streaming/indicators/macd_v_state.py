@@ -51,114 +51,119 @@ class MacdVValue(msgspec.Struct, frozen=True, gc=False):
     bars: int = 0  # candles fed so far
 
 
+# The packed state, in PACKED_FORMAT's order: bars fed; fast EMA and its seed sum; slow EMA and
+# its seed sum; the previous close; ATR and its seed sum; signal and its seed sum; atr_n (observed
+# true ranges counted into the ATR's seed, stops at ATR); sig_n (the same for the signal);
+# gap_mask (bit i set = the bar i updates ago was synthetic); nulls, one bit per value above
+# still undefined (its slot then holds 0.0):
+_NULL_FAST, _NULL_SLOW, _NULL_PREV, _NULL_ATR, _NULL_SIG = 1, 2, 4, 8, 16
+_ALL_NULL = 31
+# the packed state before the first candle
+EMPTY_PACKED: tuple[Any, ...] = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, _ALL_NULL)
+
+
+def step(s: tuple[Any, ...], high: float, low: float, close: float,
+         synthetic: bool = False) -> tuple[tuple[Any, ...], MacdVValue]:
+    """The one MACD-V update rule, on the packed state (PACKED_FORMAT's values): the state after
+    one more closed candle and its reading. Raises ValueError on a non-finite price (nothing is
+    returned, so no state changes). Pure: the live side keeps thousands of states packed and
+    updates them without building an object."""
+    try:
+        finite = math.isfinite(high) and math.isfinite(low) and math.isfinite(close)
+    except TypeError:
+        finite = False
+    if not finite:
+        raise ValueError(f"MACD-V input must be finite numbers, got high={high!r} low={low!r} close={close!r}")
+    high = float(high)
+    low = float(low)
+    close = float(close)
+    n, fast, fast_sum, slow, slow_sum, pc, atr, atr_sum, sig, sig_sum, atr_n, sig_n, gap_mask, nulls = s
+    if n < FAST:
+        fast_sum += close
+        if n == FAST - 1:
+            fast = fast_sum / FAST
+            nulls &= ~_NULL_FAST
+    else:
+        fast = FAST_ALPHA * close + _FAST_KEEP * fast
+    if n < SLOW:
+        slow_sum += close
+        if n == SLOW - 1:
+            slow = slow_sum / SLOW
+            nulls &= ~_NULL_SLOW
+    else:
+        slow = SLOW_ALPHA * close + _SLOW_KEEP * slow
+    if not synthetic:
+        tr = high - low if nulls & _NULL_PREV else max(high - low, abs(high - pc), abs(low - pc))
+        if nulls & _NULL_ATR:
+            atr_sum += tr
+            atr_n += 1
+            if atr_n == ATR:
+                atr = atr_sum / ATR
+                nulls &= ~_NULL_ATR
+        else:
+            atr = (atr * (ATR - 1) + tr) / ATR
+    nulls &= ~_NULL_PREV
+    gap_mask = ((gap_mask << 1) | (1 if synthetic else 0)) & _GAP_MASK
+    if not nulls & (_NULL_ATR | _NULL_SLOW) and atr != 0.0:
+        # the signal skips null MACD-V (zero volatility) like the ATR skips missing ranges
+        mv = (fast - slow) / atr * 100.0
+        if nulls & _NULL_SIG:
+            sig_sum += mv
+            sig_n += 1
+            if sig_n == SIGNAL:
+                sig = sig_sum / SIGNAL
+                nulls &= ~_NULL_SIG
+        else:
+            sig = SIGNAL_ALPHA * mv + _SIGNAL_KEEP * sig
+    s = (n + 1, fast, fast_sum, slow, slow_sum, close, atr, atr_sum, sig, sig_sum, atr_n, sig_n, gap_mask, nulls)
+    return s, reading(s)
+
+
+def reading(s: tuple[Any, ...]) -> MacdVValue:
+    """The reading of a packed state (all null before the first candle)."""
+    n, fast, _, slow, _, _, atr, _, sig, _, _, _, gap_mask, nulls = s
+    gap_ratio = gap_mask.bit_count() / (n if n < GAP_WINDOW else GAP_WINDOW) if n else 0.0
+    seeded = not nulls & _NULL_ATR
+    fast_v = None if nulls & _NULL_FAST else fast
+    if nulls & _NULL_SLOW:
+        return MacdVValue(None, None, None, fast_v, None, atr if seeded else None, None, seeded, gap_ratio,
+                          REASON_HISTORY, n)
+    if not seeded:
+        return MacdVValue(None, None, None, fast_v, slow, None, None, seeded, gap_ratio, REASON_LOW_ACTIVITY, n)
+    if atr == 0.0:
+        return MacdVValue(None, None, None, fast_v, slow, atr, None, seeded, gap_ratio, REASON_ZERO_VOLATILITY, n)
+    mv = (fast - slow) / atr * 100.0
+    if nulls & _NULL_SIG:
+        return MacdVValue(mv, None, None, fast_v, slow, atr, _stage(mv, None), seeded, gap_ratio, None, n)
+    return MacdVValue(mv, sig, mv - sig, fast_v, slow, atr, _stage(mv, sig), seeded, gap_ratio, None, n)
+
+
 class MacdV:
-    """MACD-V of one (exchange, symbol, timeframe) stream, fed one closed candle at a time.
+    """MACD-V of one (exchange, symbol, timeframe) stream, fed one closed candle at a time: a
+    holder of the packed state that `step` advances.
 
     Gives the same numbers as `macd_v_series` over the same candles (tests check 1e-9).
     A synthetic candle moves the EMAs of close but has no true range: the ATR carries over.
     """
 
-    __slots__ = (
-        "atr",
-        "atr_n",
-        "atr_sum",
-        "bars",
-        "fast",
-        "fast_sum",
-        "gap_mask",
-        "prev_close",
-        "sig",
-        "sig_n",
-        "sig_sum",
-        "slow",
-        "slow_sum",
-    )
+    __slots__ = ("_s",)
 
     def __init__(self) -> None:
-        self.bars = 0
-        self.fast: float | None = None
-        self.fast_sum = 0.0
-        self.slow: float | None = None
-        self.slow_sum = 0.0
-        self.prev_close: float | None = None
-        self.atr: float | None = None
-        self.atr_n = 0  # observed true ranges counted into the seed (stops at ATR)
-        self.atr_sum = 0.0
-        self.sig: float | None = None
-        self.sig_n = 0
-        self.sig_sum = 0.0
-        self.gap_mask = 0  # bit i set = the bar i updates ago was synthetic
+        self._s = EMPTY_PACKED
 
     def update(self, high: float, low: float, close: float, synthetic: bool = False) -> MacdVValue:
         """Feed one closed candle; raises ValueError (state untouched) on a non-finite price."""
-        try:
-            finite = math.isfinite(high) and math.isfinite(low) and math.isfinite(close)
-        except TypeError:
-            finite = False
-        if not finite:
-            raise ValueError(f"MACD-V input must be finite numbers, got high={high!r} low={low!r} close={close!r}")
-        high = float(high)
-        low = float(low)
-        close = float(close)
-        n = self.bars
-        if n < FAST:
-            self.fast_sum += close
-            if n == FAST - 1:
-                self.fast = self.fast_sum / FAST
-        else:
-            self.fast = FAST_ALPHA * close + _FAST_KEEP * self.fast  # type: ignore[operator]
-        if n < SLOW:
-            self.slow_sum += close
-            if n == SLOW - 1:
-                self.slow = self.slow_sum / SLOW
-        else:
-            self.slow = SLOW_ALPHA * close + _SLOW_KEEP * self.slow  # type: ignore[operator]
-
-        if not synthetic:
-            pc = self.prev_close
-            tr = high - low if pc is None else max(high - low, abs(high - pc), abs(low - pc))
-            if self.atr is None:
-                self.atr_sum += tr
-                self.atr_n += 1
-                if self.atr_n == ATR:
-                    self.atr = self.atr_sum / ATR
-            else:
-                self.atr = (self.atr * (ATR - 1) + tr) / ATR
-        self.prev_close = close
-        self.bars = n + 1
-        self.gap_mask = ((self.gap_mask << 1) | (1 if synthetic else 0)) & _GAP_MASK
-
-        mv = self._macd_v()
-        if mv is not None:
-            # the signal skips null MACD-V (zero volatility) like the ATR skips missing ranges
-            if self.sig is None:
-                self.sig_sum += mv
-                self.sig_n += 1
-                if self.sig_n == SIGNAL:
-                    self.sig = self.sig_sum / SIGNAL
-            else:
-                self.sig = SIGNAL_ALPHA * mv + _SIGNAL_KEEP * self.sig
-        return self._value(mv)
+        self._s, value = step(self._s, high, low, close, synthetic)
+        return value
 
     def packed(self) -> tuple[Any, ...]:
         """The state as the PACKED_FORMAT values (`from_packed` restores it exactly)."""
-        fast, slow, pc, atr, sig = self.fast, self.slow, self.prev_close, self.atr, self.sig
-        nulls = ((fast is None) | (slow is None) << 1 | (pc is None) << 2 | (atr is None) << 3
-                 | (sig is None) << 4)
-        return (self.bars, 0.0 if fast is None else fast, self.fast_sum, 0.0 if slow is None else slow,
-                self.slow_sum, 0.0 if pc is None else pc, 0.0 if atr is None else atr, self.atr_sum,
-                0.0 if sig is None else sig, self.sig_sum, self.atr_n, self.sig_n, self.gap_mask, nulls)
+        return self._s
 
     @classmethod
     def from_packed(cls, values: Sequence[Any]) -> MacdV:
         self = cls.__new__(cls)
-        (self.bars, fast, self.fast_sum, slow, self.slow_sum, pc, atr, self.atr_sum, sig, self.sig_sum,
-         self.atr_n, self.sig_n, self.gap_mask, nulls) = values
-        self.fast = None if nulls & 1 else fast
-        self.slow = None if nulls & 2 else slow
-        self.prev_close = None if nulls & 4 else pc
-        self.atr = None if nulls & 8 else atr
-        self.sig = None if nulls & 16 else sig
+        self._s = tuple(values)
         return self
 
     def update_candle(self, candle: Candle) -> MacdVValue:
@@ -166,30 +171,24 @@ class MacdV:
 
     def value(self) -> MacdVValue:
         """The reading after the last update (all null before the first)."""
-        return self._value(self._macd_v())
+        return reading(self._s)
 
-    def _macd_v(self) -> float | None:
-        atr = self.atr
-        slow = self.slow
-        if atr is None or slow is None or atr == 0.0:
-            return None
-        return (self.fast - slow) / atr * 100.0  # type: ignore[operator]
+    def _nullable(self, i: int, bit: int) -> float | None:
+        return None if self._s[13] & bit else self._s[i]
 
-    def _value(self, mv: float | None) -> MacdVValue:
-        n = self.bars
-        gap_ratio = self.gap_mask.bit_count() / (n if n < GAP_WINDOW else GAP_WINDOW) if n else 0.0
-        seeded = self.atr is not None
-        if mv is None:
-            if self.slow is None:
-                reason = REASON_HISTORY
-            elif not seeded:
-                reason = REASON_LOW_ACTIVITY
-            else:
-                reason = REASON_ZERO_VOLATILITY
-            return MacdVValue(None, None, None, self.fast, self.slow, self.atr, None, seeded, gap_ratio, reason, n)
-        sig = self.sig
-        hist = None if sig is None else mv - sig
-        return MacdVValue(mv, sig, hist, self.fast, self.slow, self.atr, _stage(mv, sig), seeded, gap_ratio, None, n)
+    bars = property(lambda self: self._s[0])
+    fast = property(lambda self: self._nullable(1, _NULL_FAST))
+    fast_sum = property(lambda self: self._s[2])
+    slow = property(lambda self: self._nullable(3, _NULL_SLOW))
+    slow_sum = property(lambda self: self._s[4])
+    prev_close = property(lambda self: self._nullable(5, _NULL_PREV))
+    atr = property(lambda self: self._nullable(6, _NULL_ATR))
+    atr_sum = property(lambda self: self._s[7])
+    sig = property(lambda self: self._nullable(8, _NULL_SIG))
+    sig_sum = property(lambda self: self._s[9])
+    atr_n = property(lambda self: self._s[10])
+    sig_n = property(lambda self: self._s[11])
+    gap_mask = property(lambda self: self._s[12])
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -219,28 +218,31 @@ class MacdV:
             raise ValueError(f"MACD-V state must be a mapping, got {type(data).__name__}")
         if data.get("v") != _STATE_VERSION:
             raise ValueError(f"MACD-V state version {data.get('v')!r} not supported (expected {_STATE_VERSION})")
-        self = cls()
-        for name in ("bars", "atr_n", "sig_n", "gap_mask"):
-            setattr(self, name, _int_field(data, name))
-        for name in ("fast_sum", "slow_sum", "atr_sum", "sig_sum"):
-            setattr(self, name, _float_field(data, name, nullable=False))
-        for name in ("fast", "slow", "prev_close", "atr", "sig"):
-            setattr(self, name, _float_field(data, name, nullable=True))
-        if self.gap_mask > _GAP_MASK or self.atr_n > ATR or self.sig_n > SIGNAL:
+        ints = {name: _int_field(data, name) for name in ("bars", "atr_n", "sig_n", "gap_mask")}
+        sums = {name: _float_field(data, name, nullable=False)
+                for name in ("fast_sum", "slow_sum", "atr_sum", "sig_sum")}
+        vals = {name: _float_field(data, name, nullable=True) for name in ("fast", "slow", "prev_close", "atr", "sig")}
+        if ints["gap_mask"] > _GAP_MASK or ints["atr_n"] > ATR or ints["sig_n"] > SIGNAL:
             raise ValueError("MACD-V state counters out of range")
-        if (self.slow is None) != (self.bars < SLOW) or (self.fast is None) != (self.bars < FAST):
+        bars = ints["bars"]
+        if (vals["slow"] is None) != (bars < SLOW) or (vals["fast"] is None) != (bars < FAST):
             raise ValueError("MACD-V state inconsistent: EMA presence does not match the bar count")
-        if self.atr is not None and self.atr < 0:
+        if vals["atr"] is not None and vals["atr"] < 0:
             raise ValueError("MACD-V state inconsistent: negative ATR")
-        return self
+        nulls = sum(bit for name, bit in (("fast", _NULL_FAST), ("slow", _NULL_SLOW), ("prev_close", _NULL_PREV),
+                                          ("atr", _NULL_ATR), ("sig", _NULL_SIG)) if vals[name] is None)
+        f = {name: 0.0 if v is None else v for name, v in vals.items()}
+        return cls.from_packed((bars, f["fast"], sums["fast_sum"], f["slow"], sums["slow_sum"], f["prev_close"],
+                                f["atr"], sums["atr_sum"], f["sig"], sums["sig_sum"], ints["atr_n"], ints["sig_n"],
+                                ints["gap_mask"], nulls))
 
     @classmethod
     def from_candles(cls, candles: Iterable[Candle]) -> MacdV:
         """Rebuild the state by replaying candles oldest first (e.g. the stored candle ZSET)."""
-        state = cls()
+        s = EMPTY_PACKED
         for c in candles:
-            state.update(c.high, c.low, c.close, c.synthetic)
-        return state
+            s = step(s, c.high, c.low, c.close, c.synthetic)[0]
+        return cls.from_packed(s)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MacdV):

@@ -56,15 +56,16 @@ class CloseMeter:
 
     def published(self, closes: Iterable[tuple[str, int]], now_ms: int) -> None:
         """Close events just published, as (timeframe, bar open ms)."""
-        counts, lags, recent = self.closes, self.lags, self.recent
+        counts, lags, keep = self.closes, self.lags, self.recent.append
         for tf, open_ms in closes:
             counts[tf] = counts.get(tf, 0) + 1
-            lag = max(0.0, float(now_ms - open_ms - TIMEFRAME_MS[tf]))
+            late = now_ms - open_ms - TIMEFRAME_MS[tf]
+            lag = float(late) if late > 0 else 0.0
             hist = lags.get(tf)
             if hist is None:
                 hist = lags[tf] = LagHistogram()
             hist.add(lag)
-            recent.append(lag)
+            keep(lag)
 
     def script_call(self, seconds: float) -> None:
         """One call of the close script (a batch) took `seconds`."""

@@ -190,14 +190,13 @@ class CandlePipeline:
 
     def _stage_all(self, batch: Batch, items: Sequence[CandleUpdate]) -> tuple[int, Stream, Exception] | None:
         """Stage `items` into `batch`; on an exception, (index of the item, its stream, exception)."""
-        states = self.states
-        get, head, add = states.get, states.head, batch.add
+        state_and_head, add = self.states.get_with_head, batch.add
         cooldown = self.config.cooldown_ms
         aggregation = self.aggregation
         for i, u in enumerate(items):
             stream = (u.symbol, u.timeframe)
             try:
-                add(*stage_close(get(stream), head(stream), u.candle, u.source, cooldown))
+                add(*stage_close(*state_and_head(stream), u.candle, u.source, cooldown))
                 if aggregation is not None and u.timeframe == BASE:
                     result = aggregation.advance(u.symbol, u.candle)
                     if result is not None:
@@ -217,8 +216,7 @@ class CandlePipeline:
             # one built now may rest on part of its 5m bars; changed 5m bars correct it instead
             self.counters["aggregate_already_stored"] += 1
             return
-        batch.add(*stage_close(self.states.get(stream), self.states.head(stream), bar, "aggregate",
-                               self.config.cooldown_ms))
+        batch.add(*stage_close(*self.states.get_with_head(stream), bar, "aggregate", self.config.cooldown_ms))
         batch.aggregated.append((symbol, tf, bar))
 
     def _note_aggregated(self, batch: Batch) -> None:

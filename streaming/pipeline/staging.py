@@ -13,7 +13,6 @@ wherever Redis disagreed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import msgspec
 
@@ -59,9 +58,10 @@ def stream_head(exchange_id: int, exchange: str, symbol: str, timeframe: str, us
                       len(items), close_event_open(exchange_id, exchange, symbol, timeframe))
 
 
-class Staged(NamedTuple):
+class Staged(msgspec.Struct, frozen=True, gc=False):
     """One staged close: `expected_new` = memory advanced its state by it (it was newer than the
-    last candle memory had); the script's outcome says whether Redis agreed."""
+    last candle memory had); the script's outcome says whether Redis agreed. (A Struct: a
+    NamedTuple took 0.4 us to build, a fifth of encoding the whole spec.)"""
 
     symbol: str
     timeframe: str

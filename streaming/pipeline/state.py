@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from streaming.alerts.rules import AlertState
 from streaming.gaps import GapFillError, fill_gaps, synthetic_between
 from streaming.indicators.macd_v import MacdV, MacdVValue
-from streaming.indicators.macd_v_state import PACKED_FORMAT
+from streaming.indicators.macd_v_state import EMPTY_PACKED, PACKED_FORMAT, step
 from streaming.models import Candle
 from streaming.timeframes import TIMEFRAME_MS
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _MACD = struct.Struct("<" + PACKED_FORMAT)
 _LAST = struct.Struct("<5d?")
 _LAYOUT = struct.Struct("<" + PACKED_FORMAT + "5d?")
-_EMPTY = _LAYOUT.pack(*MacdV().packed(), 0.0, 0.0, 0.0, 0.0, 0.0, False)
+_EMPTY = _LAYOUT.pack(*EMPTY_PACKED, 0.0, 0.0, 0.0, 0.0, 0.0, False)
 _NO_ALERTS = AlertState()  # frozen: every stream without alert state yet shares it
 
 
@@ -87,24 +87,27 @@ class StreamState:
 
     def advance(self, candle: Candle, timeframe: str) -> MacdVValue:
         """Feed one closed candle newer than `last`, after flat synthetic bars for skipped buckets
-        (docs macd-v.md: they move the EMAs, not the ATR). The store never sees the synthetic bars."""
-        macd = self.macd
+        (docs macd-v.md: they move the EMAs, not the ATR). The store never sees the synthetic bars.
+        MACD-V steps on the packed values: no object is built on the hot path."""
         last_ts = self.last_ts
-        # the last candle itself only when a gap is to be filled from it
-        gap_from = None if last_ts is None or candle.timestamp - last_ts == TIMEFRAME_MS.get(timeframe) else self.last
+        packed = self._packed
+        macd = _MACD.unpack_from(packed)
         try:
-            if gap_from is not None:
-                try:
-                    for filler in synthetic_between(gap_from, candle.timestamp, timeframe):
-                        macd.update(filler.high, filler.low, filler.close, True)
+            if last_ts is not None and candle.timestamp - last_ts != TIMEFRAME_MS.get(timeframe):
+                try:  # a gap, filled from the last candle
+                    for filler in synthetic_between(self.last, candle.timestamp, timeframe):  # type: ignore[arg-type]
+                        macd = step(macd, filler.high, filler.low, filler.close, True)[0]
                 except GapFillError:
                     # silent far longer than any gap worth filling: a new history starts here
-                    macd = MacdV()
-            value = macd.update(candle.high, candle.low, candle.close, candle.synthetic)
+                    macd = EMPTY_PACKED
+            macd, value = step(macd, candle.high, candle.low, candle.close, candle.synthetic)
         except BaseException:
-            self.put(macd, self.last)  # what MACD-V took before failing stays, as it always did
+            # what MACD-V took before failing stays, as it always did
+            self._packed = _LAYOUT.pack(*macd, *_LAST.unpack_from(packed, _MACD.size))
             raise
-        self.put(macd, candle)
+        self._packed = _LAYOUT.pack(*macd, candle.open, candle.high, candle.low, candle.close, candle.volume,
+                                    candle.synthetic)
+        self.last_ts = candle.timestamp
         return value
 
 

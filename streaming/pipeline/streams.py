@@ -93,17 +93,20 @@ class StreamStates:
     def peek(self, stream: Stream) -> StreamState | None:
         return self._states.get(stream)
 
-    def head(self, stream: Stream) -> StreamHead:
-        """The stream's StreamHead, kept in its state: encoded again only after the state was
-        dropped and reloaded (rare; the reload costs a round trip anyway)."""
-        state = self.get(stream)
+    def get_with_head(self, stream: Stream) -> tuple[StreamState, StreamHead]:
+        """`get`, and the stream's StreamHead kept in its state: encoded again only after the state
+        was dropped and reloaded (rare; the reload costs a round trip anyway). One lookup: every
+        close staged needs both."""
+        state = self._states.get(stream)
+        if state is None:
+            state = self._states[stream] = StreamState()
         head = state.head
         if head is None:
             symbol, tf = stream
             pool = self._pools[symbol]
             head = state.head = stream_head(self.exchange_id, self.exchange_name, symbol, tf, pool.user_ids,
                                             self.config.user_ttl_s)
-        return head
+        return state, head
 
     def aggregator(self, symbol: str) -> TimeframeAggregator:
         """The aggregator of a loaded symbol (a symbol missing anyway starts empty)."""
