@@ -192,11 +192,7 @@ class SimWorker(Worker):
     """`python -m streaming --autostart binance --no-warmup --symbols binance=...` on the simulator's clock."""
 
     def __init__(self, platform: Platform, sim: Simulator, symbols: list[str], src: Path | None = None) -> None:
-        super().__init__(platform, 0, sim.ws_url, sim.rest_url)
-        if src is not None:  # `python -m streaming` from another source tree (its own dependencies are ours)
-            run = (f"import sys; sys.path.insert(0, {str(src)!r}); from streaming.cli import main; "
-                   "sys.exit(main(['worker', *sys.argv[1:]]))")
-            self.args = [PYTHON, "-c", run, *self.args[3:]]
+        super().__init__(platform, 0, sim.ws_url, sim.rest_url, src)
         self.args += ["--autostart", "binance", "--no-warmup", "--symbols", "binance=" + ",".join(symbols)]
         self.env[SIM_CLOCK_ENV] = sim.clock_setting
 

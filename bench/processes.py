@@ -85,10 +85,15 @@ class Worker:
 
     _n = 0
 
-    def __init__(self, platform: Platform, n_symbols: int = 0, ws_url: str = "", rest_url: str = "") -> None:
+    def __init__(self, platform: Platform, n_symbols: int = 0, ws_url: str = "", rest_url: str = "",
+                 src: Path | None = None) -> None:
         Worker._n += 1
         self.worker_id = f"bench-{os.getpid()}-{Worker._n}"
         self.args = [PYTHON, "-m", "streaming", "--worker-id", self.worker_id]  # = livermore worker
+        if src is not None:  # `python -m streaming` from another source tree (its own dependencies are ours)
+            run = (f"import sys; sys.path.insert(0, {str(src)!r}); from streaming.cli import main; "
+                   "sys.exit(main(['worker', *sys.argv[1:]]))")
+            self.args = [PYTHON, "-c", run, *self.args[3:]]
         if n_symbols:
             self.args += ["--autostart", "binance", "--no-warmup",
                           "--symbols", "binance=" + ",".join(fr.symbol(k) for k in range(n_symbols))]
