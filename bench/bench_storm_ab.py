@@ -8,8 +8,9 @@ this tree's (`python -m streaming`) and OTHER_SRC's (a source tree holding `stre
 older commit unpacked with `git archive <commit> streaming | tar -x -C DIR`; its dependencies
 are ours). Each has its own Redis, database, load server and subscriber, all on 127.0.0.1, and
 the same warm-up (`--warm` closed bars of every stream, so MACD-V and the alert rules run). Then
-their storms alternate, this, other, this, ..., a moment apart: every stream (5 per symbol)
-closes in the same instant, timed from the first closing frame sent to the last close event.
+their storms alternate, a moment apart (this, other, other, this, ...): every stream (5 per
+symbol) closes in the same instant, timed from the first closing frame sent to the last close
+event. Both databases are migrated by this tree: the other tree must use the same schema.
 Prints per tree the median and every storm, and this tree's median as a ratio to the other's.
 """
 
@@ -84,7 +85,9 @@ def main() -> None:
             sc.warm(server, sub, args.warm)
         storms: list[list[tuple[float, float]]] = [[], []]
         for i in range(args.storms):
-            for k, (server, sub, worker) in enumerate(sides):
+            order = (0, 1) if i % 2 == 0 else (1, 0)  # who goes first alternates too
+            for k in order:
+                server, sub, worker = sides[k]
                 time.sleep(0.7)
                 s = sc.storm(server, sub, args.warm + i, sc.worker_key)
                 worker.alive()

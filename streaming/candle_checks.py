@@ -35,7 +35,7 @@ def candle_defect(c: object) -> str | None:
         # infinity), the checks below only to name what is wrong
         if type(ts) is int and ts >= 0 and 0.0 < lo <= o <= h <= MAX_VALUE and lo <= cl <= h and 0.0 <= v <= MAX_VALUE:
             return None
-    except TypeError:
+    except Exception:  # e.g. a Decimal NaN or an array compared: the checks below name it
         pass
     if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
         return "bad_timestamp"

@@ -28,12 +28,13 @@ _NO_ALERTS = AlertState()  # frozen: every stream without alert state yet shares
 class StreamState:
     """One (symbol, timeframe) of one exchange. `last` is None until a candle was fed.
 
-    Compact because a worker holds thousands of these: MACD-V's 13 values and the last candle's
+    Compact because a worker holds thousands of these: MACD-V's 14 values and the last candle's
     prices are one packed bytes object (boxed, they were ~20 objects of 32 bytes or more) and the
     last candle's open time is `last_ts` (the int the candle came with, shared with the adapter's
-    books). `macd` and `last` build a MacdV and a Candle from them on each read: change the
-    state through `advance` or by assigning them, never by mutating what they return. `head` is
-    the stream's encoded close prefixes, which StreamStates caches here: one record per stream.
+    books). `advance` steps MACD-V on the unpacked values; `macd` and `last` build a MacdV and a
+    Candle from them on each read: change the state through `advance` or by assigning them, never
+    by mutating what they return. `head` is the stream's encoded close prefixes, which
+    StreamStates caches here: one record per stream.
     `alerts` given is what Redis holds; without it the state starts fresh and not stored."""
 
     __slots__ = ("_packed", "alerts", "head", "last_ts")
