@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ GOOD = Candle(T, 100.0, 101.0, 99.0, 100.5, 12.5)
     (Candle(T, 1, float("inf"), 0.5, 1.5, 1), "non_finite"),
     (Candle(T, 1, 2, 0.5, 1.5, float("-inf")), "non_finite"),
     (Candle(T, 1, 2, 0.5, 1.5, "x"), "non_finite"),  # type: ignore[arg-type]
+    (Candle(T, Decimal("NaN"), 2, 0.5, 1.5, 1), "non_finite"),  # type: ignore[arg-type]  # compared, it raises
     (Candle(T, 1, 0.4, 0.5, 0.45, 1), "inconsistent"),  # low > high
     (Candle(T, 3, 2, 0.5, 1.5, 1), "inconsistent"),  # open above high
     (Candle(T, 1, 2, 0.5, 0.4, 1), "inconsistent"),  # close below low
