@@ -32,11 +32,19 @@ def candle_defect(c: object) -> str | None:
     o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
     try:
         # every close passes here: one chained test for a sound bar (False for NaN and for an
-        # infinity), the checks below only to name what is wrong
+        # infinity), the named checks only to name what is wrong
         if type(ts) is int and ts >= 0 and 0.0 < lo <= o <= h <= MAX_VALUE and lo <= cl <= h and 0.0 <= v <= MAX_VALUE:
             return None
-    except Exception:  # e.g. a Decimal NaN or an array compared: the checks below name it
+    except Exception:  # e.g. a Decimal NaN or an array compared: named_defect names it
         pass
+    return named_defect(c)
+
+
+def named_defect(c: Candle) -> str | None:
+    """The module docstring's rules checked one by one, in its order: what `candle_defect` asks
+    after its single test for a sound bar fails."""
+    ts = c.timestamp
+    o, h, lo, cl, v = c.open, c.high, c.low, c.close, c.volume
     if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
         return "bad_timestamp"
     try:

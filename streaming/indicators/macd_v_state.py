@@ -104,9 +104,9 @@ def step(s: tuple[Any, ...], high: float, low: float, close: float,
             atr = (atr * (ATR - 1) + tr) / ATR
     nulls &= ~_NULL_PREV
     gap_mask = ((gap_mask << 1) | (1 if synthetic else 0)) & _GAP_MASK
-    if not nulls & (_NULL_ATR | _NULL_SLOW) and atr != 0.0:
+    mv = _macd_v(fast, slow, atr, nulls)
+    if mv is not None:
         # the signal skips null MACD-V (zero volatility) like the ATR skips missing ranges
-        mv = (fast - slow) / atr * 100.0
         if nulls & _NULL_SIG:
             sig_sum += mv
             sig_n += 1
@@ -116,23 +116,34 @@ def step(s: tuple[Any, ...], high: float, low: float, close: float,
         else:
             sig = SIGNAL_ALPHA * mv + _SIGNAL_KEEP * sig
     s = (n + 1, fast, fast_sum, slow, slow_sum, close, atr, atr_sum, sig, sig_sum, atr_n, sig_n, gap_mask, nulls)
-    return s, reading(s)
+    return s, _reading(s, mv)
+
+
+def _macd_v(fast: float, slow: float, atr: float, nulls: int) -> float | None:
+    """MACD-V of the packed values; None until the slow EMA and the ATR exist, and at zero ATR."""
+    if nulls & (_NULL_ATR | _NULL_SLOW) or atr == 0.0:
+        return None
+    return (fast - slow) / atr * 100.0
 
 
 def reading(s: tuple[Any, ...]) -> MacdVValue:
     """The reading of a packed state (all null before the first candle)."""
+    return _reading(s, _macd_v(s[1], s[3], s[6], s[13]))
+
+
+def _reading(s: tuple[Any, ...], mv: float | None) -> MacdVValue:
     n, fast, _, slow, _, _, atr, _, sig, _, _, _, gap_mask, nulls = s
     gap_ratio = gap_mask.bit_count() / (n if n < GAP_WINDOW else GAP_WINDOW) if n else 0.0
     seeded = not nulls & _NULL_ATR
     fast_v = None if nulls & _NULL_FAST else fast
-    if nulls & _NULL_SLOW:
-        return MacdVValue(None, None, None, fast_v, None, atr if seeded else None, None, seeded, gap_ratio,
-                          REASON_HISTORY, n)
-    if not seeded:
-        return MacdVValue(None, None, None, fast_v, slow, None, None, seeded, gap_ratio, REASON_LOW_ACTIVITY, n)
-    if atr == 0.0:
+    if mv is None:
+        if nulls & _NULL_SLOW:
+            return MacdVValue(None, None, None, fast_v, None, atr if seeded else None, None, seeded, gap_ratio,
+                              REASON_HISTORY, n)
+        if not seeded:
+            return MacdVValue(None, None, None, fast_v, slow, None, None, seeded, gap_ratio, REASON_LOW_ACTIVITY,
+                              n)
         return MacdVValue(None, None, None, fast_v, slow, atr, None, seeded, gap_ratio, REASON_ZERO_VOLATILITY, n)
-    mv = (fast - slow) / atr * 100.0
     if nulls & _NULL_SIG:
         return MacdVValue(mv, None, None, fast_v, slow, atr, _stage(mv, None), seeded, gap_ratio, None, n)
     return MacdVValue(mv, sig, mv - sig, fast_v, slow, atr, _stage(mv, sig), seeded, gap_ratio, None, n)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streaming.aggregation import AggregationError, TimeframeAggregator, aggregate
-from streaming.candle_checks import DEFECTS, MAX_VALUE, candle_defect
+from streaming.candle_checks import DEFECTS, MAX_VALUE, candle_defect, named_defect
 from streaming.models import Candle
 from streaming.store.codec import BadCandle, check_candle
 
@@ -79,25 +79,6 @@ def test_aggregates_of_the_largest_allowed_bars_stay_finite():
     assert daily.volume == pytest.approx(288 * MAX_VALUE)
 
 
-def _named_defect(c: Candle) -> str | None:
-    """The module docstring's rules, checked one by one in its order (the reference for the
-    hot path's single chained test)."""
-    ts = c.timestamp
-    if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
-        return "bad_timestamp"
-    values = (c.open, c.high, c.low, c.close, c.volume)
-    if not all(isinstance(x, int | float) and math.isfinite(x) for x in values):
-        return "non_finite"
-    o, h, lo, cl, v = values
-    if lo > h:
-        return "inconsistent"
-    if not (lo > 0.0 and h <= MAX_VALUE and 0.0 <= v <= MAX_VALUE):
-        return "out_of_range"
-    if not (lo <= o <= h and lo <= cl <= h):
-        return "inconsistent"
-    return None
-
-
 _EDGES = [0.0, -0.0, 1.0, 0.5, 2.0, -1.0, 1e-12, MAX_VALUE, MAX_VALUE * 2, float("nan"), float("inf"),
           float("-inf"), 1, True, "1"]
 
@@ -107,4 +88,4 @@ _EDGES = [0.0, -0.0, 1.0, 0.5, 2.0, -1.0, 1e-12, MAX_VALUE, MAX_VALUE * 2, float
        *[st.one_of(st.sampled_from(_EDGES), st.floats(0.1, 3.0)) for _ in range(5)])
 def test_the_fast_check_names_the_same_defect_as_the_rules_one_by_one(ts, o, h, lo, c, v):
     candle = Candle(ts, o, h, lo, c, v)  # type: ignore[arg-type]
-    assert candle_defect(candle) == _named_defect(candle)
+    assert candle_defect(candle) == named_defect(candle)
