@@ -27,6 +27,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.processes import source_tree  # imports no streaming: a child imports its tree's
+
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 15
 INSTR_STREAMS, INSTR_BARS, INSTR_ROUNDS = 300, 40, 10
@@ -91,7 +95,7 @@ def instructions(src: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", type=Path, metavar="OTHER_SRC", help="also measure this source tree's streaming/")
+    ap.add_argument("--src", type=source_tree, metavar="OTHER_SRC", help="also measure this source tree's streaming/")
     ap.add_argument("--streams", type=int, default=2000, help="streams staged (2000)")
     ap.add_argument("--bars", type=int, default=60, help="closed bars each stream is seeded with (60)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each tree (3)")
@@ -105,8 +109,6 @@ def main() -> None:
         return
     trees = [("this tree", ROOT)]
     if args.src is not None:
-        if not (args.src / "streaming" / "__init__.py").is_file():
-            ap.error(f"{args.src} holds no streaming/ package")
         trees.append((str(args.src), args.src.resolve()))
     if args.instructions and shutil.which("valgrind") is None:
         ap.error("--instructions needs valgrind (apt-get install valgrind)")

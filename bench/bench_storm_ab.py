@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import scenarios as sc
 from bench.loadserver import LoadServer
-from bench.processes import Platform, Worker
+from bench.processes import Platform, Worker, source_tree
 from bench.subscriber import Subscriber
 
 CLOSE_PATTERN = "channel:exchange:2:candle:close:*"
@@ -64,13 +64,11 @@ def summary(this: Side, other: Side, closes: int) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("other_src", type=Path, metavar="OTHER_SRC", help="a source tree holding streaming/")
+    ap.add_argument("other_src", type=source_tree, metavar="OTHER_SRC", help="a source tree holding streaming/")
     ap.add_argument("--symbols", type=int, default=400, help="symbols per worker, 5 streams each (400)")
     ap.add_argument("--storms", type=int, default=12, help="storms per tree (12)")
     ap.add_argument("--warm", type=int, default=40, help="closed bars of every stream before the storms (40)")
     args = ap.parse_args()
-    if not (args.other_src / "streaming" / "__init__.py").is_file():
-        ap.error(f"{args.other_src} holds no streaming/ package")
     n = args.symbols
     with contextlib.ExitStack() as stack:
         sides = []

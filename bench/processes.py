@@ -3,6 +3,7 @@ and command wall times. Everything runs on 127.0.0.1 under one temporary directo
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import statistics
@@ -18,6 +19,15 @@ from bench import frames as fr
 PYTHON = sys.executable
 LIVERMORE = Path(PYTHON).parent / "livermore"  # the console script of this virtualenv
 EXCHANGE_ID = 2  # binance in the seeded exchanges table
+
+
+def source_tree(text: str) -> Path:
+    """argparse type: a source tree holding `streaming/`, another version of the worker's code
+    (e.g. `git archive <commit> streaming | tar -x -C DIR`)."""
+    path = Path(text)
+    if not (path / "streaming" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{text} holds no streaming/ package")
+    return path
 
 
 def rss_kb(pid: int) -> int:
