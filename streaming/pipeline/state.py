@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streaming.alerts.rules import AlertState
 from streaming.gaps import GapFillError, fill_gaps, synthetic_between
@@ -51,12 +51,16 @@ class StreamState:
 
     def put(self, macd: MacdV, last: Candle | None) -> None:
         """Replace MACD-V and the last candle."""
+        self._put(macd.packed(), last)
+
+    def _put(self, macd: tuple[Any, ...], last: Candle | None) -> None:
+        """Replace MACD-V (its packed values) and the last candle."""
         if last is None:
             self.last_ts = None
-            self._packed = _LAYOUT.pack(*macd.packed(), 0.0, 0.0, 0.0, 0.0, 0.0, False)
+            self._packed = _LAYOUT.pack(*macd, 0.0, 0.0, 0.0, 0.0, 0.0, False)
         else:
             self.last_ts = last.timestamp
-            self._packed = _LAYOUT.pack(*macd.packed(), last.open, last.high, last.low, last.close, last.volume,
+            self._packed = _LAYOUT.pack(*macd, last.open, last.high, last.low, last.close, last.volume,
                                         last.synthetic)
 
     @property
@@ -91,8 +95,7 @@ class StreamState:
         (docs macd-v.md: they move the EMAs, not the ATR). The store never sees the synthetic bars.
         MACD-V steps on the packed values: no object is built on the hot path."""
         last_ts = self.last_ts
-        packed = self._packed
-        macd = _MACD.unpack_from(packed)
+        macd = _MACD.unpack_from(self._packed)
         try:
             if last_ts is not None and candle.timestamp - last_ts != TIMEFRAME_MS.get(timeframe):
                 try:  # a gap, filled from the last candle
@@ -103,12 +106,9 @@ class StreamState:
                     macd = EMPTY_PACKED
             macd, value = step(macd, candle.high, candle.low, candle.close, candle.synthetic)
         except BaseException:
-            # what MACD-V took before failing stays, as it always did
-            self._packed = _LAYOUT.pack(*macd, *_LAST.unpack_from(packed, _MACD.size))
+            self._put(macd, self.last)  # what MACD-V took before failing stays, as it always did
             raise
-        self._packed = _LAYOUT.pack(*macd, candle.open, candle.high, candle.low, candle.close, candle.volume,
-                                    candle.synthetic)
-        self.last_ts = candle.timestamp
+        self._put(macd, candle)
         return value
 
 
