@@ -1,6 +1,6 @@
 """live_candles_sensor: observes each exchange's live candles from the workers' stats in Redis.
 
-Every tick (15 s) it reads, per exchange, the stats the live workers write (HASH
+Every tick (15 s, LIVERMORE_LIVE_SENSOR_S) it reads, per exchange, the stats the live workers write (HASH
 `exchange:{id}:stats`), the merged status and the heartbeats, and reports as runless events: an
 observation (what happened since the last tick), a materialization when new closes arrived
 (Dagster's freshness counts materializations) and the three live checks when their outcome
@@ -31,6 +31,7 @@ from streaming.contracts.workers import status_from_hash
 from streaming.timestamps import parse_utc_iso
 
 LiveEvent = dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation
+DEFAULT_INTERVAL_S = 15  # LIVERMORE_LIVE_SENSOR_S unset
 # an unchanged check outcome is said again this often: the UI shows the checks are still being run
 CHECKS_EVERY = timedelta(minutes=5)
 
@@ -124,13 +125,9 @@ def live_events(health: LiveHealth, with_checks: bool = True) -> list[LiveEvent]
     return events
 
 
-@dg.sensor(minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
-           asset_selection=dg.AssetSelection.assets(LIVE_CANDLES),
-           description="Observes live_candles per exchange from the workers' stats: streams live/stale, closes per "
-                       "timeframe, close lag, REST requests and 429s, reconnects, malformed/skipped frames, "
-                       "corrections; reports the live checks and a materialization when new closes arrived.")
-def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
-                        database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
+def observe_live_candles(context: SensorEvaluationContext, redis: RedisResource,
+                         database: DatabaseResource) -> dg.SensorResult | dg.SkipReason:
+    """One tick of live_candles_sensor."""
     cursor = Cursor(context.cursor)
     now = datetime.now(UTC)
     events: list[LiveEvent] = []
@@ -162,3 +159,17 @@ def live_candles_sensor(context: SensorEvaluationContext, redis: RedisResource,
         return dg.SensorResult(cursor=cursor.dump(), skip_reason=(
             f"nothing streams: {len(workers)} live worker(s), no exchange should run"))
     return dg.SensorResult(asset_events=events, cursor=cursor.dump())
+
+
+def build_live_candles_sensor(interval_s: int = DEFAULT_INTERVAL_S) -> dg.SensorDefinition:
+    """live_candles_sensor, ticking every `interval_s` seconds (LIVERMORE_LIVE_SENSOR_S)."""
+    return dg.sensor(
+        name="live_candles_sensor", minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING, asset_selection=dg.AssetSelection.assets(LIVE_CANDLES),
+        description=f"Observes live_candles per exchange every {interval_s} s from the workers' stats: streams "
+                    "live/stale, closes per timeframe, close lag, REST requests and 429s, reconnects, "
+                    "malformed/skipped frames, corrections; reports the live checks and a materialization when "
+                    "new closes arrived.")(observe_live_candles)
+
+
+live_candles_sensor = build_live_candles_sensor()

@@ -109,6 +109,10 @@ class LivermoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     symbol_refresh_cron: Annotated[str, _doc(
         "`0 * * * *`",
         "5-field cron of `refresh_symbols_schedule`")] = "0 * * * *"
+    live_sensor_s: Annotated[int, _doc(
+        "`15`",
+        "how often (whole seconds, 1 to 3600) Dagster's `live_candles_sensor` observes the live "
+        "side; read when Dagster loads the code location")] = 15
     system_user: Annotated[int | None, _doc(
         "unset",
         "the user id a worker runs as unattended (same as `livermore worker --user`)")] = None
@@ -281,6 +285,14 @@ def _system_user(text: str, name: str) -> int:
 @_check("universe_check_s")
 def _universe_check_s(text: str, name: str) -> float:
     return check_seconds(text, name, 0.2, 86400, "30")
+
+
+@_check("live_sensor_s")
+def _live_sensor_s(text: str, name: str) -> int:
+    seconds = text.strip()
+    if not (seconds.isascii() and seconds.isdigit() and len(seconds) <= 4 and 1 <= int(seconds) <= 3600):
+        raise ValueError(f"{name}={shown(text)} must be a whole number of seconds from 1 to 3600 (default 15)")
+    return int(seconds)
 
 
 @_check("stale_after_s", "coinbase_stale_after_s", "binance_stale_after_s", "binance_us_stale_after_s")

@@ -36,6 +36,17 @@ def test_definitions_load(defs):
         for check in ("streams_live", "worker_alive", "fresh")}
 
 
+def test_live_sensor_interval_is_the_setting(monkeypatch, tmp_path):
+    import livermore_pipelines.definitions as module
+
+    monkeypatch.setenv("LIVERMORE_HOME", str(tmp_path))
+    monkeypatch.delenv("LIVERMORE_LIVE_SENSOR_S", raising=False)
+    assert module.defs().resolve_sensor_def("live_candles_sensor").minimum_interval_seconds == 15
+    monkeypatch.setenv("LIVERMORE_LIVE_SENSOR_S", "3")
+    sensor = module.defs().resolve_sensor_def("live_candles_sensor")
+    assert sensor.minimum_interval_seconds == 3 and "every 3 s" in (sensor.description or "")
+
+
 def test_graph_reads_exchanges_tiers_universe_live_candles_alerts(defs):
     graph = defs.resolve_asset_graph()
 

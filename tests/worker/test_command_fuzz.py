@@ -55,7 +55,7 @@ entry_ids = st.one_of(st.none(), st.sampled_from([f"{NOW - 1000}-0", "0-0", "x-y
 _ID = re.compile(COMMAND_ID_PATTERN)
 
 
-@settings(max_examples=4_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2_500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entries, entry_ids)
 @example({"id": "a", "json": deep(100_000)}, None)
 @example({b"id": b"\xff", b"command": b"status"}, None)
