@@ -166,10 +166,12 @@ class LivermoreSettings(msgspec.Struct, frozen=True, kw_only=True):
         missing = [variable(name) for name in ("database_url", "redis_url")
                    if getattr(self, name) is None or name not in self.given]
         if missing:
+            examples = {variable("database_url"): "postgresql+psycopg2://user:pw@host:5432/livermore",
+                        variable("redis_url"): "redis://host:6379/0"}
             raise UsageError(
-                f"LIVERMORE_DEPLOYMENT={self.deployment} needs {' and '.join(missing)}: set " + ", ".join(missing)
-                + " (e.g. postgresql+psycopg2://user:pw@host:5432/livermore, redis://host:6379/0), "
-                "or use LIVERMORE_DEPLOYMENT=local for the embedded defaults")
+                f"LIVERMORE_DEPLOYMENT={self.deployment} needs {' and '.join(missing)}: set "
+                + ", ".join(f"{name} (e.g. {examples[name]})" for name in missing)
+                + ", or use LIVERMORE_DEPLOYMENT=local for the embedded defaults")
 
     def exchange_urls(self, exchange: str) -> tuple[str | None, str | None]:
         """(ws_url, rest_url) overrides of an exchange; None where the `exchanges` row decides."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
+import shutil
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -49,6 +50,12 @@ class CommandFormatter(argparse.HelpFormatter):
     """Every command's summary starts on the command's line (argparse measures the command names
     without the extra indent it prints them with, and would push the longest one's summary down).
     Used by `livermore --help` and by every command's own help (`livermore db --help`)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        # at most 80 columns even in a wider terminal ($COLUMNS): the help reads the same everywhere
+        width = min(width or shutil.get_terminal_size().columns - 2, TERMINAL_WIDTH - 2)
+        super().__init__(prog, indent_increment, max_help_position, width)
 
     def add_argument(self, action: argparse.Action) -> None:
         super().add_argument(action)

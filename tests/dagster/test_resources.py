@@ -20,9 +20,11 @@ def test_local_uses_embedded_defaults(tmp_path):
 def test_production_requires_explicit_urls(tmp_path):
     with pytest.raises(UsageError, match="LIVERMORE_DATABASE_URL and LIVERMORE_REDIS_URL"):
         resources_for_deployment({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DEPLOYMENT": "production"})
-    with pytest.raises(UsageError, match="needs LIVERMORE_REDIS_URL"):
+    with pytest.raises(UsageError, match="needs LIVERMORE_REDIS_URL") as missing_redis:
         resources_for_deployment({"LIVERMORE_HOME": str(tmp_path), "LIVERMORE_DEPLOYMENT": "production",
                                   "LIVERMORE_DATABASE_URL": "postgresql://u:pw@db:5432/x"})
+    # the example is of the variable that is missing, not of both
+    assert "redis://" in str(missing_redis.value) and "postgresql" not in str(missing_redis.value)
 
 
 def test_production_with_urls(tmp_path, monkeypatch):

@@ -68,6 +68,13 @@ def test_help_and_version_fit_a_terminal():
     assert version.returncode == 0 and version.stdout.startswith("livermore ")
 
 
+def test_help_stays_within_80_columns_in_a_wider_terminal():
+    wide = clean_env({"COLUMNS": "200"})
+    for args in (["--help"], ["up", "--help"], ["notify", "--help"]):
+        out = run_livermore(args, wide)
+        assert out.returncode == 0 and max(map(len, out.stdout.splitlines())) <= 80, out.stdout
+
+
 ESC = "\x1b"
 HUGE = "9" * 30
 
