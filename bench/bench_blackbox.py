@@ -28,7 +28,7 @@ from bench import peers
 from bench import scenarios as sc
 from bench.ceiling import split
 from bench.loadserver import LoadServer
-from bench.processes import LIVERMORE, PYTHON, Platform, Worker, bare_python_rss_kb, wall_ms
+from bench.processes import LIVERMORE, PYTHON, CpuMeter, Platform, Worker, bare_python_rss_kb, wall_ms
 from bench.report import Row, render, wrap
 from bench.subscriber import Subscriber
 
@@ -161,8 +161,11 @@ class PeerCryptofeed:
                 r.config_set("notify-keyspace-events", "")
 
     def storm(self, i: int) -> sc.Storm:
+        assert self.proc is not None, "cryptofeed runs"
+        cpu = CpuMeter({"cryptofeed": [self.proc.pid], "Redis": [self.platform.redis_pid], "subscriber": [self.sub.pid],
+                        "load server": self.server.pids})
         with self._notifications():
-            out = sc.storms(self.server, self.sub, self.cfg.peer_warm_rounds + i, 1, sc.peer_key)[0]
+            out = sc.storms(self.server, self.sub, self.cfg.peer_warm_rounds + i, 1, sc.peer_key, cpu=cpu)[0]
         self.alive()
         return out
 
@@ -185,8 +188,10 @@ def storms(server: LoadServer, platform: Platform, cfg: Config, n_symbols: int, 
                     peer = stack.enter_context(PeerCryptofeed(platform, cfg, peer_exe, n_symbols, server.procs))
                 except RuntimeError as exc:
                     notes.append(f"cryptofeed storm of {n_symbols * 5:,} skipped: {str(exc).splitlines()[0][:200]}")
+            cpu = CpuMeter({"worker": [worker.pid], "Redis": [platform.redis_pid], "subscriber": [sub.pid],
+                            "load server": server.pids})
             for i in range(cfg.storm_repeats):
-                ours += sc.storms(server, sub, cfg.warm_rounds + i, 1, sc.worker_key)
+                ours += sc.storms(server, sub, cfg.warm_rounds + i, 1, sc.worker_key, cpu=cpu)
                 log(f"  worker, {n_symbols * 5:,} closes at once: last event {ours[-1].last_ms:.0f} ms, "
                     f"p50 {ours[-1].p50_ms:.0f} ms, lost {ours[-1].lost}")
                 if peer is not None:
@@ -236,7 +241,27 @@ def storm_rows(cfg: Config, m: Measured) -> list[Row]:
                         f"{lost} closes lost in the {n * 5:,}-close storms" if lost else ""))
         rows.append(Row(f"{n * 5:,}-close storm, p50", sc.median([s.p50_ms for s in ours]), "ms",
                         sc.median([s.p50_ms for s in theirs]) if theirs else None, peer))
+        if all(s.cpu_ms for s in ours):
+            rows.append(cpu_row(n * 5, ours, theirs if all(s.cpu_ms for s in theirs) else []))
     return rows
+
+
+def cpu_row(closes: int, ours: list[sc.Storm], theirs: list[sc.Storm], cores: int | None = None) -> Row:
+    """The storm's CPU time, every process's (worker or cryptofeed, Redis, subscriber, load server),
+    over the cores: no order of the work can end a storm sooner than that."""
+    cores = cores or os.cpu_count() or 1
+
+    def spent(storms: list[sc.Storm]) -> str:
+        names = list(storms[0].cpu_ms)
+        each = ", ".join(f"{name} {sc.median([s.cpu_ms[name] for s in storms]):.0f}" for name in names)
+        return f"{each}; {sc.median([s.cpu_total_ms for s in storms]):.0f} ms in all"
+
+    note = (f"CPU/cores: the median CPU time all processes took in a {closes:,}-close storm, over the {cores} "
+            f"cores: no storm can end sooner. Livermore's: {spent(ours)}"
+            + (f". cryptofeed's: {spent(theirs)}" if theirs else ""))
+    return Row(f"{closes:,} storm, CPU/cores", sc.median([s.cpu_total_ms for s in ours]) / cores, "ms",
+               sc.median([s.cpu_total_ms for s in theirs]) / cores if theirs else None,
+               "cryptofeed" if theirs else "", note=note)
 
 
 def table(cfg: Config, m: Measured, notes: list[str]) -> list[Row]:

@@ -325,6 +325,10 @@ class LoadServer:
                 raise RuntimeError(f"load server process {proc.pid} did not start")
         return self
 
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc, _ in self._children if proc.pid is not None]
+
     def __exit__(self, *exc: object) -> None:
         for proc, pipe in self._children:
             try:

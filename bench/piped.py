@@ -20,6 +20,11 @@ class PipedProcess:
         if not self.pipe.poll(timeout) or self.pipe.recv() != "ready":
             raise RuntimeError(failure)
 
+    @property
+    def pid(self) -> int:
+        assert self.proc.pid is not None, "started"
+        return self.proc.pid
+
     def stop(self) -> None:
         try:
             self.pipe.send("stop")

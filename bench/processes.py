@@ -30,6 +30,35 @@ def source_tree(text: str) -> Path:
     return path
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time a process has run so far (every thread; schedstat), in ms; 0 once it is gone."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # the thread ended meanwhile
+            continue
+    return total / 1e6
+
+
+class CpuMeter:
+    """The CPU time of named groups of processes over a stretch of time: `start()`, then
+    `taken()` -> {name: ms} since the start."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self._at: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(cpu_ms(pid) for pid in group) for name, group in self.pids.items()}
+
+    def start(self) -> None:
+        self._at = self._now()
+
+    def taken(self) -> dict[str, float]:
+        return {name: ms - self._at.get(name, 0.0) for name, ms in self._now().items()}
+
+
 def rss_kb(pid: int) -> int:
     """Resident set size (VmRSS) of a process, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -75,6 +104,11 @@ class Platform:
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)
+
+    @property
+    def redis_pid(self) -> int:
+        assert self.redis.process is not None, "the platform's Redis runs as a child"
+        return self.redis.process.pid
 
     def flush(self) -> None:
         with self.client() as r:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
@@ -17,6 +17,7 @@ import orjson
 from bench import frames as fr
 from bench.ceiling import CeilingClient
 from bench.loadserver import LoadServer, Plan, Sent
+from bench.processes import CpuMeter
 from bench.subscriber import Subscriber
 
 Event = tuple[int, bytes, bytes]
@@ -152,24 +153,34 @@ class Storm:
     last_ms: float    # first closing frame sent -> last close event
     p50_ms: float
     lost: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # each measured process's CPU time in it
+
+    @property
+    def cpu_total_ms(self) -> float:
+        return sum(self.cpu_ms.values())
 
 
-def storm(server: LoadServer, sub: Subscriber, round_no: int, key: Callable[[bytes, bytes], object]) -> Storm:
-    """One CLOSES round written at once: every stream closes in the same instant."""
+def storm(server: LoadServer, sub: Subscriber, round_no: int, key: Callable[[bytes, bytes], object],
+          cpu: CpuMeter | None = None) -> Storm:
+    """One CLOSES round written at once: every stream closes in the same instant. With `cpu`,
+    the CPU time its processes took from the send to the last event counted."""
+    if cpu is not None:
+        cpu.start()
     sent = server.run(Plan(fr.CLOSES, round_no, 1, chunk=1 << 30))
     sub.wait_count(sent.closes, timeout=10)
+    taken = cpu.taken() if cpu is not None else {}
     events = sub.take()
     lags, lost = match(sent, events, key)
     last = max((e[0] for e in events), default=sent.first_ns)
-    return Storm((last - sent.first_ns) / 1e6, pct(lags, 50), lost)
+    return Storm((last - sent.first_ns) / 1e6, pct(lags, 50), lost, taken)
 
 
 def storms(server: LoadServer, sub: Subscriber, first_round: int, repeats: int,
-           key: Callable[[bytes, bytes], object], quiet_s: float = 1.0) -> list[Storm]:
+           key: Callable[[bytes, bytes], object], quiet_s: float = 1.0, cpu: CpuMeter | None = None) -> list[Storm]:
     out = []
     for i in range(repeats):
         time.sleep(quiet_s)
-        out.append(storm(server, sub, first_round + i, key))
+        out.append(storm(server, sub, first_round + i, key, cpu))
     return out
 
 
