@@ -31,7 +31,7 @@ from streaming.contracts.workers import status_from_hash
 from streaming.timestamps import parse_utc_iso
 
 LiveEvent = dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation
-DEFAULT_INTERVAL_S = 15  # LIVERMORE_LIVE_SENSOR_S unset
+DEFAULT_INTERVAL_S = 15  # as LIVERMORE_LIVE_SENSOR_S's default: a module-level sensor for tests and tools
 # an unchanged check outcome is said again this often: the UI shows the checks are still being run
 CHECKS_EVERY = timedelta(minutes=5)
 
@@ -162,14 +162,14 @@ def observe_live_candles(context: SensorEvaluationContext, redis: RedisResource,
 
 
 def build_live_candles_sensor(interval_s: int = DEFAULT_INTERVAL_S) -> dg.SensorDefinition:
-    """live_candles_sensor, ticking every `interval_s` seconds (LIVERMORE_LIVE_SENSOR_S)."""
+    """live_candles_sensor, ticking at least `interval_s` seconds apart (LIVERMORE_LIVE_SENSOR_S)."""
     return dg.sensor(
         name="live_candles_sensor", minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING, asset_selection=dg.AssetSelection.assets(LIVE_CANDLES),
-        description=f"Observes live_candles per exchange every {interval_s} s from the workers' stats: streams "
-                    "live/stale, closes per timeframe, close lag, REST requests and 429s, reconnects, "
-                    "malformed/skipped frames, corrections; reports the live checks and a materialization when "
-                    "new closes arrived.")(observe_live_candles)
+        description=f"Observes live_candles per exchange, ticks at least {interval_s} s apart, from the workers' "
+                    "stats: streams live/stale, closes per timeframe, close lag, REST requests and 429s, "
+                    "reconnects, malformed/skipped frames, corrections; reports the live checks and a "
+                    "materialization when new closes arrived.")(observe_live_candles)
 
 
 live_candles_sensor = build_live_candles_sensor()

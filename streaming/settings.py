@@ -111,8 +111,9 @@ class LivermoreSettings(msgspec.Struct, frozen=True, kw_only=True):
         "5-field cron of `refresh_symbols_schedule`")] = "0 * * * *"
     live_sensor_s: Annotated[int, _doc(
         "`15`",
-        "how often (whole seconds, 1 to 3600) Dagster's `live_candles_sensor` observes the live "
-        "side; read when Dagster loads the code location")] = 15
+        "how often (whole seconds, 5 to 3600) Dagster's `live_candles_sensor` observes the live "
+        "side: the least time between two ticks (Dagster's daemon looks at its sensors every 5 s); "
+        "read when Dagster loads the code location")] = 15
     system_user: Annotated[int | None, _doc(
         "unset",
         "the user id a worker runs as unattended (same as `livermore worker --user`)")] = None
@@ -292,8 +293,9 @@ def _universe_check_s(text: str, name: str) -> float:
 @_check("live_sensor_s")
 def _live_sensor_s(text: str, name: str) -> int:
     seconds = text.strip()
-    if not (seconds.isascii() and seconds.isdigit() and len(seconds) <= 4 and 1 <= int(seconds) <= 3600):
-        raise ValueError(f"{name}={shown(text)} must be a whole number of seconds from 1 to 3600 (default 15)")
+    # below 5 s would promise ticks Dagster's sensor daemon does not make: it wakes every 5 s
+    if not (seconds.isascii() and seconds.isdigit() and len(seconds) <= 4 and 5 <= int(seconds) <= 3600):
+        raise ValueError(f"{name}={shown(text)} must be a whole number of seconds from 5 to 3600 (default 15)")
     return int(seconds)
 
 

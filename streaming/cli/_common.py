@@ -24,12 +24,14 @@ SUPPORTED_EXCHANGES = ("coinbase", "binance", "binance_us")
 
 
 class _Commands(argparse._SubParsersAction):
-    """Subcommands whose own --help opens with the one-line summary `livermore --help` shows."""
+    """Subcommands whose own --help opens with the one-line summary `livermore --help` shows, in
+    CommandFormatter's layout."""
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
         summary = kwargs.get("help")
         if summary and not kwargs.get("description"):
             kwargs["description"] = f"{summary[0].upper()}{summary[1:]}."
+        kwargs.setdefault("formatter_class", CommandFormatter)  # every command's help within 80 columns
         return super().add_parser(name, **kwargs)
 
 
@@ -53,7 +55,8 @@ class CommandFormatter(argparse.HelpFormatter):
 
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
                  width: int | None = None) -> None:
-        # at most 80 columns even in a wider terminal ($COLUMNS): the help reads the same everywhere
+        # at most 80 columns even in a wider terminal ($COLUMNS), as docs/cli.md promises; a
+        # narrower one still gets its own width
         width = min(width or shutil.get_terminal_size().columns - 2, TERMINAL_WIDTH - 2)
         super().__init__(prog, indent_increment, max_help_position, width)
 

@@ -42,9 +42,9 @@ def test_live_sensor_interval_is_the_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("LIVERMORE_HOME", str(tmp_path))
     monkeypatch.delenv("LIVERMORE_LIVE_SENSOR_S", raising=False)
     assert module.defs().resolve_sensor_def("live_candles_sensor").minimum_interval_seconds == 15
-    monkeypatch.setenv("LIVERMORE_LIVE_SENSOR_S", "3")
+    monkeypatch.setenv("LIVERMORE_LIVE_SENSOR_S", "7")
     sensor = module.defs().resolve_sensor_def("live_candles_sensor")
-    assert sensor.minimum_interval_seconds == 3 and "every 3 s" in (sensor.description or "")
+    assert sensor.minimum_interval_seconds == 7 and "at least 7 s apart" in (sensor.description or "")
 
 
 def test_graph_reads_exchanges_tiers_universe_live_candles_alerts(defs):

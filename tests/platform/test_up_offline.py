@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 PARTITION = "coinbase"
 STALE_AFTER_S = "10"
-LIVE_SENSOR_S = "3"  # the sensor's observations every 3 s instead of 15: the test waits for four of them
+LIVE_SENSOR_S = "5"  # the sensor's observations every 5 s (Dagster's least) instead of 15: the test waits for four
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def _materialize_and_start(gql: DagsterApi, r: redis.Redis, tmp_path) -> list[st
 
 
 def _wait_observation(gql: DagsterApi, tmp_path, accept) -> dict:
-    """The latest observation of live_candles/coinbase once `accept` holds it (the sensor ticks every 3 s)."""
+    """The latest observation of live_candles/coinbase once `accept` holds it (the sensor ticks every 5 s)."""
     seen: list[dict | None] = [None]
 
     def check():
