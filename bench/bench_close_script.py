@@ -7,17 +7,20 @@ A private redis-server (the one the platform runs). `--streams` 5m streams are s
 and the alert rules run), then `--rounds` rounds of one close per stream, each round one call of
 CLOSE_BATCH, in order: every close is new, as in a storm. `INFO commandstats` gives the script's
 time per close and, inside it, each command's. Two scripts over the same arguments give the
-parts a close pays besides its commands: decoding the MessagePack argument alone, and seven
-`PING`s from Lua per close (a close makes seven calls). Each part is printed as a share of the
+parts a close pays besides its commands: decoding the MessagePack argument alone, and as many
+`PING`s from Lua per close as the script ran commands (less the PINGs' own time: what the calls
+cost as calls); these two run 5 times each, alternating, and their medians count. Each part is printed as a share of the
 whole script: the baseline measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,10 +36,15 @@ from streaming.redis_server import RedisServer
 from streaming.store import scripts
 
 DECODE_ONLY = "local specs = cmsgpack.unpack(ARGV[4]) return #specs"
-SEVEN_PINGS = """local specs = cmsgpack.unpack(ARGV[4])
-for a = 1, #specs do for i = 1, 7 do redis.call('PING') end end
+
+
+def pings(per_close: int) -> str:
+    """A script that decodes the batch and makes `per_close` calls of the cheapest command a close."""
+    return f"""local specs = cmsgpack.unpack(ARGV[4])
+for a = 1, #specs do for i = 1, {per_close} do redis.call('PING') end end
 return #specs"""
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
+REPEATS = 5
 
 
 def batches(streams: int, bars: int, rounds: int) -> list[bytes]:
@@ -55,8 +63,14 @@ def batches(streams: int, bars: int, rounds: int) -> list[bytes]:
     return out
 
 
-def per_close_us(r: redis.Redis, script: str, calls: list[bytes], closes: int) -> tuple[float, dict[str, float]]:
-    """The script's µs per close over `calls`, and each command's µs per close inside it."""
+class Measured(NamedTuple):
+    script_us: float  # the script's time a close
+    inside_us: dict[str, float]  # each command's time a close, inside it
+    calls: float  # commands it ran a close
+
+
+def per_close(r: redis.Redis, script: str, calls: list[bytes], closes: int) -> Measured:
+    """The script's µs per close over `calls`, each command's inside it, and how many it ran."""
     config = PipelineConfig()
     sha = r.script_load(script)
     args = [keys.alerts_channel(2), config.alerts_stream_maxlen, config.max_candles]
@@ -67,9 +81,10 @@ def per_close_us(r: redis.Redis, script: str, calls: list[bytes], closes: int) -
     total = closes * len(calls)
     script_us = stats.pop("cmdstat_evalsha")["usec"] / total
     # the commands the script ran (not this function's own CONFIG, SCRIPT and INFO)
-    inside = {name: v["usec"] / total for name, v in ((n.removeprefix("cmdstat_"), v) for n, v in stats.items())
-              if not name.startswith(("config", "script", "info"))}
-    return script_us, inside
+    ran = {name: v for name, v in ((n.removeprefix("cmdstat_"), v) for n, v in stats.items())
+           if not name.startswith(("config", "script", "info"))}
+    return Measured(script_us, {name: v["usec"] / total for name, v in ran.items()},
+                    sum(v["calls"] for v in ran.values()) / total)
 
 
 def main() -> None:
@@ -85,17 +100,25 @@ def main() -> None:
         try:
             r = redis.Redis.from_url(url)
             version = r.info("server")["redis_version"]
-            decode, _ = per_close_us(r, DECODE_ONLY, calls, args.streams)
-            pings, _ = per_close_us(r, SEVEN_PINGS, calls, args.streams)
-            whole, inside = per_close_us(r, scripts.CLOSE_BATCH, calls, args.streams)
+            close = per_close(r, scripts.CLOSE_BATCH, calls, args.streams)
+            n = round(close.calls)
+            # the two scripts change nothing: each runs REPEATS times, alternating, and the medians count
+            decodes, overheads = [], []
+            for _ in range(REPEATS):
+                decodes.append(per_close(r, DECODE_ONLY, calls, args.streams).script_us)
+                ping = per_close(r, pings(n), calls, args.streams)
+                # the pings' script less decoding and less the pings' own work: n calls as calls
+                overheads.append(ping.script_us - decodes[-1] - ping.inside_us.get("ping", 0.0))
             r.close()
         finally:
             server.stop()
+    whole, inside = close.script_us, close.inside_us
     commands = sum(inside.values())
-    calls_overhead = max(0.0, pings - decode - inside.get("ping", 0.0))
-    print(f"CLOSE_BATCH, Redis {version}: {args.rounds} calls of {args.streams} new closes")
+    decode, calls_overhead = statistics.median(decodes), statistics.median(overheads)
+    print(f"CLOSE_BATCH, Redis {version}: {args.rounds} calls of {args.streams} new closes, "
+          f"{close.calls:.2f} commands a close")
     print(f"  whole script          {whole:6.2f} us a close  1.00")
-    rows = [("decoding the argument", decode), ("7 calls' own overhead", calls_overhead),
+    rows = [("decoding the argument", decode), (f"{n} calls' own overhead", calls_overhead),
             ("the commands", commands), ("the script's own Lua", whole - decode - calls_overhead - commands)]
     for name, us in rows:
         print(f"  {name:<21} {us:6.2f} us a close  {us / whole:.2f}")

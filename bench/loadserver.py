@@ -20,6 +20,7 @@ import asyncio
 import multiprocessing
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -375,11 +376,14 @@ class LoadServer:
                 raise RuntimeError(f"the clients subscribed {sum(conns)} streams, not {n}, within {timeout:g}s")
             time.sleep(0.1)
 
-    def run(self, plan: Plan) -> Sent:
-        """Send `plan` to every open connection; returns when every frame is written."""
+    def run(self, plan: Plan, at_go: Callable[[], object] | None = None) -> Sent:
+        """Send `plan` to every open connection; returns when every frame is written. `at_go` is
+        called once the frames are prepared, just before the first is sent."""
         if not plan.total_streams:
             plan = Plan(**{**plan.__dict__, "total_streams": sum(self.connections())})
         expected = sum(self._ask("prepare", plan))
+        if at_go is not None:
+            at_go()
         out = Sent()
         for part in self._ask("go"):
             out = out.merge(part)

@@ -31,7 +31,9 @@ def source_tree(text: str) -> Path:
 
 
 def cpu_ms(pid: int) -> float:
-    """CPU time a process has run so far (every thread; schedstat), in ms; 0 once it is gone."""
+    """CPU time a process has run so far (its live threads; schedstat), in ms; 0 once it is gone.
+    A thread that ends between two readings takes its time with it: the workers measured here
+    keep their threads."""
     total = 0
     for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
         try:
@@ -57,6 +59,25 @@ class CpuMeter:
 
     def taken(self) -> dict[str, float]:
         return {name: ms - self._at.get(name, 0.0) for name, ms in self._now().items()}
+
+
+class ScriptMeter:
+    """The time Redis spent running scripts (`INFO commandstats`, EVALSHA) over a stretch:
+    `start()`, then `taken()` -> ms."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._at = 0.0
+
+    def _now(self) -> float:
+        stats = self.client.info("commandstats").get("cmdstat_evalsha")
+        return stats["usec"] / 1000 if stats else 0.0
+
+    def start(self) -> None:
+        self._at = self._now()
+
+    def taken(self) -> float:
+        return self._now() - self._at
 
 
 def rss_kb(pid: int) -> int:

@@ -17,7 +17,7 @@ import orjson
 from bench import frames as fr
 from bench.ceiling import CeilingClient
 from bench.loadserver import LoadServer, Plan, Sent
-from bench.processes import CpuMeter
+from bench.processes import CpuMeter, ScriptMeter
 from bench.subscriber import Subscriber
 
 Event = tuple[int, bytes, bytes]
@@ -154,6 +154,7 @@ class Storm:
     p50_ms: float
     lost: int
     cpu_ms: dict[str, float] = field(default_factory=dict)  # each measured process's CPU time in it
+    script_ms: float | None = None  # Redis's time in scripts in it (INFO commandstats)
 
     @property
     def cpu_total_ms(self) -> float:
@@ -161,26 +162,34 @@ class Storm:
 
 
 def storm(server: LoadServer, sub: Subscriber, round_no: int, key: Callable[[bytes, bytes], object],
-          cpu: CpuMeter | None = None) -> Storm:
+          cpu: CpuMeter | None = None, script: ScriptMeter | None = None) -> Storm:
     """One CLOSES round written at once: every stream closes in the same instant. With `cpu`,
-    the CPU time its processes took from the send to the last event counted."""
-    if cpu is not None:
-        cpu.start()
-    sent = server.run(Plan(fr.CLOSES, round_no, 1, chunk=1 << 30))
+    the CPU time its processes took from the first frame sent until the last event was counted
+    (the subscriber is asked every 10 ms); with `script`, Redis's time in scripts meanwhile."""
+
+    def go() -> None:
+        if cpu is not None:
+            cpu.start()
+        if script is not None:
+            script.start()
+
+    sent = server.run(Plan(fr.CLOSES, round_no, 1, chunk=1 << 30), at_go=go)
     sub.wait_count(sent.closes, timeout=10)
     taken = cpu.taken() if cpu is not None else {}
+    script_ms = script.taken() if script is not None else None
     events = sub.take()
     lags, lost = match(sent, events, key)
     last = max((e[0] for e in events), default=sent.first_ns)
-    return Storm((last - sent.first_ns) / 1e6, pct(lags, 50), lost, taken)
+    return Storm((last - sent.first_ns) / 1e6, pct(lags, 50), lost, taken, script_ms)
 
 
 def storms(server: LoadServer, sub: Subscriber, first_round: int, repeats: int,
-           key: Callable[[bytes, bytes], object], quiet_s: float = 1.0, cpu: CpuMeter | None = None) -> list[Storm]:
+           key: Callable[[bytes, bytes], object], quiet_s: float = 1.0, cpu: CpuMeter | None = None,
+           script: ScriptMeter | None = None) -> list[Storm]:
     out = []
     for i in range(repeats):
         time.sleep(quiet_s)
-        out.append(storm(server, sub, first_round + i, key, cpu))
+        out.append(storm(server, sub, first_round + i, key, cpu, script))
     return out
 
 
