@@ -40,6 +40,8 @@ class HostileRelay:
         self._call(self._stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()  # its self-pipe sockets: a later test would see them as unclosed
 
     def inject(self, *frames: str | bytes) -> int:
         """Send `frames` to every connected client now; how many clients got them."""
