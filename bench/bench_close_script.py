@@ -9,8 +9,8 @@ CLOSE_BATCH, in order: every close is new, as in a storm. `INFO commandstats` gi
 time per close and, inside it, each command's. Two scripts over the same arguments give the
 parts a close pays besides its commands: decoding the MessagePack argument alone, and as many
 `PING`s from Lua per close as the script ran commands (less the PINGs' own time: what the calls
-cost as calls); these two run 5 times each, alternating, and their medians count. Each part is printed as a share of the
-whole script: the baseline measured in the same run.
+cost as calls); these two run 5 times each, alternating, and their medians count. Each part is
+printed as a share of the whole script: the baseline measured in the same run.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
+from bench.staged import STEP_MS, bar, stream_heads
 from streaming import keys
-from streaming.models import Candle
 from streaming.pipeline.close_script import pack_specs
 from streaming.pipeline.config import PipelineConfig
-from streaming.pipeline.staging import stage_close, stream_head
+from streaming.pipeline.staging import stage_close
 from streaming.pipeline.state import StreamState
 from streaming.redis_server import RedisServer
 from streaming.store import scripts
@@ -43,21 +43,18 @@ def pings(per_close: int) -> str:
     return f"""local specs = cmsgpack.unpack(ARGV[4])
 for a = 1, #specs do for i = 1, {per_close} do redis.call('PING') end end
 return #specs"""
-T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
+
+
 REPEATS = 5
 
 
 def batches(streams: int, bars: int, rounds: int) -> list[bytes]:
     """The script's batch argument of each measured round (staged after `bars` earlier rounds)."""
-    heads = [stream_head(2, "binance", f"S{i:05d}USDT", "5m", (), 0) for i in range(streams)]
+    heads = stream_heads(streams)
     states = [StreamState() for _ in range(streams)]
     out = []
     for b in range(bars + rounds):
-        specs = []
-        for i in range(streams):
-            p = 100 + (i % 50) + (b % 7) * 0.3 + (b % 11) * 0.05
-            bar = Candle(T0 + b * 300_000, p, p * 1.01, p * 0.99, p * 1.001, 12.5)
-            specs.append(stage_close(states[i], heads[i], bar, "websocket", 300_000)[0])
+        specs = [stage_close(states[i], heads[i], bar(i, b), "websocket", STEP_MS)[0] for i in range(streams)]
         if b >= bars:
             out.append(pack_specs(specs))
     return out

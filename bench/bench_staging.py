@@ -41,18 +41,12 @@ def child(src: Path, streams: int, bars: int, rounds: int) -> None:
     sys.path.insert(0, str(src))
     import time
 
-    from streaming.models import Candle
-    from streaming.pipeline.staging import stage_close, stream_head
+    from bench.staged import bar, stream_heads
+    from streaming.pipeline.staging import stage_close
     from streaming.pipeline.state import StreamState
 
-    t0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
-    heads = [stream_head(2, "binance", f"S{i:05d}USDT", "5m", (), 0) for i in range(streams)]
+    heads = stream_heads(streams)
     states = [StreamState() for _ in range(streams)]
-
-    def bar(i: int, b: int) -> Candle:
-        p = 100 + (i % 50) + (b % 7) * 0.3
-        return Candle(t0 + b * 300_000, p, p * 1.01, p * 0.99, p * 1.001, 12.5)
-
     # every candle made before anything is measured (also those of rounds a run skips)
     rows = [[bar(i, b) for i in range(streams)] for b in range(bars + max(rounds, INSTR_ROUNDS))]
     for b in range(bars):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import redis
 
-from bench.bench_close_script import DECODE_ONLY, T0, batches, per_close, pings
+from bench.bench_close_script import DECODE_ONLY, batches, per_close, pings
+from bench.staged import T0
 from streaming import keys
 from streaming.store import scripts
 
