@@ -5,12 +5,13 @@
 A private redis-server (the one the platform runs). `--streams` 5m streams are staged with
 `stage_close` exactly as the pipeline stages them (`--bars` closed bars each first, so MACD-V
 and the alert rules run), then `--rounds` rounds of one close per stream, each round one call of
-CLOSE_BATCH, in order: every close is new, as in a storm. `INFO commandstats` gives the script's
-time per close and, inside it, each command's. Two scripts over the same arguments give the
-parts a close pays besides its commands: decoding the MessagePack argument alone, and as many
-`PING`s from Lua per close as the script ran commands (less the PINGs' own time: what the calls
-cost as calls); these two run 5 times each, alternating, and their medians count. Each part is
-printed as a share of the whole script: the baseline measured in the same run.
+CLOSE_BATCH, in order: every close is new, as in a storm (the database is emptied before each
+pass). `INFO commandstats` gives the script's time per close and, inside it, each command's.
+Two scripts over the same arguments give the parts a close pays besides its commands: decoding
+the MessagePack argument alone, and as many `PING`s from Lua per close as the script ran
+commands (less the PINGs' own time: what the calls cost as calls). The three scripts run 5
+times each, alternating, and their medians count. Each part is printed as a share of the whole
+script: the baseline measured in the same run.
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ def main() -> None:
         try:
             r = redis.Redis.from_url(url)
             version = r.info("server")["redis_version"]
-            close = per_close(r, scripts.CLOSE_BATCH, calls, args.streams)
-            n = round(close.calls)
-            # the two scripts change nothing: each runs REPEATS times, alternating, and the medians count
-            decodes, overheads = [], []
+            # the three scripts alternate, REPEATS times, and the medians count; the close script
+            # starts each time from an empty database, so every close is new again
+            closes, decodes, overheads = [], [], []
             for _ in range(REPEATS):
+                r.flushall()
+                closes.append(per_close(r, scripts.CLOSE_BATCH, calls, args.streams))
+                n = round(closes[-1].calls)
                 decodes.append(per_close(r, DECODE_ONLY, calls, args.streams).script_us)
                 ping = per_close(r, pings(n), calls, args.streams)
                 # the pings' script less decoding and less the pings' own work: n calls as calls
@@ -109,8 +112,10 @@ def main() -> None:
             r.close()
         finally:
             server.stop()
-    whole, inside = close.script_us, close.inside_us
-    commands = sum(inside.values())
+    close = closes[-1]
+    whole = statistics.median(c.script_us for c in closes)
+    inside = {name: statistics.median(c.inside_us.get(name, 0.0) for c in closes) for name in close.inside_us}
+    commands = statistics.median(sum(c.inside_us.values()) for c in closes)
     decode, calls_overhead = statistics.median(decodes), statistics.median(overheads)
     print(f"CLOSE_BATCH, Redis {version}: {args.rounds} calls of {args.streams} new closes, "
           f"{close.calls:.2f} commands a close")
