@@ -1,7 +1,7 @@
 """The code location (workspace.yaml loads `defs`), built when Dagster loads it, not at import.
 
-`defs()` reads the deployment's settings (resources, refresh cron, live sensor interval) each time it is called, so a
-test or a tool can import this module without a configured environment.
+`defs()` reads the deployment's settings (resources, refresh cron, live sensor interval) each
+time it is called, so a test or a tool can import this module without a configured environment.
 """
 
 import dagster as dg

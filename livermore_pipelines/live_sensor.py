@@ -1,7 +1,7 @@
 """live_candles_sensor: observes each exchange's live candles from the workers' stats in Redis.
 
-Every tick (15 s, LIVERMORE_LIVE_SENSOR_S) it reads, per exchange, the stats the live workers write (HASH
-`exchange:{id}:stats`), the merged status and the heartbeats, and reports as runless events: an
+Every tick (15 s, LIVERMORE_LIVE_SENSOR_S) it reads, per exchange, the stats the live workers
+write (HASH `exchange:{id}:stats`), the merged status and the heartbeats, and reports as runless events: an
 observation (what happened since the last tick), a materialization when new closes arrived
 (Dagster's freshness counts materializations) and the three live checks when their outcome
 changed or five minutes after their last report. The cursor keeps each worker's last counters,
@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import dagster as dg
+import msgspec
 import redis as redis_lib
 from dagster import SensorEvaluationContext
 
@@ -28,10 +29,13 @@ from livermore_pipelines.sensors import exchange_ids_of
 from streaming import exchange_ids, keys
 from streaming.contracts.stats import stats_from_hash
 from streaming.contracts.workers import status_from_hash
+from streaming.settings import LivermoreSettings
 from streaming.timestamps import parse_utc_iso
 
 LiveEvent = dg.AssetObservation | dg.AssetMaterialization | dg.AssetCheckEvaluation
-DEFAULT_INTERVAL_S = 15  # as LIVERMORE_LIVE_SENSOR_S's default: a module-level sensor for tests and tools
+# LIVERMORE_LIVE_SENSOR_S's default, for the module-level sensor tests and tools import
+DEFAULT_INTERVAL_S: int = next(f.default for f in msgspec.structs.fields(LivermoreSettings)
+                               if f.name == "live_sensor_s")
 # an unchanged check outcome is said again this often: the UI shows the checks are still being run
 CHECKS_EVERY = timedelta(minutes=5)
 
