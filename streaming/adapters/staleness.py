@@ -1,4 +1,4 @@
-"""Which streams of a live connection went quiet: per (symbol, timeframe), the last frame and close.
+"""Which streams of a live connection went quiet: per (symbol, timeframe), the time of its last frame.
 
 A connection can stay up while one of its streams stops (the exchange stalls one product, or
 drops a subscription without a word); the connection's own watchdog never notices. A stream is
@@ -52,7 +52,6 @@ class StaleTracker:
         self.cadence_s = float(cadence_s)
         self.clock = clock
         self.last_frame: dict[Key, float] = {}
-        self.last_close: dict[Key, int] = {}  # open time (ms) of the last closed bar seen
         self._stale: dict[Key, _Stale] = {}
         self.counts = {"stale": 0, "recovered": 0, "resubscribes": 0}
 
@@ -72,7 +71,6 @@ class StaleTracker:
         """Stop watching (unsubscribed): a stale stream that leaves is neither stale nor recovered."""
         for key in keys:
             self.last_frame.pop(key, None)
-            self.last_close.pop(key, None)
             self._stale.pop(key, None)
 
     def touch(self, keys: Iterable[Key]) -> None:
@@ -89,11 +87,6 @@ class StaleTracker:
         """A frame of a watched stream arrived (hot path: one clock read, one store)."""
         if key in self.last_frame:
             self.last_frame[key] = self.clock()
-
-    def close(self, key: Key, open_ms: int) -> None:
-        """A closed bar of the stream (reported with the stream's state)."""
-        if key in self.last_frame and open_ms > self.last_close.get(key, -1):
-            self.last_close[key] = open_ms
 
     # -- read by the adapter
     def check(self) -> StaleChanges:

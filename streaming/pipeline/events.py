@@ -28,23 +28,26 @@ class _EventHead(msgspec.Struct, frozen=True, gc=False):
     exchange_id: int
     exchange: str
     symbol: str
-    timeframe: str
 
 
-def close_event_open(exchange_id: int, exchange: str, symbol: str, timeframe: str) -> bytes:
-    """The constant opening of a stream's close events, up to and including the comma before
-    `timestamp`: built once per stream, see close_event_from_member."""
-    return _encode(_EventHead(exchange_id, exchange, symbol, timeframe))[:-1] + b","
+def symbol_event_open(exchange_id: int, exchange: str, symbol: str) -> bytes:
+    """The constant opening of a symbol's close events, up to and including the comma before
+    `timeframe`: built once per symbol and shared by its streams, see close_event_from_member."""
+    return _encode(_EventHead(exchange_id, exchange, symbol))[:-1] + b","
 
 
+_TIMEFRAME_PARTS: dict[str, bytes] = {}
 _SOURCE_TAILS: dict[str, bytes] = {}
 
 
-def close_event_from_member(event_open: bytes, member: bytes, source: str) -> bytes:
-    """The close event from the stored candle member (streaming.store.codec.encode_candle: the
-    same six fields in the same order): the bytes of close_event_json for the same candle, with
-    prices and volume always written as floats."""
+def close_event_from_member(symbol_open: bytes, timeframe: str, member: bytes, source: str) -> bytes:
+    """The close event from the symbol's opening (symbol_event_open) and the stored candle member
+    (streaming.store.codec.encode_candle: the same six fields in the same order): the bytes of
+    close_event_json for the same candle, with prices and volume always written as floats."""
+    part = _TIMEFRAME_PARTS.get(timeframe)
+    if part is None:
+        part = _TIMEFRAME_PARTS[timeframe] = b'"timeframe":' + _encode(timeframe) + b","
     tail = _SOURCE_TAILS.get(source)
     if tail is None:
         tail = _SOURCE_TAILS[source] = b',"source":' + _encode(source) + b"}"
-    return event_open + member[1:-1] + tail
+    return b"".join((symbol_open, part, member[1:-1], tail))

@@ -21,7 +21,7 @@ from streaming.aggregation import Correction
 from streaming.alerts.publish import alert_event, encode_alert
 from streaming.alerts.rules import evaluate
 from streaming.models import Candle
-from streaming.pipeline.events import close_event_from_member, close_event_open, indicator_json
+from streaming.pipeline.events import close_event_from_member, indicator_json, symbol_event_open
 from streaming.pipeline.state import StreamState
 from streaming.store.alert_state import alert_state_write
 from streaming.store.candles import candle_keys
@@ -36,7 +36,8 @@ _encode_spec = msgspec.msgpack.Encoder().encode
 
 class StreamHead(msgspec.Struct, frozen=True, gc=False):
     """The constant parts of one stream's closes, encoded once per stream (kept for every live
-    stream: a Struct without a GC header is 80 bytes where a NamedTuple was 96)."""
+    stream: a Struct without a GC header is 80 bytes where a NamedTuple was 96). `symbol_open`
+    is the same object for every stream of a symbol when the caller passes it (StreamStates)."""
 
     exchange_id: int
     exchange: str
@@ -45,17 +46,20 @@ class StreamHead(msgspec.Struct, frozen=True, gc=False):
     timeframe_ms: int
     spec_open: bytes  # the spec's items up to the candle (keys, candle TTL, close channel), no header
     spec_items: int  # how many items spec_open holds
-    event_open: bytes  # the close event up to the timestamp: exchange, symbol, timeframe
+    symbol_open: bytes  # the close event up to the timeframe: exchange and symbol
 
 
 def stream_head(exchange_id: int, exchange: str, symbol: str, timeframe: str, user_ids: Sequence[int],
-                user_ttl_s: int) -> StreamHead:
+                user_ttl_s: int, symbol_open: bytes | None = None) -> StreamHead:
+    """`symbol_open`: the symbol's symbol_event_open, shared by its streams (made here if None)."""
     stored = candle_keys(exchange_id, symbol, timeframe, user_ids)
     items = (len(stored), keys.closed_marker(exchange_id, symbol, timeframe),
              keys.indicator(exchange_id, symbol, timeframe), keys.alert_state(exchange_id, symbol, timeframe),
              *stored, user_ttl_s if user_ids else 0, keys.candle_close_channel(exchange_id, symbol, timeframe))
+    if symbol_open is None:
+        symbol_open = symbol_event_open(exchange_id, exchange, symbol)
     return StreamHead(exchange_id, exchange, symbol, timeframe, TIMEFRAME_MS[timeframe], _items(_encode_spec(items)),
-                      len(items), close_event_open(exchange_id, exchange, symbol, timeframe))
+                      len(items), symbol_open)
 
 
 class Staged(msgspec.Struct, frozen=True, gc=False):
@@ -96,7 +100,7 @@ def stage_close(state: StreamState, head: StreamHead, candle: Candle, source: st
     else:
         fields, whole, ind, alerts = [], "", "", []
     member = encode_candle(candle)
-    event = close_event_from_member(head.event_open, member, source)
+    event = close_event_from_member(head.symbol_open, head.timeframe, member, source)
     tail = _items(_encode_spec((str(ts), member.decode(), event.decode(), ind, len(fields), *fields,
                                 len(alerts), *alerts, whole)))
     count = head.spec_items + 7 + len(fields) + len(alerts)

@@ -25,6 +25,7 @@ from streaming.candle_checks import candle_defect
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.close_script import CloseOutcome
 from streaming.pipeline.config import BASE, PipelineConfig, SymbolPool
+from streaming.pipeline.events import symbol_event_open
 from streaming.pipeline.future import marker_in_future, repair_future
 from streaming.pipeline.staging import Staged, Stream, StreamHead, stream_head
 from streaming.pipeline.state import StreamState, rebuild
@@ -57,6 +58,7 @@ class StreamStates:
         self._pools: dict[str, SymbolPool] = dict(pools)
         self._states: dict[Stream, StreamState] = {}
         self._aggregators: dict[str, TimeframeAggregator] = {}
+        self._symbol_opens: dict[str, bytes] = {}  # per symbol: its streams' StreamHeads share it
 
     # --- the universe -----------------------------------------------------------------------
 
@@ -76,6 +78,8 @@ class StreamStates:
             del self._states[key]
         for sym in [s for s in self._aggregators if s in changed]:
             del self._aggregators[sym]
+        for sym in [s for s in self._symbol_opens if s not in self._pools]:
+            del self._symbol_opens[sym]
 
     # --- the cache --------------------------------------------------------------------------
 
@@ -104,8 +108,11 @@ class StreamStates:
         if head is None:
             symbol, tf = stream
             pool = self._pools[symbol]
+            opening = self._symbol_opens.get(symbol)
+            if opening is None:
+                opening = self._symbol_opens[symbol] = symbol_event_open(self.exchange_id, self.exchange_name, symbol)
             head = state.head = stream_head(self.exchange_id, self.exchange_name, symbol, tf, pool.user_ids,
-                                            self.config.user_ttl_s)
+                                            self.config.user_ttl_s, opening)
         return state, head
 
     def aggregator(self, symbol: str) -> TimeframeAggregator:

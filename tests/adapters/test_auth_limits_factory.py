@@ -11,7 +11,7 @@ from streaming.adapters.backoff import Backoff
 from streaming.adapters.base import AuthError, Credentials
 from streaming.adapters.binance.adapter import BinanceAdapter
 from streaming.adapters.binance.auth import signed_query
-from streaming.adapters.binance.streams import base_url, connect_url, pack, stream_name
+from streaming.adapters.binance.streams import base_url, connect_url, pack, stream_key, stream_name
 from streaming.adapters.coinbase.adapter import CoinbaseAdapter
 from streaming.adapters.coinbase.auth import build_jwt, load_key
 from streaming.adapters.factory import (
@@ -85,6 +85,8 @@ def test_backoff_is_capped_and_jittered():
 
 def test_stream_names_urls_and_packing():
     assert stream_name("BTCUSDT", "1h") == "btcusdt@kline_1h"
+    for symbol, tf in (("BTCUSDT", "1h"), ("1000SATSUSDT", "5m"), ("ETHBTC", "1d")):
+        assert stream_key(stream_name(symbol, tf)) == (symbol, tf)
     assert base_url("wss://stream.binance.com:9443/ws/") == "wss://stream.binance.com:9443"
     url, rest = connect_url("ws://127.0.0.1:1/stream", ["a@kline_5m", "b@kline_5m"])
     assert url == "ws://127.0.0.1:1/stream?streams=a@kline_5m/b@kline_5m" and rest == []

@@ -109,14 +109,6 @@ def test_watch_keeps_the_clock_of_streams_already_watched():
     assert t.check().stale == [A, B]
 
 
-def test_last_close_only_moves_forward():
-    t, _ = tracker()
-    t.close(A, 300_000)
-    t.close(A, 0)
-    t.close(("XRP-USD", "5m"), 5)
-    assert t.last_close == {A: 300_000}
-
-
 def test_bad_arguments_are_refused_and_labels_read_well():
     with pytest.raises(ValueError, match="threshold_s"):
         StaleTracker(0, 1)

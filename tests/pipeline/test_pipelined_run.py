@@ -8,7 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streaming import keys
 from streaming.models import Candle
-from streaming.pipeline.events import close_event_from_member, close_event_json, close_event_open
+from streaming.pipeline.events import close_event_from_member, close_event_json, symbol_event_open
 from streaming.store.codec import encode_candle
 from tests.pipeline.helpers import Subscriber, make_pipeline, trend_candles, updates
 
@@ -18,8 +18,9 @@ EX = 2
 def test_close_event_from_member_is_close_event_json():
     c = Candle(1_700_000_400_000, 100.3, 101.303, 99.297, 1e-9, 12.5)
     for source in ("websocket", "rest", "aggregate"):
-        built = close_event_from_member(close_event_open(EX, 'bin"ance', "S-1/X", "5m"), encode_candle(c), source)
-        assert built == close_event_json(EX, 'bin"ance', "S-1/X", "5m", c, source)
+        for tf in ("5m", "1d", 'odd"tf'):
+            built = close_event_from_member(symbol_event_open(EX, 'bin"ance', "S-1/X"), tf, encode_candle(c), source)
+            assert built == close_event_json(EX, 'bin"ance', "S-1/X", tf, c, source)
 
 
 async def test_pipelined_run_loop_publishes_each_close_once_in_order(redis_url, redis_client):

@@ -106,9 +106,9 @@ class BinanceLiveStream(LiveStream):
                                                    self.failures, gapfill_concurrency)
         self._initial = list(symbols)
         self._symbols: set[str] = set()
-        self._by_stream: dict[str, Key] = {}
         # (symbol, timeframe) -> the same tuple, made at subscription: a frame's key is replaced by
-        # it, so every per-stream dict downstream holds one tuple and one copy of the names per stream
+        # it, so every per-stream dict downstream holds one tuple and one copy of the names per stream.
+        # A stream's name is kept only in its connection's set: st.stream_key reads the key back.
         self._keys: dict[Key, Key] = {}
         self._conns: list[_Conn] = []
         self._retired_frames = 0
@@ -129,7 +129,7 @@ class BinanceLiveStream(LiveStream):
         out = live_stats(self.counts, self.book.counts, self.skips, len(self._symbols))
         out["frames"] = self._retired_frames + sum(c.socket.frames for c in self._conns)
         out["connections"] = sum(1 for c in self._conns if not c.retired)
-        out["streams"] = len(self._by_stream)
+        out["streams"] = len(self._keys)
         out["gaps_unconfirmed"] = len(self.fills.unconfirmed)
         out.update({f"streams_{k}": v for k, v in self.staleness.counts.items()})
         return out
@@ -161,11 +161,9 @@ class BinanceLiveStream(LiveStream):
         streams = []
         for sym in new:
             for tf in self.timeframes:
-                name = st.stream_name(sym, tf)
                 key = (sym, tf)
-                key = self._keys.setdefault(key, key)
-                self._by_stream[name] = key
-                streams.append(name)
+                self._keys.setdefault(key, key)
+                streams.append(st.stream_name(sym, tf))
         self.staleness.watch(self._keys[sym, tf] for sym in new for tf in self.timeframes)
         active = [c for c in self._conns if not c.retired and not c.replacing]
         additions, fresh = st.pack(streams, [self.per_connection - len(c.streams) for c in active],
@@ -182,14 +180,15 @@ class BinanceLiveStream(LiveStream):
         if not gone:
             return
         self._symbols -= gone
-        self.staleness.forget((sym, tf) for sym in gone for tf in self.timeframes)
-        names = [n for n, (sym, _) in self._by_stream.items() if sym in gone]
-        for n in names:
-            self._keys.pop(self._by_stream.pop(n), None)
+        gone_keys = [(sym, tf) for sym in gone for tf in self.timeframes]
+        self.staleness.forget(gone_keys)
+        for key in gone_keys:
+            self._keys.pop(key, None)
+        names = {st.stream_name(sym, tf) for sym, tf in gone_keys}
         self.fills.drop(lambda key: key[0] not in gone)
         # the book keeps their last closes: a re-subscribe fills the gap instead of re-closing
         for conn in self._conns:
-            mine = [n for n in names if n in conn.streams]
+            mine = sorted(names & conn.streams)
             if mine:
                 conn.streams.difference_update(mine)
                 await self._request(conn, "UNSUBSCRIBE", mine)
@@ -257,7 +256,7 @@ class BinanceLiveStream(LiveStream):
             return address
 
         async def on_open(ws: ClientConnection) -> None:
-            self.staleness.touch(self._by_stream[n] for n in conn.streams if n in self._by_stream)
+            self.staleness.touch(map(st.stream_key, conn.streams))
             # streams that did not fit in the URL, or were added while connecting
             later = sorted(conn.streams - conn.in_url)
             conn.in_url = set()  # needed only until here: not a second set of all its names meanwhile
@@ -343,7 +342,7 @@ class BinanceLiveStream(LiveStream):
             return
         self.counts["subscribe_errors"] += 1
         if entry is not None and entry[0] == "SUBSCRIBE":
-            symbols = sorted({self._by_stream[n][0] for n in entry[1] if n in self._by_stream})
+            symbols = sorted({k[0] for k in map(st.stream_key, entry[1]) if k in self._keys})
             if symbols:
                 self._reject(symbols, f"{self.config.name} refused the subscription: {msg.error}")
                 self._symbols.difference_update(symbols)
@@ -385,8 +384,6 @@ class BinanceLiveStream(LiveStream):
             return
         update = self.book.on_kline(key, self._steps[key[1]], candle, closed)
         if update is not None:
-            if update.closed:
-                self.staleness.close(key, update.candle.timestamp)
             self.listener.on_candle(update)
 
     async def _watch_stale(self) -> None:
@@ -397,7 +394,7 @@ class BinanceLiveStream(LiveStream):
             await asyncio.sleep(STALE_CHECK_S)
             for conn in self._conns:
                 if not conn.retired and not conn.socket.live.is_set():
-                    tracker.touch(self._by_stream[n] for n in conn.streams if n in self._by_stream)
+                    tracker.touch(map(st.stream_key, conn.streams))
             changes = tracker.check()
             if not changes:
                 continue

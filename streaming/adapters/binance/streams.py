@@ -12,6 +12,12 @@ def stream_name(symbol: str, timeframe: str) -> str:
     return f"{symbol.lower()}@kline_{timeframe}"
 
 
+def stream_key(name: str) -> tuple[str, str]:
+    """(SYMBOL, timeframe) of a name made by `stream_name` (symbols are upper case)."""
+    symbol, _, timeframe = name.partition("@kline_")
+    return symbol.upper(), timeframe
+
+
 def base_url(ws_url: str) -> str:
     url = ws_url.rstrip("/")
     for suffix in ("/stream", "/ws"):

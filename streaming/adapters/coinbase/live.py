@@ -244,8 +244,6 @@ class CoinbaseLiveStream(LiveStream):
 
     def _emit(self, updates: list[CandleUpdate]) -> None:
         for u in updates:
-            if u.closed:
-                self.staleness.close((u.symbol, u.timeframe), u.candle.timestamp)
             self.listener.on_candle(u)
 
     # -- frames
