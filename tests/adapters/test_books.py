@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from streaming.adapters.binance.kline_book import KlineBook
 from streaming.adapters.coinbase.candle_book import CandleBook
 from streaming.models import Candle
@@ -107,3 +110,77 @@ def test_a_bar_closed_on_a_guess_can_be_reopened_for_a_fill_once():
     assert book.last_closed("A") == T0 - M5 and book.gap_start("A", T0 + 2 * M5) == T0
     assert closes(book.fill("A", [c(0, 10.7), c(1, 11)])) == [("A", T0, 10.7), ("A", T0 + M5, 11)]
     assert book.counts["reopened"] == 1
+
+
+class _OwedEverywhere:
+    """The kline book as it was before it kept the next bar owed only where it is not the one
+    after the last close: one explicit entry per stream. The reference for the property below."""
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], int] = {}
+        self.owed: dict[tuple[str, str], int] = {}
+
+    def gap_start(self, key, ts):
+        owed = self.owed.get(key)
+        return owed if owed is not None and ts > owed else None
+
+    def on_kline(self, key, step, ts, closed):
+        last = self.last.get(key)
+        if last is not None and ts <= last:
+            return None
+        self.owed.setdefault(key, ts)
+        if closed:
+            self.last[key] = ts
+            self.owed[key] = ts + step
+        return closed
+
+    def fill(self, key, step, stamps):
+        new = sorted(t for t in set(stamps) if t > self.last.get(key, -1))
+        if new:
+            self.last[key] = new[-1]
+        last = self.last.get(key)
+        if last is not None:
+            self.owed[key] = max(self.owed.get(key, 0), last + step)
+        return new
+
+    def seed(self, key, step, newest):
+        if newest > self.last.get(key, newest - 1):
+            self.last[key] = newest
+        self.owed[key] = max(self.owed.get(key, 0), self.last[key] + step)
+
+    def skip_to(self, key, ts):
+        self.owed[key] = max(self.owed.get(key, ts), ts)
+
+
+_KEYS = [("X", "5m"), ("X", "1h"), ("Y", "5m"), ("Y", "1w")]  # 1w: a timeframe of no fixed step
+_OPS = st.lists(st.tuples(st.sampled_from(["forming", "closed", "fill", "seed", "skip", "gap"]),
+                          st.sampled_from(_KEYS), st.integers(0, 12), st.integers(0, 3)), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_OPS)
+def test_kline_book_owes_exactly_what_an_entry_per_stream_owed(ops):
+    book, ref = KlineBook("binance"), _OwedEverywhere()
+    for op, key, i, n in ops:
+        step = M5 if key[1] in ("5m", "1w") else 12 * M5
+        ts = T0 + i * step
+        if op in ("forming", "closed"):
+            got = book.on_kline(key, step, Candle(ts, 10.0, 11.0, 9.0, 10.0, 1.0), op == "closed")
+            want = ref.on_kline(key, step, ts, op == "closed")
+            assert (None if got is None else got.closed) == want
+        elif op == "fill":
+            stamps = [ts + j * step for j in range(n)]
+            got = book.fill(key, step, [Candle(t, 10.0, 11.0, 9.0, 10.0, 1.0) for t in stamps])
+            assert [u.candle.timestamp for u in got] == ref.fill(key, step, stamps)
+        elif op == "seed":
+            book.seed(key, step, ts)
+            ref.seed(key, step, ts)
+        elif op == "skip":
+            book.skip_to(key, ts)
+            ref.skip_to(key, ts)
+        for k in _KEYS:
+            assert book.owed(k) == ref.owed.get(k)
+            assert book.gap_start(k, ts + n * step) == ref.gap_start(k, ts + n * step)
+    # a stream in step costs no entry of its own
+    assert all(book.owed(k) != book.ledger.last_closed[k] + M5 for k in book.ahead
+               if k[1] == "5m" and k in book.ledger.last_closed)

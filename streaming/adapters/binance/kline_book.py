@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from streaming.adapters.binance.parse import INTERVAL_MS
 from streaming.adapters.ledger import ClosedLedger
 from streaming.models import Candle, CandleUpdate
 
@@ -18,18 +19,39 @@ Key = tuple[str, str]
 
 
 class KlineBook:
+    """The next bar owed per stream is the bar after its last close, except where `ahead` says
+    otherwise (before the first close, after a skip, or for a timeframe of no fixed step): a
+    stream in step, as nearly all are, costs the ledger's entry and nothing more."""
+
     def __init__(self, exchange: str) -> None:
         self.exchange = exchange
         self.ledger = ClosedLedger(exchange)
-        # open time of the next bar whose close we owe, per (symbol, timeframe)
-        self.owed: dict[Key, int] = {}
+        self.ahead: dict[Key, int] = {}  # open time of the next bar owed, where it is not the one after the last close
 
     @property
     def counts(self) -> Counter[str]:
         return self.ledger.counts
 
+    def owed(self, key: Key) -> int | None:
+        """Open time of the next bar whose close we owe (None: nothing known of the stream)."""
+        owed = self.ahead.get(key)
+        if owed is None:
+            last = self.ledger.last_closed.get(key)
+            step = INTERVAL_MS.get(key[1])
+            if last is not None and step:
+                return last + step
+        return owed
+
+    def _owe(self, key: Key, owed: int) -> None:
+        last = self.ledger.last_closed.get(key)
+        step = INTERVAL_MS.get(key[1])
+        if last is not None and step and owed == last + step:
+            self.ahead.pop(key, None)
+        else:
+            self.ahead[key] = owed
+
     def gap_start(self, key: Key, ts: int) -> int | None:
-        owed = self.owed.get(key)
+        owed = self.owed(key)
         return owed if owed is not None and ts > owed else None
 
     def on_kline(self, key: Key, step_ms: int, candle: Candle, closed: bool) -> CandleUpdate | None:
@@ -37,34 +59,37 @@ class KlineBook:
         if last is not None and candle.timestamp <= last:
             self.ledger.counts["duplicate_closes" if closed else "late_updates"] += 1
             return None
-        if key not in self.owed:
-            self.owed[key] = candle.timestamp
         if closed:
             update = self.ledger.close(key, candle)
-            self.owed[key] = candle.timestamp + step_ms
+            self._owe(key, candle.timestamp + step_ms)
             return update
+        if last is None and key not in self.ahead:
+            self.ahead[key] = candle.timestamp
         return CandleUpdate(self.exchange, key[0], key[1], candle, False)
 
     def fill(self, key: Key, step_ms: int, candles: list[Candle]) -> list[CandleUpdate]:
+        before = self.owed(key)
         out = self.ledger.fill(key, candles)
         last = self.ledger.last_closed.get(key)
         if last is not None:
-            self.owed[key] = max(self.owed.get(key, 0), last + step_ms)
+            self._owe(key, max(before or 0, last + step_ms))
         return out
 
     def seed(self, key: Key, step_ms: int, newest: int) -> None:
         """The newest bar already stored (the warm-up's): it counts as closed, and the bars after
         it are owed, so a first live kline later than the next one reveals a gap to fill."""
+        before = self.owed(key)
         if newest > self.ledger.last_closed.get(key, newest - 1):
             self.ledger.last_closed[key] = newest
-        self.owed[key] = max(self.owed.get(key, 0), self.ledger.last_closed[key] + step_ms)
+        self._owe(key, max(before or 0, self.ledger.last_closed[key] + step_ms))
 
     def skip_to(self, key: Key, ts: int) -> None:
         """Give up on bars before `ts` (a gap fill failed, or REST does not have them): a gap is
         filled once, and never blocks live closes forever."""
-        self.owed[key] = max(self.owed.get(key, ts), ts)
+        before = self.owed(key)
+        self._owe(key, ts if before is None else max(before, ts))
 
     def forget(self, symbol: str) -> None:
         self.ledger.forget(symbol)
-        for key in [k for k in self.owed if k[0] == symbol]:
-            del self.owed[key]
+        for key in [k for k in self.ahead if k[0] == symbol]:
+            del self.ahead[key]
