@@ -6,7 +6,7 @@ stale when no frame of it arrived for `cadence_s` (how often the exchange sends 
 frames) plus `threshold_s`. Time while the stream's connection was down does not count: the
 adapter `touch`es the streams of a connection when it opens, and while it is down.
 
-Pure: the adapter feeds frames and closes and calls `check` now and then (with an injected
+Pure: the adapter feeds frames and calls `check` now and then (with an injected
 clock); `check` says which streams just went stale, which recovered (a frame arrived since they
 went stale), and which to resubscribe: at once when it goes stale, then again after
 threshold_s, 2 x threshold_s, ... (at most MAX_RESUBSCRIBE_S apart) while it stays stale.

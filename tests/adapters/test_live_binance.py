@@ -75,6 +75,7 @@ async def test_subscribe_refused_by_the_exchange_is_reported():
                 await wait_until(lambda: rec.rejected, 10, "the refusal")
             assert rec.rejected[0][0] == ["NOPEUSDT"] and "refused" in rec.rejected[0][1]
             assert stream.symbols == frozenset({a}) and stream.stats()["subscribe_errors"] == 1
+            assert stream.stats()["streams"] == 1  # the refused stream is not kept for a reconnect
         finally:
             await adapter.aclose()
 

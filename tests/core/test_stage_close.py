@@ -4,7 +4,9 @@ encodes the CLOSE_BATCH spec; the script's outcomes, the boundary and the aggreg
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections import Counter
 
 import msgspec
 import pytest
@@ -14,10 +16,13 @@ from streaming.alerts.rules import AlertState, evaluate
 from streaming.indicators import MacdV
 from streaming.models import Candle, CandleUpdate
 from streaming.pipeline.close_script import CloseOutcome, parse_outcomes
-from streaming.pipeline.config import aggregated_timeframes
+from streaming.pipeline.config import SHARED, PipelineConfig, SymbolPool, aggregated_timeframes
+from streaming.pipeline.events import close_event_json
 from streaming.pipeline.staging import stage_close, stream_head
 from streaming.pipeline.state import StreamState
+from streaming.pipeline.streams import StreamStates
 from streaming.pipeline.validation import close_rejection
+from streaming.ratelog import RateLimitedLog
 from streaming.store.alert_state import alert_state_fields
 from streaming.timeframes import UnknownTimeframe
 
@@ -181,3 +186,17 @@ def test_native_timeframes_are_checked():
 ])
 def test_the_boundary_names_why_it_refuses_an_update(update, reason):
     assert close_rejection(update, {"BTC-USD": None}, ("5m", "1h"), ("1h",)) == reason
+
+
+def test_the_streams_of_a_symbol_share_one_close_event_opening_until_it_leaves():
+    states = StreamStates(None, EX, "binance", {"AAA": SHARED, "BBB": SHARED}, (), PipelineConfig(), Counter(),
+                          RateLimitedLog(logging.getLogger(__name__)))
+    a5, a1h, b5 = (states.get_with_head(s)[1] for s in (("AAA", "5m"), ("AAA", "1h"), ("BBB", "5m")))
+    assert a5.symbol_open is a1h.symbol_open and a5.symbol_open != b5.symbol_open
+    c = Candle(T0, 1.0, 2.0, 0.5, 1.5, 3.0)
+    for head in (a5, a1h, b5):
+        event = decode(stage_close(StreamState(), head, c, "websocket", 0)[0])[5]
+        assert event == close_event_json(EX, "binance", head.symbol, head.timeframe, c, "websocket").decode()
+    states.set_pools({"AAA": SymbolPool("user", (7,))})  # AAA moves to a user pool, BBB leaves
+    assert set(states._symbol_opens) == {"AAA"}
+    assert states.get_with_head(("AAA", "5m"))[1].symbol_open is a5.symbol_open

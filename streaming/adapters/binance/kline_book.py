@@ -21,12 +21,13 @@ Key = tuple[str, str]
 class KlineBook:
     """The next bar owed per stream is the bar after its last close, except where `ahead` says
     otherwise (before the first close, after a skip, or for a timeframe of no fixed step): a
-    stream in step, as nearly all are, costs the ledger's entry and nothing more."""
+    stream in step, as nearly all are, costs the ledger's entry and nothing more. So the ledger
+    is the book's alone: a change of a last close outside the book would move the bar owed."""
 
     def __init__(self, exchange: str) -> None:
         self.exchange = exchange
         self.ledger = ClosedLedger(exchange)
-        self.ahead: dict[Key, int] = {}  # open time of the next bar owed, where it is not the one after the last close
+        self.ahead: dict[Key, int] = {}  # the next bar owed, where it is not the one after the last close
 
     @property
     def counts(self) -> Counter[str]:

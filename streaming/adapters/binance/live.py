@@ -180,18 +180,22 @@ class BinanceLiveStream(LiveStream):
         if not gone:
             return
         self._symbols -= gone
-        gone_keys = [(sym, tf) for sym in gone for tf in self.timeframes]
-        self.staleness.forget(gone_keys)
-        for key in gone_keys:
-            self._keys.pop(key, None)
-        names = {st.stream_name(sym, tf) for sym, tf in gone_keys}
-        self.fills.drop(lambda key: key[0] not in gone)
+        names = self._forget_streams(gone)
         # the book keeps their last closes: a re-subscribe fills the gap instead of re-closing
         for conn in self._conns:
             mine = sorted(names & conn.streams)
             if mine:
                 conn.streams.difference_update(mine)
                 await self._request(conn, "UNSUBSCRIBE", mine)
+
+    def _forget_streams(self, symbols: set[str]) -> set[str]:
+        """Stop tracking every stream of `symbols` (they left); returns the streams' names."""
+        keys = [(sym, tf) for sym in symbols for tf in self.timeframes]
+        self.staleness.forget(keys)
+        for key in keys:
+            self._keys.pop(key, None)
+        self.fills.drop(lambda key: key[0] not in symbols)
+        return {st.stream_name(sym, tf) for sym, tf in keys}
 
     async def close(self) -> None:
         self._closed.set()
@@ -346,7 +350,10 @@ class BinanceLiveStream(LiveStream):
             if symbols:
                 self._reject(symbols, f"{self.config.name} refused the subscription: {msg.error}")
                 self._symbols.difference_update(symbols)
-                self.staleness.forget((sym, tf) for sym in symbols for tf in self.timeframes)
+                # out of every connection's set too: no reconnect asks for them again
+                names = self._forget_streams(set(symbols))
+                for conn in self._conns:
+                    conn.streams.difference_update(names)
                 return
         # counted and logged at most once per interval: an exchange (or impostor) may repeat it
         self.skips.skip(EXCHANGE_ERROR, f"request {str(msg.id)[:20]} failed: {msg.error}")
