@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -43,20 +43,70 @@ def pack_specs(specs: Sequence[bytes]) -> bytes:
     return b"\xdd" + len(specs).to_bytes(4, "big") + b"".join(specs)
 
 
+class _OwnConnection:
+    """A connection of the client's pool kept for the close script, one call at a time. The
+    single-connection client holds it only during a call: between calls it is the pool's in-use
+    connection, closed with the pool, so a pipeline never closed leaves no client behind."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._client = aioredis.Redis(connection_pool=redis.connection_pool, single_connection_client=True)
+        self._held: Any = None  # the connection, between calls (None until the first call takes one)
+
+    async def call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        client = self._client
+        client.connection = self._held
+        try:
+            return await script(keys=keys, args=args, client=client)
+        finally:
+            self._held, client.connection = client.connection, None
+
+    async def aclose(self) -> None:
+        """Give the connection back to the pool."""
+        if self._held is not None:
+            self._client.connection, self._held = self._held, None
+            await self._client.aclose()
+
+
 class CloseScript:
-    """CLOSE_BATCH for one exchange: the alerts channel and stream, the stream and candle bounds."""
+    """CLOSE_BATCH for one exchange: the alerts channel and stream, the stream and candle bounds.
+
+    Each call in flight (up to `pipeline_depth`) has a connection of the client's pool to itself.
+    A call that takes a connection from the pool first waits for the pool's check of it (a read
+    with a zero timeout: two turns of the event loop), and in a storm those turns run the next
+    slices of frames and the next batch's staging: Redis sat idle for tens of milliseconds while
+    a staged batch waited to be written. On a connection of its own the command is written as
+    soon as the call starts."""
 
     def __init__(self, redis: aioredis.Redis, exchange_id: int, config: PipelineConfig) -> None:
         self._script = redis.register_script(scripts.CLOSE_BATCH)
         self._keys = [keys.ALERTS_STREAM]
         self._args: list[bytes | str | int] = [keys.alerts_channel(exchange_id), config.alerts_stream_maxlen,
                                                config.max_candles]
+        self._idle = [_OwnConnection(redis) for _ in range(config.pipeline_depth)]
+        self._closed = False
 
-    def call(self, specs: Sequence[bytes]) -> Awaitable[Any]:
+    async def call(self, specs: Sequence[bytes]) -> Any:
         """The raw script call over the specs of streaming.pipeline.staging (its result: one digit
         per close)."""
-        return self._script(keys=self._keys, args=[*self._args, pack_specs(specs)])
+        args = [*self._args, pack_specs(specs)]
+        own = self._idle.pop() if self._idle else None
+        if own is None:  # more calls than the depth, or closed: through the pool
+            return await self._script(keys=self._keys, args=args)
+        try:
+            return await own.call(self._script, self._keys, args)
+        finally:
+            if self._closed:
+                await own.aclose()
+            else:
+                self._idle.append(own)
 
     async def run(self, specs: Sequence[bytes]) -> list[CloseOutcome]:
         """Run the script over a batch's specs, in order; one outcome per spec."""
         return parse_outcomes(await self.call(specs), len(specs))
+
+    async def aclose(self) -> None:
+        """Give the calls' connections back to the pool (one still in a call, when the call ends)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for own in idle:
+            await own.aclose()

@@ -98,7 +98,7 @@ class PipelineConfig:
     alerts_stream_maxlen: int = 100_000
     batch_max: int = 512  # closes per Redis round trip (one script call: bounds how long Redis is busy)
     # script calls in flight from the run loop: the next batch is prepared while Redis runs the last
-    pipeline_depth: int = 2
+    pipeline_depth: int = 3
     warmup_candles: int = 300  # closed candles per (symbol, timeframe) before going live
     warmup_concurrency: int = 4  # REST requests in flight during warm-up (the adapter also rate-limits)
     # build the larger timeframes from closed 5m: None = those the exchange does not stream

@@ -354,6 +354,7 @@ class CandlePipeline:
             await self.reconciler.close()
         if self.history.retry is not None:
             await self.history.retry.close()
+        await self.script.aclose()
 
     async def drain(self) -> None:
         """Process everything queued so far (tests, bench, shutdown)."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streaming import keys
 from streaming.models import Candle
+from streaming.pipeline.close_script import CloseOutcome
 from streaming.pipeline.events import close_event_from_member, close_event_json, symbol_event_open
+from streaming.pipeline.staging import stage_close, stream_head
+from streaming.pipeline.state import StreamState
 from streaming.store.codec import encode_candle
 from tests.pipeline.helpers import Subscriber, make_pipeline, trend_candles, updates
 
@@ -64,3 +68,28 @@ async def test_pipelined_run_loop_publishes_each_close_once_in_order(redis_url, 
         got = [d["timestamp"] for c, d in sub.messages if c == keys.candle_close_channel(EX, s, "5m")]
         assert got == [c.timestamp for c in bars], s
     assert not stats["queued"]
+
+
+async def test_a_script_call_writes_its_command_before_the_event_loop_turns_again(redis_url, redis_client):
+    """In a storm the event loop's next turns run the next slices of frames and stage the next
+    batch: a staged batch must reach Redis when its call starts, not after all that."""
+    r, p = await make_pipeline(redis_url, ["AAAUSDT"], exchange_id=EX, timeframes=("5m",))
+    head = stream_head(EX, "binance", "AAAUSDT", "5m", (), 0)
+    state = StreamState()
+    bars = trend_candles(1.003, bars=3)
+    first, second, third = (stage_close(state, head, c, "websocket", 0)[0] for c in bars)
+    marker = keys.closed_marker(EX, "AAAUSDT", "5m")
+    try:
+        assert await p.script.run([first]) == [CloseOutcome.PUBLISHED]  # its connection is open now
+        call = asyncio.ensure_future(p.script.run([second]))
+        await asyncio.sleep(0)  # one turn: the call's first step
+        # the loop is held here: only a command already written can run in Redis meanwhile
+        deadline = time.monotonic() + 10
+        while redis_client.get(marker) != str(bars[1].timestamp):
+            assert time.monotonic() < deadline, "the command waited for the event loop's next turn"
+            time.sleep(0.005)
+        assert await call == [CloseOutcome.PUBLISHED]
+        await p.close()  # closes the calls' own connections; a later call goes through the pool
+        assert await p.script.run([third]) == [CloseOutcome.PUBLISHED]
+    finally:
+        await r.aclose()
