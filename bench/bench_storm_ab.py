@@ -89,8 +89,10 @@ def main() -> None:
                 time.sleep(0.7)
                 s = sc.storm(server, sub, args.warm + i, sc.worker_key)
                 worker.alive()
-                if s.lost:
-                    raise SystemExit(f"{'this' if k == 0 else 'other'} tree lost {s.lost} closes in a storm")
+                if s.lost:  # late or lost: events still arriving in the next 30 s say which
+                    late = sub.wait_count(s.lost, timeout=30)
+                    raise SystemExit(f"{'this' if k == 0 else 'other'} tree lost {s.lost} closes in a storm "
+                                     f"(none arrived for 10 s); {late} close events came in the next 30 s")
                 storms[k].append((s.last_ms, s.p50_ms))
     print("\n".join(summary(Side("this tree", storms[0]), Side(str(args.other_src), storms[1]), n * 5)))
 
