@@ -36,17 +36,16 @@ class KlineBook:
     def owed(self, key: Key) -> int | None:
         """Open time of the next bar whose close we owe (None: nothing known of the stream)."""
         owed = self.ahead.get(key)
-        if owed is None:
-            last = self.ledger.last_closed.get(key)
-            step = INTERVAL_MS.get(key[1])
-            if last is not None and step:
-                return last + step
-        return owed
+        return self._after_last(key) if owed is None else owed
 
-    def _owe(self, key: Key, owed: int) -> None:
+    def _after_last(self, key: Key) -> int | None:
+        """The bar after the stream's last close (None: no close yet, or no fixed step)."""
         last = self.ledger.last_closed.get(key)
         step = INTERVAL_MS.get(key[1])
-        if last is not None and step and owed == last + step:
+        return last + step if last is not None and step else None
+
+    def _owe(self, key: Key, owed: int) -> None:
+        if owed == self._after_last(key):
             self.ahead.pop(key, None)
         else:
             self.ahead[key] = owed
